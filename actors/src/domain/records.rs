@@ -1,0 +1,166 @@
+//! The directory's records: outlets, admin users, booths, and the audit trail.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AuditId, BookingId, BoothId, OutletId, UserId};
+use super::validate::{FieldErrors, is_text};
+
+pub const DEFAULT_TIMEZONE: &str = "Asia/Jakarta";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outlet {
+    pub id: OutletId,
+    pub name: String,
+    pub location: String,
+    pub timezone: String,
+}
+
+impl Outlet {
+    pub fn validate(name: &str, location: &str, timezone: &str) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        if !is_text(name, 200) {
+            errors.add("name", "must be 1 to 200 characters");
+        }
+        if location.chars().count() > 500 {
+            errors.add("location", "must be at most 500 characters");
+        }
+        if !is_iana_timezone(timezone) {
+            errors.add("timezone", "must be an IANA time zone name such as Asia/Jakarta");
+        }
+        errors.into_result()
+    }
+}
+
+/// A light check of an IANA zone name (`Area/City`, `UTC`): the UI formats with it.
+pub fn is_iana_timezone(tz: &str) -> bool {
+    if tz == "UTC" {
+        return true;
+    }
+    let mut parts = tz.split('/');
+    let area_ok = parts.next().is_some_and(|area| {
+        matches!(
+            area,
+            "Africa" | "America" | "Antarctica" | "Asia" | "Atlantic" | "Australia" | "Europe"
+                | "Indian" | "Pacific" | "Etc"
+        )
+    });
+    let rest: Vec<&str> = parts.collect();
+    area_ok
+        && !rest.is_empty()
+        && rest.iter().all(|p| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+        })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    SuperAdmin,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SuperAdmin => "super_admin",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "super_admin" => Some(Role::SuperAdmin),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// An admin or super admin; the password hash never leaves the hub.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub outlet_id: Option<OutletId>,
+    pub password_hash: String,
+}
+
+impl User {
+    pub fn validate(
+        name: &str,
+        email: &str,
+        password: &str,
+        role: Role,
+        outlet: Option<OutletId>,
+    ) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        if !is_text(name, 200) {
+            errors.add("name", "must be 1 to 200 characters");
+        }
+        if !super::validate::is_email(email) {
+            errors.add("email", "must be a valid e-mail address");
+        }
+        if password.chars().count() < 8 || password.len() > 1024 {
+            errors.add("password", "must be 8 to 1024 characters");
+        }
+        if role == Role::Admin && outlet.is_none() {
+            errors.add("outlet_id", "is required for role admin");
+        }
+        errors.into_result()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booth {
+    pub id: BoothId,
+    pub outlet_id: OutletId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the audit trail records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuditKind {
+    SessionOverride,
+    ConfigUpdated,
+}
+
+/// One entry of the audit trail: who, when, from, to, why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: AuditId,
+    pub kind: AuditKind,
+    pub at: DateTime<Utc>,
+    pub actor_id: UserId,
+    pub outlet_id: Option<OutletId>,
+    pub booking_id: Option<BookingId>,
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timezones() {
+        for ok in ["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura", "UTC", "America/Argentina/Salta", "Etc/GMT+7"] {
+            assert!(is_iana_timezone(ok), "{ok}");
+        }
+        for bad in ["", "Jakarta", "Asia/", "Mars/Olympus", "Asia/Ja karta", "../etc/passwd"] {
+            assert!(!is_iana_timezone(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_admin_needs_an_outlet() {
+        let err = User::validate("Ana", "ana@x.id", "long enough", Role::Admin, None);
+        assert_eq!(err, Err(FieldErrors::single("outlet_id", "is required for role admin")));
+        assert!(User::validate("Ana", "ana@x.id", "long enough", Role::SuperAdmin, None).is_ok());
+    }
+}

@@ -1,0 +1,562 @@
+//! What transports call. The hub finds or starts the actor that owns a booking or a booth,
+//! asks it with a timeout, and does the few things that belong to no single actor: creating
+//! bookings (slot claims), the system config, listings.
+
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use rand::RngCore;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorId, ActorRef};
+use tokio::sync::broadcast;
+use tracing::info;
+
+use crate::booth::{BoothActor, BoothArgs, BoothMsg};
+use crate::clock::SharedClock;
+use crate::directory::Directory;
+use crate::domain::access::{Action, Denied, Principal, Scope, permits};
+use crate::domain::booking::{Booking, NewBooking, SlotClaim};
+use crate::domain::config::SystemConfig;
+use crate::domain::event::{Event, EventKind, StoredEvent};
+use crate::domain::ids::{AuditId, BookingId, BoothId, UserId};
+use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome};
+use crate::domain::qr::QrSigner;
+use crate::domain::rate::RateLimit;
+use crate::domain::records::{AuditEntry, AuditKind};
+use crate::domain::status::{OverrideTarget, Refusal, Status};
+use crate::domain::validate::FieldErrors;
+use crate::registry::ActorTable;
+use crate::session::{Reply, SessionActor, SessionMsg, replay};
+use crate::store::{
+    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, Store, StoreError,
+};
+use crate::supervisor::{Supervisor, SupervisorMsg};
+
+/// How many published events a slow listener may fall behind before it misses some.
+const EVENT_BUFFER: usize = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("not allowed")]
+    Forbidden,
+    #[error("no valid credentials")]
+    Unauthenticated,
+    #[error("the booth may not act on this booking")]
+    WrongBooth,
+    #[error("the QR token does not belong to this booking")]
+    InvalidQr,
+    #[error("{} while the booking is {}", crate::session::refusal_code(*refusal), status.as_str())]
+    Refused { refusal: Refusal, status: Status },
+    #[error("invalid values")]
+    Invalid(FieldErrors),
+    #[error("the booking time has passed")]
+    BookingTimePassed,
+    #[error("the slot is taken")]
+    SlotTaken,
+    #[error("the e-mail address is taken")]
+    EmailTaken,
+    #[error("the event id was used with another body")]
+    EventIdReused,
+    #[error("too many requests")]
+    RateLimited { retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the hub is busy: {0}")]
+    Unavailable(String),
+}
+
+impl From<Denied> for HubError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Unauthenticated => HubError::Unauthenticated,
+            Denied::Forbidden => HubError::Forbidden,
+        }
+    }
+}
+
+/// What every actor shares: the store, the clock, the QR secret, the system config and the
+/// channel on which committed events are published.
+#[derive(Debug)]
+pub struct HubContext {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub qr: QrSigner,
+    config: RwLock<SystemConfig>,
+    events: broadcast::Sender<Arc<StoredEvent>>,
+}
+
+impl HubContext {
+    pub fn config(&self) -> SystemConfig {
+        match self.config.read() {
+            Ok(config) => config.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_config(&self, config: SystemConfig) {
+        match self.config.write() {
+            Ok(mut current) => *current = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+
+    /// Hands committed events to listeners (the WebSocket hub). Called only after commit.
+    pub fn publish(&self, events: Vec<StoredEvent>) {
+        for event in events {
+            metrics::counter!("boothhub_events_published_total").increment(1);
+            let _ = self.events.send(Arc::new(event));
+        }
+    }
+}
+
+/// Tunables of the hub, from the process config.
+#[derive(Clone, Debug)]
+pub struct HubSettings {
+    pub scan_limit: RateLimit,
+    pub ask_timeout: Duration,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            scan_limit: RateLimit { per_minute: 30, burst: 10 },
+            ask_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The session and booth actors, started on demand under one supervisor.
+#[derive(Debug)]
+pub struct Sessions {
+    ctx: Arc<HubContext>,
+    sessions: ActorTable<BookingId, SessionMsg>,
+    booths: ActorTable<BoothId, BoothMsg>,
+    supervisor: OnceLock<ActorCell>,
+    scan_limit: RateLimit,
+}
+
+impl Sessions {
+    fn supervisor(&self) -> Result<ActorCell, HubError> {
+        self.supervisor.get().cloned().ok_or_else(|| HubError::Unavailable("no supervisor".into()))
+    }
+
+    async fn spawn(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
+        let supervisor = self.supervisor()?;
+        let args = (Arc::clone(&self.ctx), booking);
+        let (actor, _) = Actor::spawn_linked(None, SessionActor, args, supervisor)
+            .await
+            .map_err(|e| HubError::Unavailable(format!("cannot start a session actor: {e}")))?;
+        metrics::gauge!("boothhub_session_actors").increment(1.0);
+        Ok(actor)
+    }
+
+    /// The session actor of `id`, started from the store when there is none.
+    pub async fn session(&self, id: BookingId) -> Result<ActorRef<SessionMsg>, HubError> {
+        self.sessions
+            .get_or_start(id, || async {
+                let booking = self.ctx.store.booking(id).await?.ok_or(HubError::NotFound("booking"))?;
+                self.spawn(booking).await
+            })
+            .await
+    }
+
+    /// Starts the actor of a booking just read or written.
+    async fn start(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
+        self.sessions.get_or_start(booking.id, || self.spawn(booking.clone())).await
+    }
+
+    /// Starts a failed booking's actor again from the store, if the booking is still live.
+    pub async fn revive(&self, id: BookingId) -> Result<(), HubError> {
+        match self.ctx.store.booking(id).await? {
+            Some(booking) if booking.status.is_live() => self.start(booking).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn booth(&self, id: BoothId) -> Result<ActorRef<BoothMsg>, HubError> {
+        self.booths
+            .get_or_start(id, || async {
+                let args = BoothArgs {
+                    booth_id: id,
+                    clock: Arc::clone(&self.ctx.clock),
+                    scan_limit: self.scan_limit,
+                };
+                let (actor, _) = Actor::spawn_linked(None, BoothActor, args, self.supervisor()?)
+                    .await
+                    .map_err(|e| HubError::Unavailable(format!("cannot start a booth actor: {e}")))?;
+                Ok::<_, HubError>(actor)
+            })
+            .await
+    }
+
+    /// Forgets a stopped actor of either kind.
+    pub fn forget(&self, actor: ActorId) {
+        if self.sessions.forget(actor).is_some() {
+            metrics::gauge!("boothhub_session_actors").decrement(1.0);
+        }
+        self.booths.forget(actor);
+    }
+
+    /// Forgets a failed actor; returns the booking it owned, if it was a session actor.
+    pub fn forget_booking(&self, actor: ActorId) -> Option<BookingId> {
+        self.booths.forget(actor);
+        let booking = self.sessions.forget(actor);
+        if booking.is_some() {
+            metrics::gauge!("boothhub_session_actors").decrement(1.0);
+        }
+        booking
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// The entry point for transports.
+#[derive(Debug)]
+pub struct Hub {
+    ctx: Arc<HubContext>,
+    sessions: Arc<Sessions>,
+    supervisor: ActorRef<SupervisorMsg>,
+    directory: Directory,
+    ask_timeout: Duration,
+}
+
+impl Hub {
+    /// Loads the config and secrets, starts the supervisor, and starts an actor for every
+    /// live booking, applying deadlines that passed while the hub was down.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        settings: HubSettings,
+    ) -> Result<Hub, HubError> {
+        let config = store.system_config().await?.unwrap_or_default();
+        let mut candidate = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut candidate);
+        let qr = QrSigner::new(store.secret("qr", &candidate).await?);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let ctx = Arc::new(HubContext {
+            store: Arc::clone(&store),
+            clock,
+            qr,
+            config: RwLock::new(config),
+            events,
+        });
+        let sessions = Arc::new(Sessions {
+            ctx: Arc::clone(&ctx),
+            sessions: ActorTable::default(),
+            booths: ActorTable::default(),
+            supervisor: OnceLock::new(),
+            scan_limit: settings.scan_limit,
+        });
+        let (supervisor, _) = Actor::spawn(None, Supervisor, Arc::downgrade(&sessions))
+            .await
+            .map_err(|e| HubError::Unavailable(format!("cannot start the supervisor: {e}")))?;
+        let _ = sessions.supervisor.set(supervisor.get_cell());
+        let live = store.live_bookings().await?;
+        let count = live.len();
+        for booking in live {
+            sessions.start(booking).await?;
+        }
+        info!(live_bookings = count, "session actors rehydrated");
+        Ok(Hub {
+            directory: Directory::new(Arc::clone(&store), Arc::clone(&ctx.clock)),
+            ctx,
+            sessions,
+            supervisor,
+            ask_timeout: settings.ask_timeout,
+        })
+    }
+
+    /// Stops every actor and waits for them.
+    pub async fn shutdown(&self) {
+        let _ = self.supervisor.stop_children_and_wait(None, Some(Duration::from_secs(5))).await;
+        self.supervisor.stop(None);
+    }
+
+    pub fn context(&self) -> &Arc<HubContext> {
+        &self.ctx
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.ctx.store
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
+
+    /// Every event committed from now on.
+    pub fn events(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.ctx.events.subscribe()
+    }
+
+    async fn ask<T: Send + 'static>(
+        &self,
+        id: BookingId,
+        build: impl Fn(Reply<T>) -> SessionMsg,
+    ) -> Result<T, HubError> {
+        // An actor may stop (idle, or failed) between being found and being asked: ask again.
+        for _ in 0..3 {
+            let actor = self.sessions.session(id).await?;
+            match actor.call(&build, Some(self.ask_timeout)).await {
+                Ok(CallResult::Success(result)) => return result,
+                Ok(CallResult::Timeout) => {
+                    return Err(HubError::Unavailable("the session did not answer in time".into()));
+                }
+                Ok(CallResult::SenderError) | Err(_) => self.sessions.forget(actor.get_id()),
+            }
+        }
+        Err(HubError::Unavailable("the session actor keeps stopping".into()))
+    }
+
+    pub async fn create_booking(
+        &self,
+        caller: Option<&Principal>,
+        new: NewBooking,
+    ) -> Result<Booking, HubError> {
+        permits(caller, Action::CreateBooking)?;
+        if new.paid && caller.is_none() {
+            return Err(HubError::Forbidden);
+        }
+        if caller.is_some_and(|c| !c.sees_outlet(new.outlet_id)) {
+            return Err(HubError::NotFound("outlet"));
+        }
+        let store = &self.ctx.store;
+        store.outlet(new.outlet_id).await?.ok_or(HubError::NotFound("outlet"))?;
+        let now = self.ctx.clock.now();
+        let config = self.ctx.config();
+        new.validate(now, &config).map_err(|errors| {
+            if errors.0.contains_key("booking_time") {
+                HubError::BookingTimePassed
+            } else {
+                HubError::Invalid(errors)
+            }
+        })?;
+        let capacity = match new.booth_id {
+            Some(booth_id) => {
+                let booth = store.booth(booth_id).await?;
+                if booth.is_none_or(|b| b.outlet_id != new.outlet_id) {
+                    let msg = "is not a booth of this outlet";
+                    return Err(HubError::Invalid(FieldErrors::single("booth_id", msg)));
+                }
+                1
+            }
+            None => store.count_booths(new.outlet_id).await?,
+        };
+        let id = BookingId::new();
+        let qr = self.ctx.qr.sign(id);
+        let claim = SlotClaim {
+            outlet_id: new.outlet_id,
+            booth_id: new.booth_id,
+            slot: crate::domain::booking::Slot::of(new.booking_time, config.session_duration()),
+            duration: config.session_duration(),
+            capacity,
+        };
+        let (booking, events) = new.into_booking(id, qr, now, &config);
+        let change = Change {
+            booking: Some(BookingWrite::Create(booking.clone(), claim)),
+            events,
+            ..Change::default()
+        };
+        let stored = store.commit(change).await.map_err(|err| match err {
+            StoreError::SlotTaken => HubError::SlotTaken,
+            other => HubError::Store(other),
+        })?;
+        self.ctx.publish(stored);
+        metrics::counter!("boothhub_bookings_created_total").increment(1);
+        self.sessions.start(booking.clone()).await?;
+        Ok(booking)
+    }
+
+    pub async fn arrival(
+        &self,
+        caller: Principal,
+        id: BookingId,
+        qr_token: String,
+    ) -> Result<Booking, HubError> {
+        permits(Some(&caller), Action::DriveSession)?;
+        if let Some(booth) = caller.booth_id() {
+            self.admit_scan(booth).await?;
+        }
+        self.ask(id, |reply| SessionMsg::Arrival { caller, qr_token: qr_token.clone(), reply })
+            .await
+    }
+
+    pub async fn start_session(&self, caller: Principal, id: BookingId) -> Result<Booking, HubError> {
+        permits(Some(&caller), Action::DriveSession)?;
+        self.ask(id, |reply| SessionMsg::Start { caller, reply }).await
+    }
+
+    pub async fn finish_session(&self, caller: Principal, id: BookingId) -> Result<Booking, HubError> {
+        permits(Some(&caller), Action::DriveSession)?;
+        self.ask(id, |reply| SessionMsg::Finish { caller, reply }).await
+    }
+
+    pub async fn override_session(
+        &self,
+        by: Principal,
+        id: BookingId,
+        target: OverrideTarget,
+        reason: String,
+    ) -> Result<Booking, HubError> {
+        permits(Some(&by), Action::OverrideSession)?;
+        if !crate::domain::validate::is_text(&reason, 500) {
+            return Err(HubError::Invalid(FieldErrors::single("reason", "must be 1 to 500 characters")));
+        }
+        self.ask(id, |reply| SessionMsg::Override { by, target, reason: reason.clone(), reply })
+            .await
+    }
+
+    pub async fn session_status(&self, caller: Principal, id: BookingId) -> Result<Booking, HubError> {
+        permits(Some(&caller), Action::ReadSession)?;
+        self.ask(id, |reply| SessionMsg::Read { caller, reply }).await
+    }
+
+    /// Applies a verified payment notification; the same event id answers the same.
+    pub async fn confirm_payment(&self, notice: PaymentNotice) -> Result<PaymentOutcome, HubError> {
+        let store = &self.ctx.store;
+        if let Some(first) = store.payment(&notice.event_id).await? {
+            return replay(&first, &notice);
+        }
+        let result =
+            self.ask(notice.booking_id, |reply| SessionMsg::Payment { notice: notice.clone(), reply });
+        match result.await {
+            Err(HubError::NotFound(_)) => {
+                let now = self.ctx.clock.now();
+                let payment = Payment::record(&notice, PaymentOutcome::UnknownBooking, now);
+                let change = Change { payment: Some(payment), ..Change::default() };
+                match store.commit(change).await {
+                    Ok(_) => Ok(PaymentOutcome::UnknownBooking),
+                    Err(StoreError::Duplicate(_)) => {
+                        let first = store.payment(&notice.event_id).await?;
+                        first.map_or(Err(HubError::EventIdReused), |first| replay(&first, &notice))
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// May this booth scan now? Answers `RateLimited` when it scans too fast.
+    pub async fn admit_scan(&self, booth: BoothId) -> Result<(), HubError> {
+        let actor = self.sessions.booth(booth).await?;
+        let admitted = actor
+            .call(|reply| BoothMsg::Scan { reply }, Some(self.ask_timeout))
+            .await
+            .map_err(|e| HubError::Unavailable(e.to_string()))?;
+        match admitted {
+            CallResult::Success(Ok(())) => Ok(()),
+            CallResult::Success(Err(retry_after)) => Err(HubError::RateLimited { retry_after }),
+            CallResult::Timeout | CallResult::SenderError => {
+                Err(HubError::Unavailable("the booth actor did not answer".into()))
+            }
+        }
+    }
+
+    pub fn system_config(&self) -> SystemConfig {
+        self.ctx.config()
+    }
+
+    /// Changes the config, records it in the audit trail, tells every outlet, and re-arms the
+    /// deadlines of bookings still awaiting arrival.
+    pub async fn update_system_config(
+        &self,
+        by: &Principal,
+        duration: i64,
+        tolerance: i64,
+    ) -> Result<SystemConfig, HubError> {
+        permits(Some(by), Action::SystemConfig)?;
+        let user: UserId = by.user_id().ok_or(HubError::Forbidden)?;
+        SystemConfig::validate(duration, tolerance).map_err(HubError::Invalid)?;
+        let now = self.ctx.clock.now();
+        let before = self.ctx.config();
+        let after = SystemConfig {
+            session_duration_minutes: duration,
+            arrival_tolerance_minutes: tolerance,
+            updated_at: Some(now),
+            updated_by: Some(user),
+        };
+        let summary = |c: &SystemConfig| {
+            serde_json::json!({
+                "session_duration_minutes": c.session_duration_minutes,
+                "arrival_tolerance_minutes": c.arrival_tolerance_minutes,
+            })
+        };
+        let audit = AuditEntry {
+            id: AuditId::new(),
+            kind: AuditKind::ConfigUpdated,
+            at: now,
+            actor_id: user,
+            outlet_id: None,
+            booking_id: None,
+            from: summary(&before),
+            to: summary(&after),
+            reason: None,
+        };
+        let mut events = vec![];
+        let data = summary(&after);
+        // CONFIG_UPDATED goes to `all` and to every outlet stream.
+        let template = Event {
+            event: EventKind::ConfigUpdated,
+            booking_id: None,
+            booth_id: None,
+            outlet_id: None,
+            status: None,
+            at: now,
+            data,
+        };
+        let outlets = self.ctx.store.outlet_ids().await?;
+        events.push(template.clone());
+        for outlet in outlets {
+            events.push(Event { outlet_id: Some(outlet), ..template.clone() });
+        }
+        let change = Change { config: Some(after.clone()), audit: Some(audit), events, ..Change::default() };
+        let stored = self.ctx.store.commit(change).await?;
+        self.ctx.set_config(after.clone());
+        self.ctx.publish(stored);
+        for actor in self.sessions.sessions.actors() {
+            let _ = actor.cast(SessionMsg::Retune);
+        }
+        Ok(after)
+    }
+
+    pub async fn list_bookings(
+        &self,
+        caller: &Principal,
+        mut filter: BookingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, HubError> {
+        permits(Some(caller), Action::ListBookings)?;
+        if let Scope::Outlet(own) = caller.scope() {
+            if filter.outlet_id.is_some_and(|o| o != own) {
+                return Ok(Page { items: vec![], next_cursor: None });
+            }
+            filter.outlet_id = Some(own);
+        }
+        Ok(self.ctx.store.list_bookings(&filter, page).await?)
+    }
+
+    pub async fn list_audit(
+        &self,
+        caller: &Principal,
+        mut filter: AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, HubError> {
+        permits(Some(caller), Action::ReadAudit)?;
+        if let Scope::Outlet(own) = caller.scope() {
+            if filter.outlet_id.is_some_and(|o| o != own) {
+                return Ok(Page { items: vec![], next_cursor: None });
+            }
+            filter.outlet_id = Some(own);
+        }
+        Ok(self.ctx.store.list_audit(&filter, page).await?)
+    }
+}

@@ -1,0 +1,382 @@
+//! The session actor: one per live booking. It owns the booking's state and its timer, applies
+//! the status machine to every request and timer in order (so two booths scanning one QR at
+//! once give exactly one `ARRIVED`), and commits each change with its events before replying.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::clock::until;
+use crate::domain::access::{Principal, SessionAccess};
+use crate::domain::booking::Booking;
+use crate::domain::event::{Event, EventKind};
+use crate::domain::ids::AuditId;
+use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome, judge};
+use crate::domain::records::{AuditEntry, AuditKind};
+use crate::domain::status::{Decision, OverrideTarget, Refusal, Trigger, decide};
+use crate::hub::{HubContext, HubError};
+use crate::store::{BookingWrite, Change, StoreError};
+
+/// How long the actor of a finished booking stays around for late requests.
+const IDLE_STOP: Duration = Duration::from_secs(30);
+
+pub type Reply<T> = RpcReplyPort<Result<T, HubError>>;
+
+pub enum SessionMsg {
+    Arrival { caller: Principal, qr_token: String, reply: Reply<Booking> },
+    Start { caller: Principal, reply: Reply<Booking> },
+    Finish { caller: Principal, reply: Reply<Booking> },
+    Override { by: Principal, target: OverrideTarget, reason: String, reply: Reply<Booking> },
+    Payment { notice: PaymentNotice, reply: Reply<PaymentOutcome> },
+    Read { caller: Principal, reply: Reply<Booking> },
+    /// The system config changed: re-arm the arrival deadline.
+    Retune,
+    /// A timer fired: apply whatever is due.
+    Tick,
+    /// No request for a while on a finished booking: stop.
+    Idle { generation: u64 },
+}
+
+pub struct SessionActor;
+
+pub struct SessionState {
+    ctx: Arc<HubContext>,
+    booking: Booking,
+    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
+    idle_generation: u64,
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = (Arc<HubContext>, Booking);
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        (ctx, booking): Self::Arguments,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        Ok(SessionState { ctx, booking, timer: None, idle_generation: 0 })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Deadlines that passed while the hub was down are applied now.
+        state.catch_up().await?;
+        state.rearm(&myself);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(timer) = state.timer.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        msg: SessionMsg,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SessionMsg::Arrival { caller, qr_token, reply } => {
+                let _ = reply.send(state.arrival(caller, &qr_token).await);
+            }
+            SessionMsg::Start { caller, reply } => {
+                let _ = reply.send(state.drive(caller, Trigger::Start).await);
+            }
+            SessionMsg::Finish { caller, reply } => {
+                let _ = reply.send(state.drive(caller, Trigger::Finish).await);
+            }
+            SessionMsg::Override { by, target, reason, reply } => {
+                let _ = reply.send(state.override_to(by, target, &reason).await);
+            }
+            SessionMsg::Payment { notice, reply } => {
+                let _ = reply.send(state.payment(notice).await);
+            }
+            SessionMsg::Read { caller, reply } => {
+                let _ = reply.send(state.read(caller).await);
+            }
+            SessionMsg::Retune => state.retune().await?,
+            SessionMsg::Tick => state.catch_up().await?,
+            SessionMsg::Idle { generation } => {
+                if generation == state.idle_generation && !state.booking.status.is_live() {
+                    myself.stop(Some("finished booking idle".into()));
+                    return Ok(());
+                }
+            }
+        }
+        state.rearm(&myself);
+        Ok(())
+    }
+}
+
+impl SessionState {
+    fn now(&self) -> DateTime<Utc> {
+        self.ctx.clock.now()
+    }
+
+    /// Arms the timer for what is due next, or the idle stop of a finished booking.
+    fn rearm(&mut self, myself: &ActorRef<SessionMsg>) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+        self.idle_generation += 1;
+        if let Some(due) = self.booking.due() {
+            let delay = until(self.now(), due.at()) + Duration::from_millis(1);
+            self.timer = Some(myself.send_after(delay, || SessionMsg::Tick));
+        } else if !self.booking.status.is_live() {
+            let generation = self.idle_generation;
+            self.timer = Some(myself.send_after(IDLE_STOP, move || SessionMsg::Idle { generation }));
+        }
+    }
+
+    /// Applies a timer that is due (arrival deadline, session end). A store failure here is
+    /// returned as an error: the supervisor restarts the actor from the store, which retries.
+    async fn catch_up(&mut self) -> Result<(), HubError> {
+        let Some(due) = self.booking.due() else { return Ok(()) };
+        let now = self.now();
+        if now <= due.at() {
+            return Ok(());
+        }
+        let trigger = match due {
+            crate::domain::booking::Due::ArrivalDeadline(_) => Trigger::DeadlinePassed,
+            crate::domain::booking::Due::SessionEnd(_) => Trigger::SessionEnded,
+        };
+        let decision = decide(self.booking.status, trigger);
+        let mut next = self.booking.clone();
+        next.apply(&decision, now, &self.ctx.config());
+        self.commit(next, &decision, None, None, None, now).await?;
+        info!(booking_id = %self.booking.id, status = self.booking.status.as_str(), "timer applied");
+        Ok(())
+    }
+
+    /// Commits `next` with the decision's event (plus any audit or payment), then makes it
+    /// the actor's state and publishes the events.
+    async fn commit(
+        &mut self,
+        next: Booking,
+        decision: &Decision,
+        event: Option<Event>,
+        audit: Option<AuditEntry>,
+        payment: Option<Payment>,
+        now: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        let event = event.or_else(|| decision.event.map(|kind| next.event(kind, now)));
+        let changed = next != self.booking;
+        let change = Change {
+            booking: changed.then(|| BookingWrite::Update(next.clone())),
+            payment,
+            audit,
+            config: None,
+            events: event.into_iter().collect(),
+        };
+        if change.booking.is_none() && change.payment.is_none() && change.events.is_empty() {
+            return Ok(());
+        }
+        let stored = self.ctx.store.commit(change).await?;
+        self.booking = next;
+        self.ctx.publish(stored);
+        Ok(())
+    }
+
+    fn access(&self, caller: &Principal) -> SessionAccess {
+        caller.session_access(self.booking.outlet_id, self.booking.booth_id)
+    }
+
+    /// A rejection event for a scan: the booth that scanned hears of it on its own stream
+    /// when it is of this outlet.
+    fn rejection(&self, caller: &Principal, reason: &str, now: DateTime<Utc>) -> Event {
+        let mut event = self.booking.event(EventKind::SessionRejected, now);
+        if let Principal::Booth { booth_id, outlet_id } = caller {
+            if *outlet_id == self.booking.outlet_id {
+                event.booth_id = Some(*booth_id);
+            }
+            event.data = serde_json::json!({ "reason": reason, "by_booth": booth_id });
+        } else {
+            event.data = serde_json::json!({ "reason": reason });
+        }
+        event
+    }
+
+    async fn arrival(&mut self, caller: Principal, qr_token: &str) -> Result<Booking, HubError> {
+        self.catch_up().await?;
+        let now = self.now();
+        match self.access(&caller) {
+            SessionAccess::Allowed => {}
+            SessionAccess::Hidden => return Err(HubError::NotFound("booking")),
+            SessionAccess::WrongBooth => {
+                let event = self.rejection(&caller, "WRONG_BOOTH", now);
+                self.commit(self.booking.clone(), &Decision::default(), Some(event), None, None, now)
+                    .await?;
+                return Err(HubError::WrongBooth);
+            }
+        }
+        if !self.ctx.qr.verify(self.booking.id, qr_token) {
+            let event = self.rejection(&caller, "INVALID_QR", now);
+            self.commit(self.booking.clone(), &Decision::default(), Some(event), None, None, now)
+                .await?;
+            return Err(HubError::InvalidQr);
+        }
+        let config = self.ctx.config();
+        let window = self.booking.window(now, &config);
+        let decision = decide(self.booking.status, Trigger::Arrival(window));
+        let mut next = self.booking.clone();
+        next.apply(&decision, now, &config);
+        let event = match decision.refusal {
+            Some(refusal) if decision.to.is_none() => {
+                Some(self.rejection(&caller, refusal_code(refusal), now))
+            }
+            _ => {
+                if next.booth_id.is_none() && decision.to.is_some() {
+                    next.booth_id = caller.booth_id();
+                }
+                None
+            }
+        };
+        let before = self.booking.status;
+        self.commit(next, &decision, event, None, None, now).await?;
+        match decision.refusal {
+            Some(refusal) => Err(HubError::Refused { refusal, status: before }),
+            None => Ok(self.booking.clone()),
+        }
+    }
+
+    async fn drive(&mut self, caller: Principal, trigger: Trigger) -> Result<Booking, HubError> {
+        self.catch_up().await?;
+        match self.access(&caller) {
+            SessionAccess::Allowed => {}
+            SessionAccess::Hidden => return Err(HubError::NotFound("booking")),
+            SessionAccess::WrongBooth => return Err(HubError::WrongBooth),
+        }
+        let now = self.now();
+        let decision = decide(self.booking.status, trigger);
+        if let Some(refusal) = decision.refusal {
+            return Err(HubError::Refused { refusal, status: self.booking.status });
+        }
+        let mut next = self.booking.clone();
+        next.apply(&decision, now, &self.ctx.config());
+        self.commit(next, &decision, None, None, None, now).await?;
+        Ok(self.booking.clone())
+    }
+
+    async fn override_to(
+        &mut self,
+        by: Principal,
+        target: OverrideTarget,
+        reason: &str,
+    ) -> Result<Booking, HubError> {
+        self.catch_up().await?;
+        let Some(user) = by.user_id() else { return Err(HubError::Forbidden) };
+        if self.access(&by) != SessionAccess::Allowed {
+            return Err(HubError::NotFound("booking"));
+        }
+        let now = self.now();
+        let config = self.ctx.config();
+        let decision = decide(self.booking.status, Trigger::Override(target));
+        let mut next = self.booking.clone();
+        next.apply(&decision, now, &config);
+        next.record_override(user, reason, now, &config);
+        let from = self.booking.status;
+        let mut event = next.event(EventKind::SessionOverride, now);
+        event.data = serde_json::json!({ "from": from, "to": next.status, "reason": reason, "by": user });
+        let audit = AuditEntry {
+            id: AuditId::new(),
+            kind: AuditKind::SessionOverride,
+            at: now,
+            actor_id: user,
+            outlet_id: Some(self.booking.outlet_id),
+            booking_id: Some(self.booking.id),
+            from: serde_json::json!(from),
+            to: serde_json::json!(next.status),
+            reason: Some(reason.to_owned()),
+        };
+        self.commit(next, &decision, Some(event), Some(audit), None, now).await?;
+        Ok(self.booking.clone())
+    }
+
+    async fn payment(&mut self, notice: PaymentNotice) -> Result<PaymentOutcome, HubError> {
+        self.catch_up().await?;
+        if let Some(first) = self.ctx.store.payment(&notice.event_id).await? {
+            return replay(&first, &notice);
+        }
+        let now = self.now();
+        let (outcome, confirms) = judge(&notice, &self.booking);
+        let decision = if confirms {
+            decide(self.booking.status, Trigger::PaymentSucceeded)
+        } else {
+            Decision::default()
+        };
+        let mut next = self.booking.clone();
+        next.apply(&decision, now, &self.ctx.config());
+        if confirms {
+            next.paid_at = Some(notice.paid_at.unwrap_or(now));
+        }
+        let payment = Payment::record(&notice, outcome.clone(), now);
+        match self.commit(next, &decision, None, None, Some(payment), now).await {
+            Ok(()) => Ok(outcome),
+            Err(HubError::Store(StoreError::Duplicate(_))) => {
+                // The same event id raced in through another booking: answer as it was answered.
+                let first = self.ctx.store.payment(&notice.event_id).await?;
+                first.map_or(Err(HubError::EventIdReused), |first| replay(&first, &notice))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn read(&mut self, caller: Principal) -> Result<Booking, HubError> {
+        self.catch_up().await?;
+        if !caller.sees_outlet(self.booking.outlet_id) {
+            return Err(HubError::NotFound("booking"));
+        }
+        Ok(self.booking.clone())
+    }
+
+    async fn retune(&mut self) -> Result<(), HubError> {
+        if self.booking.awaits_arrival() {
+            let deadline = self.booking.deadline_under(&self.ctx.config());
+            if deadline != self.booking.arrival_deadline {
+                let mut next = self.booking.clone();
+                next.arrival_deadline = deadline;
+                let now = self.now();
+                if let Err(err) = self.commit(next, &Decision::default(), None, None, None, now).await {
+                    warn!(booking_id = %self.booking.id, error = %err, "re-arming the deadline failed");
+                    return Err(err);
+                }
+            }
+        }
+        self.catch_up().await
+    }
+}
+
+/// The answer to a repeated event id: the first answer when the body is the same.
+pub fn replay(first: &Payment, notice: &PaymentNotice) -> Result<PaymentOutcome, HubError> {
+    if first.body_hash == notice.body_hash {
+        Ok(first.outcome.clone())
+    } else {
+        Err(HubError::EventIdReused)
+    }
+}
+
+pub fn refusal_code(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::TooEarly => "TOO_EARLY",
+        Refusal::Expired => "EXPIRED",
+        Refusal::NotPaid => "NOT_PAID",
+        Refusal::InvalidTransition => "INVALID_TRANSITION",
+        Refusal::BookingExpired => "BOOKING_EXPIRED",
+    }
+}

@@ -1,0 +1,698 @@
+//! The default backend: SQLite in WAL mode with `synchronous = FULL`, so a commit is on disk
+//! before it returns and survives `kill -9` and power loss. One writer connection serialises
+//! writes (which makes per-stream seqs gapless and slot checks atomic); a few reader
+//! connections serve reads beside it. Blocking calls run on Tokio's blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, Store, StoreError,
+};
+use crate::domain::booking::{Booking, SlotClaim};
+use crate::domain::config::SystemConfig;
+use crate::domain::event::StoredEvent;
+use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
+use crate::domain::payment::Payment;
+use crate::domain::records::{AuditEntry, Booth, Outlet, Role, User};
+
+/// The schema files, in order; `PRAGMA user_version` says how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../../schema/embedded/001_init.sql")];
+const READERS: usize = 4;
+
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: AtomicUsize,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Unavailable(err.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(err: serde_json::Error) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(doc)?)
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating when absent) the store in `dir`, applying the schema. Refuses a store
+    /// written by a newer Booth Hub.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("boothhub.sqlite3");
+        let mut writer = open(&path, OpenFlags::default())?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EmbeddedStore {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = Arc::clone(&self.writer);
+        run_blocking(move || {
+            let mut conn = writer.lock().map_err(|_| poisoned())?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let index = self.next_reader.fetch_add(1, Ordering::Relaxed) % READERS;
+        run_blocking(move || {
+            let conn = readers[index].lock().map_err(|_| poisoned())?;
+            work(&conn)
+        })
+        .await
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("a store connection was poisoned by a panic".into())
+}
+
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Unavailable(format!(
+            "the store has schema version {version}, newer than this Booth Hub knows ({known}); \
+             run a newer boothhub"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn encode_cursor(parts: &[String]) -> String {
+    URL_SAFE_NO_PAD.encode(parts.join("|"))
+}
+
+fn decode_cursor(cursor: &str, count: usize) -> Result<Vec<String>, StoreError> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
+    let parts: Vec<String> = text.split('|').map(str::to_owned).collect();
+    if parts.len() == count { Ok(parts) } else { Err(StoreError::BadCursor) }
+}
+
+/// Turns up to `limit + 1` rows into a page whose cursor points after the last item.
+fn page_of<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Vec<String>) -> Page<T> {
+    let limit = limit as usize;
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if more { items.last().map(|last| encode_cursor(&cursor_of(last))) } else { None };
+    Page { items, next_cursor }
+}
+
+fn query_docs<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let docs = stmt.query_map(params, |row| row.get::<_, String>(0))?;
+    docs.map(|doc| from_json(&doc?)).collect()
+}
+
+fn check_slot(tx: &Transaction<'_>, claim: &SlotClaim) -> Result<(), StoreError> {
+    let earliest = millis(claim.slot.start - claim.duration);
+    let latest = millis(claim.slot.end);
+    let taken: i64 = match claim.booth_id {
+        Some(booth) => tx.query_row(
+            "SELECT COUNT(*) FROM bookings WHERE live = 1 AND booth_id = ?1 \
+             AND booking_time > ?2 AND booking_time < ?3",
+            params![booth.to_string(), earliest, latest],
+            |row| row.get(0),
+        )?,
+        None => tx.query_row(
+            "SELECT COUNT(*) FROM bookings WHERE live = 1 AND outlet_id = ?1 \
+             AND booking_time > ?2 AND booking_time < ?3",
+            params![claim.outlet_id.to_string(), earliest, latest],
+            |row| row.get(0),
+        )?,
+    };
+    if (taken as u64) < claim.capacity { Ok(()) } else { Err(StoreError::SlotTaken) }
+}
+
+fn upsert_booking(tx: &Transaction<'_>, booking: &Booking) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO bookings (id, outlet_id, booth_id, status, booking_time, live, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (id) DO UPDATE SET outlet_id = ?2, booth_id = ?3, status = ?4, \
+         booking_time = ?5, live = ?6, doc = ?7",
+        params![
+            booking.id.to_string(),
+            booking.outlet_id.to_string(),
+            booking.booth_id.map(|b| b.to_string()),
+            booking.status.as_str(),
+            millis(booking.booking_time),
+            booking.status.is_live(),
+            to_json(booking)?,
+        ],
+    )?;
+    Ok(())
+}
+
+fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+    match &change.booking {
+        Some(BookingWrite::Create(booking, claim)) => {
+            check_slot(tx, claim)?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM bookings WHERE id = ?1)",
+                [booking.id.to_string()],
+                |row| row.get(0),
+            )?;
+            if exists {
+                return Err(StoreError::Duplicate("booking"));
+            }
+            upsert_booking(tx, booking)?;
+        }
+        Some(BookingWrite::Update(booking)) => upsert_booking(tx, booking)?,
+        None => {}
+    }
+    if let Some(payment) = &change.payment {
+        let inserted = tx.execute(
+            "INSERT INTO payments (event_id, booking_id, refund_required, received_at, doc) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO NOTHING",
+            params![
+                payment.event_id,
+                payment.booking_id.to_string(),
+                payment.refund_required,
+                millis(payment.received_at),
+                to_json(payment)?,
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Duplicate("payment event id"));
+        }
+    }
+    if let Some(audit) = &change.audit {
+        tx.execute(
+            "INSERT INTO audit (id, outlet_id, booking_id, doc) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                audit.id.to_string(),
+                audit.outlet_id.map(|o| o.to_string()),
+                audit.booking_id.map(|b| b.to_string()),
+                to_json(audit)?,
+            ],
+        )?;
+    }
+    if let Some(config) = &change.config {
+        tx.execute(
+            "INSERT INTO system_config (id, doc) VALUES (1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET doc = ?1",
+            [to_json(config)?],
+        )?;
+    }
+    let mut stored = Vec::with_capacity(change.events.len() * 3);
+    let mut next_seq = tx.prepare_cached(
+        "INSERT INTO streams (stream, seq) VALUES (?1, 1) \
+         ON CONFLICT (stream) DO UPDATE SET seq = seq + 1 RETURNING seq",
+    )?;
+    let mut append = tx.prepare_cached("INSERT INTO events (stream, seq, doc) VALUES (?1, ?2, ?3)")?;
+    for event in change.events {
+        for stream in event.streams() {
+            let name = stream.to_string();
+            let seq: i64 = next_seq.query_row([&name], |row| row.get(0))?;
+            let placed = StoredEvent { stream: name, seq: seq as u64, event: event.clone() };
+            append.execute(params![placed.stream, seq, to_json(&placed.event)?])?;
+            stored.push(placed);
+        }
+    }
+    Ok(stored)
+}
+
+fn list_by_id<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &str,
+    filter: Option<(&str, String)>,
+    page: &PageRequest,
+    id_of: impl Fn(&T) -> String,
+) -> Result<Page<T>, StoreError> {
+    let after = match &page.cursor {
+        Some(cursor) => decode_cursor(cursor, 1)?.remove(0),
+        None => String::new(),
+    };
+    let limit = i64::from(page.limit) + 1;
+    let items = match filter {
+        Some((column, value)) => {
+            let sql = format!(
+                "SELECT doc FROM {table} WHERE {column} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            );
+            query_docs(conn, &sql, params![value, after, limit])?
+        }
+        None => {
+            let sql = format!("SELECT doc FROM {table} WHERE id > ?1 ORDER BY id LIMIT ?2");
+            query_docs(conn, &sql, params![after, limit])?
+        }
+    };
+    Ok(page_of(items, page.limit, |item| vec![id_of(item)]))
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?)).await?;
+        Ok(())
+    }
+
+    async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+        self.write(move |tx| commit_change(tx, change)).await
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM bookings WHERE id = ?1")?
+                .query_row([id.to_string()], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn list_bookings(
+        &self,
+        filter: &BookingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError> {
+        let filter = filter.clone();
+        let page = page.clone();
+        self.read(move |conn| {
+            let (before_time, before_id) = match &page.cursor {
+                Some(cursor) => {
+                    let parts = decode_cursor(cursor, 2)?;
+                    let time = parts[0].parse::<i64>().map_err(|_| StoreError::BadCursor)?;
+                    (time, parts[1].clone())
+                }
+                None => (i64::MAX, String::new()),
+            };
+            let sql = "SELECT doc FROM bookings \
+                WHERE (?1 IS NULL OR outlet_id = ?1) AND (?2 IS NULL OR status = ?2) \
+                AND (?3 IS NULL OR booking_time >= ?3) AND (?4 IS NULL OR booking_time <= ?4) \
+                AND (booking_time < ?5 OR (booking_time = ?5 AND (?6 = '' OR id < ?6))) \
+                ORDER BY booking_time DESC, id DESC LIMIT ?7";
+            let items: Vec<Booking> = query_docs(conn, sql,
+                params![
+                    filter.outlet_id.map(|o| o.to_string()),
+                    filter.status.map(|s| s.as_str()),
+                    filter.from.map(millis),
+                    filter.to.map(millis),
+                    before_time,
+                    before_id,
+                    i64::from(page.limit) + 1,
+                ],
+            )?;
+            Ok(page_of(items, page.limit, |b: &Booking| {
+                vec![millis(b.booking_time).to_string(), b.id.to_string()]
+            }))
+        })
+        .await
+    }
+
+    async fn live_bookings(&self) -> Result<Vec<Booking>, StoreError> {
+        self.read(|conn| {
+            query_docs(conn, "SELECT doc FROM bookings WHERE live = 1", [])
+        })
+        .await
+    }
+
+    async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError> {
+        let event_id = event_id.to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM payments WHERE event_id = ?1")?
+                .query_row([event_id], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let stream = stream.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, doc FROM events WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![stream, after as i64, i64::from(limit)], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?;
+            rows.map(|row| {
+                let (seq, doc) = row?;
+                Ok(StoredEvent { stream: stream.clone(), seq: seq as u64, event: from_json(&doc)? })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn system_config(&self) -> Result<Option<SystemConfig>, StoreError> {
+        self.read(|conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM system_config WHERE id = 1", [], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let filter = filter.clone();
+        let page = page.clone();
+        self.read(move |conn| {
+            let before = match &page.cursor {
+                Some(cursor) => decode_cursor(cursor, 1)?.remove(0),
+                None => "~".to_owned(),
+            };
+            let sql = "SELECT doc FROM audit WHERE (?1 IS NULL OR outlet_id = ?1) \
+                AND (?2 IS NULL OR booking_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4";
+            let items: Vec<AuditEntry> = query_docs(conn, sql,
+                params![
+                    filter.outlet_id.map(|o| o.to_string()),
+                    filter.booking_id.map(|b| b.to_string()),
+                    before,
+                    i64::from(page.limit) + 1,
+                ],
+            )?;
+            Ok(page_of(items, page.limit, |a: &AuditEntry| vec![a.id.to_string()]))
+        })
+        .await
+    }
+
+    async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
+        let (id, doc) = (outlet.id.to_string(), to_json(outlet)?);
+        self.write(move |tx| {
+            tx.execute("INSERT INTO outlets (id, doc) VALUES (?1, ?2)", params![id, doc])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
+        let (id, doc) = (outlet.id.to_string(), to_json(outlet)?);
+        self.write(move |tx| {
+            let changed = tx.execute("UPDATE outlets SET doc = ?2 WHERE id = ?1", params![id, doc])?;
+            if changed == 0 { Err(StoreError::NotFound("outlet")) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn outlet(&self, id: OutletId) -> Result<Option<Outlet>, StoreError> {
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM outlets WHERE id = ?1")?
+                .query_row([id.to_string()], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn list_outlets(
+        &self,
+        only: Option<OutletId>,
+        page: &PageRequest,
+    ) -> Result<Page<Outlet>, StoreError> {
+        let page = page.clone();
+        self.read(move |conn| {
+            let filter = only.map(|id| ("id", id.to_string()));
+            list_by_id(conn, "outlets", filter, &page, |o: &Outlet| o.id.to_string())
+        })
+        .await
+    }
+
+    async fn outlet_ids(&self) -> Result<Vec<OutletId>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT id FROM outlets")?;
+            let ids = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            ids.map(|id| id?.parse().map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string())))
+                .collect()
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let id = user.id.to_string();
+        let email = user.email.to_lowercase();
+        let role = user.role.as_str();
+        let doc = to_json(user)?;
+        self.write(move |tx| {
+            let taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)",
+                [&email],
+                |row| row.get(0),
+            )?;
+            if taken {
+                return Err(StoreError::EmailTaken);
+            }
+            tx.execute(
+                "INSERT INTO users (id, email, role, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![id, email, role, doc],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
+                .query_row([id.to_string()], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let email = email.to_lowercase();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM users WHERE email = ?1")?
+                .query_row([email], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        let page = page.clone();
+        self.read(move |conn| list_by_id(conn, "users", None, &page, |u: &User| u.id.to_string()))
+            .await
+    }
+
+    async fn has_super_admin(&self) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE role = ?1)",
+                [Role::SuperAdmin.as_str()],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError> {
+        let id = booth.id.to_string();
+        let outlet = booth.outlet_id.to_string();
+        let token_hash = token_hash.to_owned();
+        let doc = to_json(booth)?;
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO booths (id, outlet_id, token_hash, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![id, outlet, token_hash, doc],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError> {
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM booths WHERE id = ?1")?
+                .query_row([id.to_string()], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn booth_by_token(&self, token_hash: &str) -> Result<Option<Booth>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM booths WHERE token_hash = ?1")?
+                .query_row([token_hash], |row| row.get(0))
+                .optional()?;
+            doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn list_booths(
+        &self,
+        outlet: Option<OutletId>,
+        page: &PageRequest,
+    ) -> Result<Page<Booth>, StoreError> {
+        let page = page.clone();
+        self.read(move |conn| {
+            let filter = outlet.map(|id| ("outlet_id", id.to_string()));
+            list_by_id(conn, "booths", filter, &page, |b: &Booth| b.id.to_string())
+        })
+        .await
+    }
+
+    async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let count: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM booths WHERE outlet_id = ?1",
+                [outlet.to_string()],
+                |row| row.get(0),
+            )?;
+            Ok(count as u64)
+        })
+        .await
+    }
+
+    async fn put_login(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM login_tokens WHERE expires_at < ?1",
+                [millis(expires_at) - 366 * 24 * 3_600_000],
+            )?;
+            tx.execute(
+                "INSERT INTO login_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![token_hash, user.to_string(), millis(expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn login(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            let user: Option<String> = conn
+                .prepare_cached(
+                    "SELECT user_id FROM login_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+                )?
+                .query_row(params![token_hash, millis(now)], |row| row.get(0))
+                .optional()?;
+            user.map(|id| id.parse().map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string())))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn delete_login(&self, token_hash: &str) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM login_tokens WHERE token_hash = ?1", [token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let name = name.to_owned();
+        let candidate = candidate.to_vec();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, candidate],
+            )?;
+            Ok(tx.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |row| row.get(0))?)
+        })
+        .await
+    }
+}

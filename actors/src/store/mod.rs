@@ -1,0 +1,136 @@
+//! Durable records behind one trait, shaped by access paths: bookings by id and by outlet +
+//! status + time, events by stream + seq, payments by provider event id. Every state change
+//! is one [`Change`], committed atomically with its events before anyone is answered.
+
+pub mod embedded;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::booking::{Booking, SlotClaim};
+use crate::domain::config::SystemConfig;
+use crate::domain::event::{Event, StoredEvent};
+use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
+use crate::domain::payment::Payment;
+use crate::domain::records::{AuditEntry, Booth, Outlet, User};
+use crate::domain::status::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the slot is taken")]
+    SlotTaken,
+    #[error("the e-mail address is taken")]
+    EmailTaken,
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("bad cursor")]
+    BadCursor,
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One atomic write: a booking (new with a slot claim, or updated), a payment, an audit
+/// entry, a config change, and the events they produce, each given its seq in its streams.
+#[derive(Clone, Debug, Default)]
+pub struct Change {
+    pub booking: Option<BookingWrite>,
+    pub payment: Option<Payment>,
+    pub audit: Option<AuditEntry>,
+    pub config: Option<SystemConfig>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Debug)]
+pub enum BookingWrite {
+    /// A new booking that claims its slot: refused with [`StoreError::SlotTaken`].
+    Create(Booking, SlotClaim),
+    Update(Booking),
+}
+
+/// A page of a listing; `next_cursor` is opaque and `None` on the last page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BookingFilter {
+    pub outlet_id: Option<OutletId>,
+    pub status: Option<Status>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// `None`: every outlet, config changes included (super admins).
+    pub outlet_id: Option<OutletId>,
+    pub booking_id: Option<BookingId>,
+}
+
+/// A listing request: at most `limit` items after `cursor`.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Answers when the store can serve reads and writes.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Commits one change atomically and durably; returns the events with their seqs.
+    async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError>;
+
+    async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError>;
+    /// Newest `booking_time` first.
+    async fn list_bookings(&self, filter: &BookingFilter, page: &PageRequest)
+    -> Result<Page<Booking>, StoreError>;
+    /// Every live booking, for rehydrating session actors at start.
+    async fn live_bookings(&self) -> Result<Vec<Booking>, StoreError>;
+
+    async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError>;
+
+    async fn events_after(&self, stream: &str, after: u64, limit: u32)
+    -> Result<Vec<StoredEvent>, StoreError>;
+
+    async fn system_config(&self) -> Result<Option<SystemConfig>, StoreError>;
+    async fn list_audit(&self, filter: &AuditFilter, page: &PageRequest)
+    -> Result<Page<AuditEntry>, StoreError>;
+
+    async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError>;
+    async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError>;
+    async fn outlet(&self, id: OutletId) -> Result<Option<Outlet>, StoreError>;
+    async fn list_outlets(&self, only: Option<OutletId>, page: &PageRequest)
+    -> Result<Page<Outlet>, StoreError>;
+    async fn outlet_ids(&self) -> Result<Vec<OutletId>, StoreError>;
+
+    /// Refused with [`StoreError::EmailTaken`] when the e-mail address is in use.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    async fn has_super_admin(&self) -> Result<bool, StoreError>;
+
+    async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError>;
+    async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError>;
+    async fn booth_by_token(&self, token_hash: &str) -> Result<Option<Booth>, StoreError>;
+    async fn list_booths(&self, outlet: Option<OutletId>, page: &PageRequest)
+    -> Result<Page<Booth>, StoreError>;
+    async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError>;
+
+    async fn put_login(&self, token_hash: &str, user: UserId, expires_at: DateTime<Utc>)
+    -> Result<(), StoreError>;
+    /// The user of a login token that has not expired at `now`.
+    async fn login(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError>;
+    async fn delete_login(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    /// The named secret, created from `candidate` the first time (first writer wins).
+    async fn secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+}

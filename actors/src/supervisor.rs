@@ -1,0 +1,77 @@
+//! The supervisor of session and booth actors. A child that stops is forgotten; a child that
+//! fails is forgotten and, for a live booking, started again from the store after a short
+//! backoff, which re-reads its state and re-arms its timers.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tracing::{error, info};
+
+use crate::hub::Sessions;
+
+const RESTART_BACKOFF: Duration = Duration::from_millis(200);
+
+pub struct Supervisor;
+
+pub enum SupervisorMsg {}
+
+pub struct SupervisorState {
+    sessions: Weak<Sessions>,
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = Weak<Sessions>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        sessions: Weak<Sessions>,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(SupervisorState { sessions })
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(sessions) = state.sessions.upgrade() else { return Ok(()) };
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                sessions.forget(cell.get_id());
+                if let Some(reason) = reason {
+                    info!(actor = %cell.get_id(), reason, "actor stopped");
+                }
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                metrics::counter!("boothhub_actor_failures_total").increment(1);
+                error!(actor = %cell.get_id(), error = %err, "actor failed; restarting from the store");
+                if let Some(booking) = sessions.forget_booking(cell.get_id()) {
+                    restart(Arc::clone(&sessions), booking);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn restart(sessions: Arc<Sessions>, booking: crate::domain::ids::BookingId) {
+    tokio::spawn(async move {
+        let mut backoff = RESTART_BACKOFF;
+        loop {
+            tokio::time::sleep(backoff).await;
+            match sessions.revive(booking).await {
+                Ok(()) => return,
+                Err(err) => {
+                    error!(booking_id = %booking, error = %err, "restart failed; retrying");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    });
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! `boothhub`: see `boothhub --help`.
+
+fn main() -> std::process::ExitCode {
+    boothhub::cli::main()
+}

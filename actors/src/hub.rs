@@ -28,7 +28,8 @@ use crate::domain::validate::FieldErrors;
 use crate::registry::ActorTable;
 use crate::session::{Reply, SessionActor, SessionMsg, replay};
 use crate::store::{
-    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, Store, StoreError,
+    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, PaymentFilter, Store,
+    StoreError,
 };
 use crate::supervisor::{Supervisor, SupervisorMsg};
 
@@ -430,7 +431,7 @@ impl Hub {
         match result.await {
             Err(HubError::NotFound(_)) => {
                 let now = self.ctx.clock.now();
-                let payment = Payment::record(&notice, PaymentOutcome::UnknownBooking, now);
+                let payment = Payment::record(&notice, None, PaymentOutcome::UnknownBooking, now);
                 let change = Change { payment: Some(payment), ..Change::default() };
                 match store.commit(change).await {
                     Ok(_) => Ok(PaymentOutcome::UnknownBooking),
@@ -558,5 +559,21 @@ impl Hub {
             filter.outlet_id = Some(own);
         }
         Ok(self.ctx.store.list_audit(&filter, page).await?)
+    }
+
+    pub async fn list_payments(
+        &self,
+        caller: &Principal,
+        mut filter: PaymentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Payment>, HubError> {
+        permits(Some(caller), Action::ListBookings)?;
+        if let Scope::Outlet(own) = caller.scope() {
+            if filter.outlet_id.is_some_and(|o| o != own) {
+                return Ok(Page { items: vec![], next_cursor: None });
+            }
+            filter.outlet_id = Some(own);
+        }
+        Ok(self.ctx.store.list_payments(&filter, page).await?)
     }
 }

@@ -325,7 +325,7 @@ impl SessionState {
         if confirms {
             next.paid_at = Some(notice.paid_at.unwrap_or(now));
         }
-        let payment = Payment::record(&notice, outcome.clone(), now);
+        let payment = Payment::record(&notice, Some(self.booking.outlet_id), outcome.clone(), now);
         match self.commit(next, &decision, None, None, Some(payment), now).await {
             Ok(()) => Ok(outcome),
             Err(HubError::Store(StoreError::Duplicate(_))) => {

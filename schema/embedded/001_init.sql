@@ -52,11 +52,14 @@ CREATE INDEX bookings_live ON bookings (live) WHERE live = 1;
 CREATE TABLE payments (
     event_id         TEXT PRIMARY KEY,
     booking_id       TEXT NOT NULL,
+    outlet_id        TEXT,
     refund_required  INTEGER NOT NULL,
     received_at      INTEGER NOT NULL,
     doc              TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX payments_by_booking ON payments (booking_id);
+CREATE INDEX payments_by_time ON payments (received_at DESC, event_id DESC);
+CREATE INDEX payments_by_outlet ON payments (outlet_id, received_at DESC);
 
 CREATE TABLE audit (
     id          TEXT PRIMARY KEY,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::booking::Booking;
-use super::ids::BookingId;
+use super::ids::{BookingId, OutletId};
 use super::status::{Refusal, Status, Trigger, decide};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +58,8 @@ impl PaymentOutcome {
 pub struct Payment {
     pub event_id: String,
     pub booking_id: BookingId,
+    /// The booking's outlet; `None` when the booking is unknown.
+    pub outlet_id: Option<OutletId>,
     pub status: PaymentStatus,
     pub amount: i64,
     pub currency: String,
@@ -69,10 +71,16 @@ pub struct Payment {
 }
 
 impl Payment {
-    pub fn record(notice: &PaymentNotice, outcome: PaymentOutcome, now: DateTime<Utc>) -> Payment {
+    pub fn record(
+        notice: &PaymentNotice,
+        outlet_id: Option<OutletId>,
+        outcome: PaymentOutcome,
+        now: DateTime<Utc>,
+    ) -> Payment {
         Payment {
             event_id: notice.event_id.clone(),
             booking_id: notice.booking_id,
+            outlet_id,
             status: notice.status,
             amount: notice.amount,
             currency: notice.currency.clone(),

@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, Store, StoreError,
+    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, PaymentFilter, Store,
+    StoreError,
 };
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
@@ -243,11 +244,12 @@ fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent
     }
     if let Some(payment) = &change.payment {
         let inserted = tx.execute(
-            "INSERT INTO payments (event_id, booking_id, refund_required, received_at, doc) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO payments (event_id, booking_id, outlet_id, refund_required, received_at, doc) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
             params![
                 payment.event_id,
                 payment.booking_id.to_string(),
+                payment.outlet_id.map(|o| o.to_string()),
                 payment.refund_required,
                 millis(payment.received_at),
                 to_json(payment)?,
@@ -396,6 +398,44 @@ impl Store for EmbeddedStore {
                 .query_row([event_id], |row| row.get(0))
                 .optional()?;
             doc.map(|doc| from_json(&doc)).transpose()
+        })
+        .await
+    }
+
+    async fn list_payments(
+        &self,
+        filter: &PaymentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Payment>, StoreError> {
+        let filter = filter.clone();
+        let page = page.clone();
+        self.read(move |conn| {
+            let (before_time, before_id) = match &page.cursor {
+                Some(cursor) => {
+                    let parts = decode_cursor(cursor, 2)?;
+                    let time = parts[0].parse::<i64>().map_err(|_| StoreError::BadCursor)?;
+                    (time, parts[1].clone())
+                }
+                None => (i64::MAX, String::new()),
+            };
+            let sql = "SELECT doc FROM payments \
+                WHERE (?1 IS NULL OR outlet_id = ?1) AND (?2 IS NULL OR refund_required = ?2) \
+                AND (received_at < ?3 OR (received_at = ?3 AND (?4 = '' OR event_id < ?4))) \
+                ORDER BY received_at DESC, event_id DESC LIMIT ?5";
+            let items: Vec<Payment> = query_docs(
+                conn,
+                sql,
+                params![
+                    filter.outlet_id.map(|o| o.to_string()),
+                    filter.refund_required,
+                    before_time,
+                    before_id,
+                    i64::from(page.limit) + 1,
+                ],
+            )?;
+            Ok(page_of(items, page.limit, |p: &Payment| {
+                vec![millis(p.received_at).to_string(), p.event_id.clone()]
+            }))
         })
         .await
     }

@@ -73,6 +73,12 @@ pub struct AuditFilter {
     pub booking_id: Option<BookingId>,
 }
 
+#[derive(Clone, Debug, Default)]
+pub struct PaymentFilter {
+    pub outlet_id: Option<OutletId>,
+    pub refund_required: Option<bool>,
+}
+
 /// A listing request: at most `limit` items after `cursor`.
 #[derive(Clone, Debug)]
 pub struct PageRequest {
@@ -96,6 +102,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn live_bookings(&self) -> Result<Vec<Booking>, StoreError>;
 
     async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError>;
+    /// Newest first.
+    async fn list_payments(&self, filter: &PaymentFilter, page: &PageRequest)
+    -> Result<Page<Payment>, StoreError>;
 
     async fn events_after(&self, stream: &str, after: u64, limit: u32)
     -> Result<Vec<StoredEvent>, StoreError>;

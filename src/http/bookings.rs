@@ -1,0 +1,139 @@
+//! `POST /booking` and `GET /bookings`: the booking object of contract §5.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json as AxumJson, Router};
+use boothhub_actors::domain::booking::{Booking, Customer, NewBooking};
+use boothhub_actors::domain::ids::{BoothId, OutletId};
+use boothhub_actors::domain::status::Status;
+use boothhub_actors::store::BookingFilter;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Authed, Caller, ClientIp, Json, Query};
+use super::{AppState, PageQuery, list, opt_time, parse_time, time};
+use crate::error::{ApiError, ApiResult};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/booking", post(create_booking)).route("/bookings", get(list_bookings))
+}
+
+/// The booking as the API shows it: exactly the fields of contract §5.
+pub fn booking_body(b: &Booking) -> Value {
+    json!({
+        "id": b.id,
+        "user": { "name": b.user.name, "phone": b.user.phone, "email": b.user.email },
+        "outlet_id": b.outlet_id,
+        "booth_id": b.booth_id,
+        "status": b.status,
+        "booking_time": time(b.booking_time),
+        "amount": b.amount,
+        "paid_at": opt_time(b.paid_at),
+        "arrival_deadline": time(b.arrival_deadline),
+        "expired_at": opt_time(b.expired_at),
+        "started_at": opt_time(b.started_at),
+        "ends_at": opt_time(b.ends_at),
+        "finished_at": opt_time(b.finished_at),
+        "override_by": b.override_by,
+        "override_at": opt_time(b.override_at),
+        "override_reason": b.override_reason,
+        "qr_token": b.qr_token,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    name: String,
+    phone: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBookingBody {
+    user: UserBody,
+    outlet_id: String,
+    booth_id: Option<String>,
+    booking_time: String,
+    amount: i64,
+    #[serde(default)]
+    paid: bool,
+}
+
+impl NewBookingBody {
+    fn parse(self) -> Result<NewBooking, ApiError> {
+        let outlet_id = self.outlet_id.parse::<OutletId>().map_err(|_| ApiError::not_found("outlet"))?;
+        let booth_id = match self.booth_id.as_deref() {
+            None => None,
+            Some(raw) => Some(raw.parse::<BoothId>().map_err(|_| ApiError::validation("booth_id", "must be a booth id"))?),
+        };
+        let booking_time = parse_time(&self.booking_time)
+            .ok_or_else(|| ApiError::validation("booking_time", "must be an RFC 3339 time with offset"))?;
+        Ok(NewBooking {
+            user: Customer {
+                name: self.user.name.trim().to_owned(),
+                phone: self.user.phone.trim().to_owned(),
+                email: self.user.email.trim().to_owned(),
+            },
+            outlet_id,
+            booth_id,
+            booking_time,
+            amount: self.amount,
+            paid: self.paid,
+        })
+    }
+}
+
+async fn create_booking(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ClientIp(ip): ClientIp,
+    Json(body): Json<NewBookingBody>,
+) -> ApiResult<(StatusCode, AxumJson<Value>)> {
+    if caller.is_none() {
+        state.booking_limiter.check(ip, state.now())?;
+    }
+    let new = body.parse()?;
+    let booking = state.hub.create_booking(caller.as_ref(), new).await?;
+    Ok((StatusCode::CREATED, AxumJson(booking_body(&booking))))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    outlet_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_bookings(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<AxumJson<Value>> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(Status::parse(raw).ok_or_else(|| ApiError::invalid_query(format!("unknown status {raw:?}")))?),
+    };
+    let outlet_id = match query.outlet_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<OutletId>().map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?),
+    };
+    let bound = |raw: Option<String>, name: &str| -> Result<_, ApiError> {
+        match raw.as_deref() {
+            None | Some("") => Ok(None),
+            Some(raw) => parse_time(raw)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid_query(format!("{name} must be an RFC 3339 time with offset"))),
+        }
+    };
+    let filter = BookingFilter { outlet_id, status, from: bound(query.from, "from")?, to: bound(query.to, "to")? };
+    let page = PageQuery { limit: query.limit, cursor: query.cursor }.request()?;
+    let page = state.hub.list_bookings(&caller, filter, &page).await?;
+    let items: Vec<Value> = page.items.iter().map(booking_body).collect();
+    Ok(list(items, page.next_cursor))
+}

@@ -1,0 +1,71 @@
+//! `GET /booths`, `POST /booths`: a booth's token is shown once, at creation, and stored hashed.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json as AxumJson, Router};
+use boothhub_actors::domain::ids::OutletId;
+use boothhub_actors::domain::records::Booth;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Authed, Json, Query};
+use super::{AppState, PageQuery, time};
+use crate::auth::{self, BOOTH_PREFIX};
+use crate::error::{ApiError, ApiResult};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/booths", get(list_booths).post(create_booth))
+}
+
+fn booth_body(booth: &Booth) -> Value {
+    json!({
+        "id": booth.id,
+        "outlet_id": booth.outlet_id,
+        "name": booth.name,
+        "created_at": time(booth.created_at),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBooth {
+    outlet_id: String,
+    name: String,
+}
+
+async fn create_booth(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Json(body): Json<NewBooth>,
+) -> ApiResult<(StatusCode, AxumJson<Value>)> {
+    boothhub_actors::domain::access::permits(Some(&caller), boothhub_actors::domain::access::Action::CreateBooth)?;
+    let outlet = body.outlet_id.parse::<OutletId>().map_err(|_| ApiError::not_found("outlet"))?;
+    let token = auth::new_token(BOOTH_PREFIX);
+    let booth = state.hub.directory().create_booth(&caller, outlet, body.name, &auth::token_hash(&token)).await?;
+    let mut body = booth_body(&booth);
+    body["token"] = json!(token);
+    Ok((StatusCode::CREATED, AxumJson(body)))
+}
+
+#[derive(Deserialize)]
+struct BoothQuery {
+    outlet_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_booths(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Query(query): Query<BoothQuery>,
+) -> ApiResult<AxumJson<Value>> {
+    let outlet = match query.outlet_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<OutletId>().map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?),
+    };
+    let page = PageQuery { limit: query.limit, cursor: query.cursor }.request()?;
+    let page = state.hub.directory().list_booths(&caller, outlet, &page).await?;
+    let items: Vec<Value> = page.items.iter().map(booth_body).collect();
+    Ok(super::list(items, page.next_cursor))
+}

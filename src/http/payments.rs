@@ -1,0 +1,151 @@
+//! `POST /payment/confirm`, the provider's signed webhook (contract §6), and
+//! `GET /payments`, where admins see payments (those flagged for refund among them).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json as AxumJson, Router};
+use boothhub_actors::domain::ids::{BookingId, OutletId};
+use boothhub_actors::domain::payment::{Payment, PaymentNotice, PaymentOutcome, PaymentStatus};
+use boothhub_actors::store::PaymentFilter;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::extract::{Authed, Query, RawJson, parse_json};
+use super::{AppState, PageQuery, list, parse_time, time};
+use crate::auth::webhook;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/payment/confirm", post(confirm)).route("/payments", get(list_payments))
+}
+
+/// The fields the hub reads; any others are allowed and kept in the raw body.
+#[derive(Deserialize)]
+struct Notification {
+    event_id: String,
+    booking_id: String,
+    status: PaymentStatus,
+    amount: i64,
+    currency: String,
+    paid_at: Option<String>,
+}
+
+async fn confirm(State(state): State<AppState>, headers: HeaderMap, RawJson(body): RawJson) -> ApiResult<Response> {
+    let secret = state.config.webhook_secret.as_deref().unwrap_or_default().as_bytes();
+    let header = headers.get("x-signature").and_then(|v| v.to_str().ok());
+    let started = std::time::Instant::now();
+    if let Err(err) = webhook::verify(secret, header, &body, state.now().timestamp()) {
+        metrics::counter!("boothhub_webhook_rejected_total").increment(1);
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidSignature, err.to_string()));
+    }
+    let notice: Notification = parse_json(&body)?;
+    let event_id = notice.event_id.trim().to_owned();
+    if event_id.is_empty() || event_id.len() > 200 {
+        return Err(ApiError::validation("event_id", "must be 1 to 200 characters"));
+    }
+    let booking_id = notice.booking_id.parse::<BookingId>().map_err(|_| ApiError::not_found("booking"))?;
+    let paid_at = match notice.paid_at.as_deref() {
+        None => None,
+        Some(raw) => Some(parse_time(raw).ok_or_else(|| ApiError::validation("paid_at", "must be an RFC 3339 time"))?),
+    };
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let notice = PaymentNotice {
+        event_id,
+        booking_id,
+        status: notice.status,
+        amount: notice.amount,
+        currency: notice.currency,
+        paid_at,
+        body_hash: hex::encode(Sha256::digest(&body)),
+        raw,
+    };
+    let outcome = state.hub.confirm_payment(notice.clone()).await?;
+    metrics::histogram!("boothhub_webhook_duration_seconds").record(started.elapsed().as_secs_f64());
+    answer(&notice, outcome)
+}
+
+/// The answer for an outcome: the same outcome always answers the same, so a replayed event id
+/// gets the first answer again.
+fn answer(notice: &PaymentNotice, outcome: PaymentOutcome) -> ApiResult<Response> {
+    let ok = |result: &str, status: &str| {
+        let body = json!({
+            "event_id": notice.event_id,
+            "booking_id": notice.booking_id,
+            "result": result,
+            "booking_status": status,
+        });
+        Ok((StatusCode::OK, AxumJson(body)).into_response())
+    };
+    match outcome {
+        PaymentOutcome::Confirmed { booking_status } => ok("CONFIRMED", booking_status.as_str()),
+        PaymentOutcome::Failed { booking_status } => ok("FAILED_RECORDED", booking_status.as_str()),
+        PaymentOutcome::AmountMismatch { expected, received } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::AmountMismatch,
+            "the amount does not match the booking; the payment is kept",
+        )
+        .with_details(json!({ "expected": expected, "received": received }))),
+        PaymentOutcome::BookingExpired => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::BookingExpired,
+            "the booking expired before it was paid; the payment is kept and flagged for refund",
+        )
+        .with_details(json!({ "status": "EXPIRED", "refund_required": true }))),
+        PaymentOutcome::InvalidTransition { booking_status } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidTransition,
+            "the booking is past payment; the payment is kept and flagged for refund",
+        )
+        .with_details(json!({ "status": booking_status, "refund_required": true }))),
+        PaymentOutcome::UnknownBooking => Err(ApiError::not_found("booking")),
+    }
+}
+
+fn payment_body(payment: &Payment) -> Value {
+    let raw: Value = serde_json::from_str(&payment.raw).unwrap_or(Value::String(payment.raw.clone()));
+    json!({
+        "event_id": payment.event_id,
+        "booking_id": payment.booking_id,
+        "outlet_id": payment.outlet_id,
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "outcome": payment.outcome,
+        "refund_required": payment.refund_required,
+        "received_at": time(payment.received_at),
+        "raw": raw,
+    })
+}
+
+#[derive(Deserialize)]
+struct PaymentQuery {
+    outlet_id: Option<String>,
+    refund_required: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_payments(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Query(query): Query<PaymentQuery>,
+) -> ApiResult<AxumJson<Value>> {
+    let outlet_id = match query.outlet_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<OutletId>().map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?),
+    };
+    let refund_required = match query.refund_required.as_deref() {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ApiError::invalid_query("refund_required must be true or false")),
+    };
+    let page = PageQuery { limit: query.limit, cursor: query.cursor }.request()?;
+    let filter = PaymentFilter { outlet_id, refund_required };
+    let page = state.hub.list_payments(&caller, filter, &page).await?;
+    let items: Vec<Value> = page.items.iter().map(payment_body).collect();
+    Ok(list(items, page.next_cursor))
+}

@@ -1,0 +1,133 @@
+//! Start-up and shutdown of `boothhub serve`: store → actors (rehydrated) → first super admin
+//! → router → TLS listener; on SIGINT/SIGTERM: stop accepting, drain requests, stop actors.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use boothhub_actors::clock::SystemClock;
+use boothhub_actors::directory::UserInput;
+use boothhub_actors::domain::rate::RateLimit;
+use boothhub_actors::domain::records::Role;
+use boothhub_actors::hub::{Hub, HubSettings};
+use boothhub_actors::store::Store;
+use boothhub_actors::store::embedded::EmbeddedStore;
+use tracing::{info, warn};
+
+use crate::auth::password;
+use crate::config::{Config, StoreKind};
+use crate::http::{self, AppState};
+use crate::{telemetry, tls};
+
+/// How long in-flight requests get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Opens the configured store, applying its schema.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.store {
+        StoreKind::Embedded => {
+            let dir = config.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir))
+                .await
+                .context("opening the embedded store")??;
+            info!(path = %store.path().display(), "embedded store open");
+            Ok(Arc::new(store))
+        }
+        StoreKind::Scylla => anyhow::bail!(
+            "BOOTHHUB_STORE=scylla: the ScyllaDB backend is not part of this build yet; \
+             use BOOTHHUB_STORE=embedded"
+        ),
+    }
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.check_serve()?;
+    telemetry::init_logs(config.log_format);
+    let metrics = telemetry::init_metrics();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    info!(source = %config.source, store = ?config.store, data_dir = %config.data_dir.display(), "starting boothhub");
+
+    let store = open_store(&config).await?;
+    let limits = &config.rate_limits;
+    let settings = HubSettings {
+        scan_limit: RateLimit { per_minute: limits.arrival.per_minute, burst: limits.arrival.burst },
+        ..HubSettings::default()
+    };
+    let hub = Arc::new(Hub::start(store, Arc::new(SystemClock), settings).await.context("starting the hub")?);
+    ensure_super_admin(&hub, &config).await?;
+
+    let tls_files = tls::files(&config)?;
+    if tls_files.generated {
+        info!(cert = %tls_files.cert.display(), key = %tls_files.key.display(), "generated a self-signed TLS certificate");
+    } else {
+        info!(cert = %tls_files.cert.display(), key = %tls_files.key.display(), "using TLS certificate");
+    }
+    let rustls = tls::rustls_config(&tls_files).await?;
+
+    let app = http::router(AppState::new(Arc::clone(&hub), Arc::new(config.clone()), metrics));
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    let listening = handle.clone();
+    tokio::spawn(async move {
+        if let Some(addr) = listening.listening().await {
+            info!(addr = %addr, url = %format!("https://{addr}"), "listening");
+        }
+    });
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {} (BOOTHHUB_LISTEN)", config.listen))?;
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, rustls)
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .context("serving")?;
+    info!("stopping actors");
+    hub.shutdown().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Creates the first super admin from `BOOTHHUB_SUPER_ADMIN_*` when there is none yet.
+async fn ensure_super_admin(hub: &Hub, config: &Config) -> anyhow::Result<()> {
+    let (Some(email), Some(secret)) = (&config.super_admin_email, &config.super_admin_password) else {
+        return Ok(());
+    };
+    let directory = hub.directory();
+    if directory.has_super_admin().await? {
+        return Ok(());
+    }
+    let hash = password::hash(secret.clone()).await?;
+    let input = UserInput { name: "Super Admin".into(), email: email.clone(), role: Role::SuperAdmin, outlet_id: None };
+    match directory.create_user(None, input, hash).await {
+        Ok(user) => info!(user_id = %user.id, email = %user.email, "created the first super admin"),
+        Err(boothhub_actors::hub::HubError::EmailTaken) => {
+            warn!(email = %email, "BOOTHHUB_SUPER_ADMIN_EMAIL belongs to an existing admin; no super admin created");
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(())
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("shutdown signal received; draining requests");
+    handle.graceful_shutdown(Some(DRAIN));
+}

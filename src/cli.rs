@@ -16,7 +16,11 @@ use crate::config::Config;
 use crate::serve;
 
 #[derive(Parser)]
-#[command(name = "boothhub", version, about = "Booth Hub: the real-time backoffice for photo-booth operators")]
+#[command(
+    name = "boothhub",
+    version,
+    about = "Booth Hub: the real-time backoffice for photo-booth operators"
+)]
 struct Cli {
     /// The config file (default: $BOOTHHUB_CONFIG, else config/boothhub.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -64,7 +68,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -97,8 +104,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("ok: the store's schema is up to date");
             Ok(())
         }
-        Command::Admin(AdminCommand::Create { email, name, role, outlet_id }) => {
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role must be super_admin or admin"))?;
+        Command::Admin(AdminCommand::Create {
+            email,
+            name,
+            role,
+            outlet_id,
+        }) => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be super_admin or admin"))?;
             eprintln!("password (read from standard input):");
             let mut secret = String::new();
             std::io::stdin().lock().read_line(&mut secret)?;
@@ -106,13 +119,28 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             User::validate(&name, &email, &secret, role, outlet_id)
                 .map_err(|errors| anyhow::anyhow!("invalid values: {:?}", errors.0))?;
             let store = serve::open_store(&config).await?;
-            let hub = Hub::start(store, std::sync::Arc::new(SystemClock), HubSettings::default()).await?;
+            let hub = Hub::start(
+                store,
+                std::sync::Arc::new(SystemClock),
+                HubSettings::default(),
+            )
+            .await?;
             let hash = password::hash(secret).await?;
-            let input = UserInput { name, email, role, outlet_id };
+            let input = UserInput {
+                name,
+                email,
+                role,
+                outlet_id,
+            };
             let user = hub.directory().create_user(None, input, hash).await;
             hub.shutdown().await;
             let user = user?;
-            println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
+            println!(
+                "created {} {} ({})",
+                user.role.as_str(),
+                user.email,
+                user.id
+            );
             Ok(())
         }
     }

@@ -24,11 +24,20 @@ pub const KEYS: &[(&str, &str)] = &[
     ("webhook.secret", "BOOTHHUB_WEBHOOK_SECRET"),
     ("super_admin.email", "BOOTHHUB_SUPER_ADMIN_EMAIL"),
     ("super_admin.password", "BOOTHHUB_SUPER_ADMIN_PASSWORD"),
-    ("rate_limits.booking_per_minute", "BOOTHHUB_RATE_BOOKING_PER_MINUTE"),
+    (
+        "rate_limits.booking_per_minute",
+        "BOOTHHUB_RATE_BOOKING_PER_MINUTE",
+    ),
     ("rate_limits.booking_burst", "BOOTHHUB_RATE_BOOKING_BURST"),
-    ("rate_limits.login_per_minute", "BOOTHHUB_RATE_LOGIN_PER_MINUTE"),
+    (
+        "rate_limits.login_per_minute",
+        "BOOTHHUB_RATE_LOGIN_PER_MINUTE",
+    ),
     ("rate_limits.login_burst", "BOOTHHUB_RATE_LOGIN_BURST"),
-    ("rate_limits.arrival_per_minute", "BOOTHHUB_RATE_ARRIVAL_PER_MINUTE"),
+    (
+        "rate_limits.arrival_per_minute",
+        "BOOTHHUB_RATE_ARRIVAL_PER_MINUTE",
+    ),
     ("rate_limits.arrival_burst", "BOOTHHUB_RATE_ARRIVAL_BURST"),
 ];
 
@@ -42,11 +51,23 @@ pub enum ConfigError {
     #[error("the config file {path} is not valid TOML: {reason}")]
     Parse { path: String, reason: String },
     #[error("unknown key `{key}` in {path} (known keys: {known})")]
-    UnknownKey { path: String, key: String, known: String },
+    UnknownKey {
+        path: String,
+        key: String,
+        known: String,
+    },
     #[error("invalid {key} ({var}) = {value:?}: {expected}")]
-    Invalid { key: &'static str, var: &'static str, value: String, expected: &'static str },
+    Invalid {
+        key: &'static str,
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("{var} is required by `boothhub serve` ({why})")]
-    Missing { var: &'static str, why: &'static str },
+    Missing {
+        var: &'static str,
+        why: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +147,10 @@ struct Raw {
 
 impl Raw {
     fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     fn parse<T>(
@@ -151,11 +175,18 @@ impl Raw {
 }
 
 fn var_of(key: &str) -> &'static str {
-    KEYS.iter().find(|(k, _)| *k == key).map_or("", |(_, var)| var)
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, var)| var)
 }
 
 fn list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Flattens a TOML table into `section.key` → text (arrays joined with commas).
@@ -166,7 +197,11 @@ fn flatten(
     out: &mut BTreeMap<&'static str, String>,
 ) -> Result<(), ConfigError> {
     for (name, value) in table {
-        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
         let text = match value {
             toml::Value::Table(inner) => {
                 flatten(path, inner, &key, out)?;
@@ -185,7 +220,11 @@ fn flatten(
         };
         let Some((known, _)) = KEYS.iter().find(|(k, _)| *k == key) else {
             let known = KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
-            return Err(ConfigError::UnknownKey { path: path.to_owned(), key, known });
+            return Err(ConfigError::UnknownKey {
+                path: path.to_owned(),
+                key,
+                known,
+            });
         };
         out.insert(known, text);
     }
@@ -196,7 +235,10 @@ impl Config {
     /// Reads the process's configuration: `file` (or `BOOTHHUB_CONFIG`, or the default file
     /// when present) overridden by `BOOTHHUB_*`.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        #[allow(clippy::disallowed_methods, reason = "config.rs is the one reader of the environment")]
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "config.rs is the one reader of the environment"
+        )]
         let env = |name: &str| std::env::var(name).ok();
         Config::from_sources(file, &env)
     }
@@ -206,7 +248,9 @@ impl Config {
         file: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let named = file.map(Path::to_path_buf).or_else(|| env(CONFIG_FILE_VAR).map(PathBuf::from));
+        let named = file
+            .map(Path::to_path_buf)
+            .or_else(|| env(CONFIG_FILE_VAR).map(PathBuf::from));
         let path = match named {
             Some(path) => Some(path),
             None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.exists()),
@@ -215,14 +259,16 @@ impl Config {
         let source = match &path {
             Some(path) => {
                 let shown = path.display().to_string();
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::Read { path: shown.clone(), reason: e.to_string() })?;
-                let table: toml::Table = text
-                    .parse()
-                    .map_err(|e: toml::de::Error| ConfigError::Parse {
-                        path: shown.clone(),
-                        reason: e.message().to_owned(),
-                    })?;
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                })?;
+                let table: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| ConfigError::Parse {
+                            path: shown.clone(),
+                            reason: e.message().to_owned(),
+                        })?;
                 flatten(&shown, &table, "", &mut values)?;
                 shown
             }
@@ -242,13 +288,21 @@ impl Config {
                 v.parse::<u32>().ok().filter(|n| (1..=100_000).contains(n))
             })
         };
-        let limit = |per_minute, burst, default_rate, default_burst| -> Result<Limit, ConfigError> {
-            Ok(Limit { per_minute: count(per_minute, default_rate)?, burst: count(burst, default_burst)? })
-        };
+        let limit =
+            |per_minute, burst, default_rate, default_burst| -> Result<Limit, ConfigError> {
+                Ok(Limit {
+                    per_minute: count(per_minute, default_rate)?,
+                    burst: count(burst, default_burst)?,
+                })
+            };
         let cert = raw.optional("tls.cert").map(PathBuf::from);
         let key = raw.optional("tls.key").map(PathBuf::from);
         if cert.is_some() != key.is_some() {
-            let (key, value) = if cert.is_some() { ("tls.key", "") } else { ("tls.cert", "") };
+            let (key, value) = if cert.is_some() {
+                ("tls.key", "")
+            } else {
+                ("tls.cert", "")
+            };
             return Err(ConfigError::Invalid {
                 key,
                 var: var_of(key),
@@ -262,25 +316,35 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "super_admin.password",
                 var: var_of("super_admin.password"),
-                value: if password.is_some() { "<too short>".into() } else { String::new() },
+                value: if password.is_some() {
+                    "<too short>".into()
+                } else {
+                    String::new()
+                },
                 expected: "a password of at least 8 characters when BOOTHHUB_SUPER_ADMIN_EMAIL is set",
             });
         }
-        if let Some(address) = &email {
-            if !boothhub_actors::domain::validate::is_email(address) {
-                return Err(ConfigError::Invalid {
-                    key: "super_admin.email",
-                    var: var_of("super_admin.email"),
-                    value: address.clone(),
-                    expected: "an e-mail address",
-                });
-            }
+        if let Some(address) = email
+            .as_ref()
+            .filter(|a| !boothhub_actors::domain::validate::is_email(a))
+        {
+            return Err(ConfigError::Invalid {
+                key: "super_admin.email",
+                var: var_of("super_admin.email"),
+                value: address.clone(),
+                expected: "an e-mail address",
+            });
         }
         Ok(Config {
-            listen: raw.parse("listen", "127.0.0.1:8443", "an address:port such as 127.0.0.1:8443", |v| {
-                v.parse().ok()
+            listen: raw.parse(
+                "listen",
+                "127.0.0.1:8443",
+                "an address:port such as 127.0.0.1:8443",
+                |v| v.parse().ok(),
+            )?,
+            data_dir: raw.parse("data_dir", "./data", "a directory path", |v| {
+                Some(PathBuf::from(v))
             })?,
-            data_dir: raw.parse("data_dir", "./data", "a directory path", |v| Some(PathBuf::from(v)))?,
             store: raw.parse("store", "embedded", "embedded or scylla", |v| match v {
                 "embedded" => Some(StoreKind::Embedded),
                 "scylla" => Some(StoreKind::Scylla),
@@ -291,47 +355,82 @@ impl Config {
                 "json" => Some(LogFormat::Json),
                 _ => None,
             })?,
-            cors_origins: raw.parse("cors_origins", "", "comma-separated https:// or http:// origins", |v| {
-                let origins = list(v);
-                origins
-                    .iter()
-                    .all(|o| {
-                        (o.starts_with("https://") || o.starts_with("http://"))
-                            && !o.ends_with('/')
-                            && axum::http::HeaderValue::from_str(o).is_ok()
-                    })
-                    .then_some(origins)
-            })?,
-            login_token_ttl_hours: raw.parse("login_token_ttl_hours", "12", "hours from 1 to 8760", |v| {
-                v.parse::<i64>().ok().filter(|h| (1..=8760).contains(h))
-            })?,
-            metrics_public: raw.parse("metrics_public", "true", "true or false", |v| v.parse().ok())?,
-            scylla_nodes: raw.parse("scylla.nodes", "127.0.0.1:9042", "comma-separated host:port", |v| {
-                let nodes = list(v);
-                let valid = !nodes.is_empty()
-                    && nodes.iter().all(|n| {
-                        n.rsplit_once(':').is_some_and(|(host, port)| {
-                            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            cors_origins: raw.parse(
+                "cors_origins",
+                "",
+                "comma-separated https:// or http:// origins",
+                |v| {
+                    let origins = list(v);
+                    origins
+                        .iter()
+                        .all(|o| {
+                            (o.starts_with("https://") || o.starts_with("http://"))
+                                && !o.ends_with('/')
+                                && axum::http::HeaderValue::from_str(o).is_ok()
                         })
-                    });
-                valid.then_some(nodes)
+                        .then_some(origins)
+                },
+            )?,
+            login_token_ttl_hours: raw.parse(
+                "login_token_ttl_hours",
+                "12",
+                "hours from 1 to 8760",
+                |v| v.parse::<i64>().ok().filter(|h| (1..=8760).contains(h)),
+            )?,
+            metrics_public: raw.parse("metrics_public", "true", "true or false", |v| {
+                v.parse().ok()
             })?,
-            scylla_keyspace: raw.parse("scylla.keyspace", "boothhub", "a CQL identifier (letters, digits, _)", |v| {
-                let valid = !v.is_empty()
-                    && v.len() <= 48
-                    && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && v.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-                valid.then(|| v.to_owned())
-            })?,
+            scylla_nodes: raw.parse(
+                "scylla.nodes",
+                "127.0.0.1:9042",
+                "comma-separated host:port",
+                |v| {
+                    let nodes = list(v);
+                    let valid = !nodes.is_empty()
+                        && nodes.iter().all(|n| {
+                            n.rsplit_once(':').is_some_and(|(host, port)| {
+                                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                            })
+                        });
+                    valid.then_some(nodes)
+                },
+            )?,
+            scylla_keyspace: raw.parse(
+                "scylla.keyspace",
+                "boothhub",
+                "a CQL identifier (letters, digits, _)",
+                |v| {
+                    let valid = !v.is_empty()
+                        && v.len() <= 48
+                        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && v.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+                    valid.then(|| v.to_owned())
+                },
+            )?,
             tls_cert: cert,
             tls_key: key,
             webhook_secret: raw.optional("webhook.secret"),
             super_admin_email: email,
             super_admin_password: password,
             rate_limits: RateLimits {
-                booking: limit("rate_limits.booking_per_minute", "rate_limits.booking_burst", "30", "10")?,
-                login: limit("rate_limits.login_per_minute", "rate_limits.login_burst", "10", "5")?,
-                arrival: limit("rate_limits.arrival_per_minute", "rate_limits.arrival_burst", "30", "10")?,
+                booking: limit(
+                    "rate_limits.booking_per_minute",
+                    "rate_limits.booking_burst",
+                    "30",
+                    "10",
+                )?,
+                login: limit(
+                    "rate_limits.login_per_minute",
+                    "rate_limits.login_burst",
+                    "10",
+                    "5",
+                )?,
+                arrival: limit(
+                    "rate_limits.arrival_per_minute",
+                    "rate_limits.arrival_burst",
+                    "30",
+                    "10",
+                )?,
             },
             source,
         })
@@ -360,19 +459,33 @@ mod tests {
     use super::*;
 
     fn load(file: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().map_err(|e| ConfigError::Read { path: String::new(), reason: e.to_string() })?;
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::Read {
+            path: String::new(),
+            reason: e.to_string(),
+        })?;
         let path = dir.path().join("boothhub.toml");
-        std::fs::write(&path, file).map_err(|e| ConfigError::Read { path: String::new(), reason: e.to_string() })?;
-        let env: BTreeMap<String, String> =
-            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        std::fs::write(&path, file).map_err(|e| ConfigError::Read {
+            path: String::new(),
+            reason: e.to_string(),
+        })?;
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_sources(Some(&path), &|name| env.get(name).cloned())
     }
 
     #[test]
     fn the_shipped_file_holds_the_built_in_defaults() {
         let shipped = include_str!("../config/boothhub.toml");
-        let from_file = load(shipped, &[]).map(|c| Config { source: String::new(), ..c });
-        let built_in = load("", &[]).map(|c| Config { source: String::new(), ..c });
+        let from_file = load(shipped, &[]).map(|c| Config {
+            source: String::new(),
+            ..c
+        });
+        let built_in = load("", &[]).map(|c| Config {
+            source: String::new(),
+            ..c
+        });
         assert_eq!(from_file.ok(), built_in.ok());
     }
 
@@ -382,23 +495,38 @@ mod tests {
         for (key, var) in KEYS {
             let name = key.rsplit('.').next().unwrap_or(key);
             let secret = key.starts_with("webhook") || key.starts_with("super_admin");
-            assert!(shipped.contains(var), "{var} is not mentioned in config/boothhub.toml");
+            assert!(
+                shipped.contains(var),
+                "{var} is not mentioned in config/boothhub.toml"
+            );
             if !secret {
-                assert!(shipped.contains(&format!("{name} =")), "{key} has no default in the file");
+                assert!(
+                    shipped.contains(&format!("{name} =")),
+                    "{key} has no default in the file"
+                );
             }
         }
     }
 
     #[test]
     fn environment_overrides_the_file() {
-        let config = load("listen = \"127.0.0.1:1\"\n", &[
-            ("BOOTHHUB_LISTEN", "0.0.0.0:9443"),
-            ("BOOTHHUB_CORS_ORIGINS", "https://a.example, https://b.example"),
-            ("BOOTHHUB_SCYLLA_NODES", "10.0.0.1:9042,10.0.0.2:9042"),
-        ]);
+        let config = load(
+            "listen = \"127.0.0.1:1\"\n",
+            &[
+                ("BOOTHHUB_LISTEN", "0.0.0.0:9443"),
+                (
+                    "BOOTHHUB_CORS_ORIGINS",
+                    "https://a.example, https://b.example",
+                ),
+                ("BOOTHHUB_SCYLLA_NODES", "10.0.0.1:9042,10.0.0.2:9042"),
+            ],
+        );
         let config = config.ok().unwrap_or_else(|| panic!("config should load"));
         assert_eq!(config.listen.to_string(), "0.0.0.0:9443");
-        assert_eq!(config.cors_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(
+            config.cors_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
         assert_eq!(config.scylla_nodes.len(), 2);
         assert_eq!(config.store, StoreKind::Embedded);
     }
@@ -410,28 +538,56 @@ mod tests {
             ("BOOTHHUB_LISTEN", "127.0.0.1:99999", "BOOTHHUB_LISTEN"),
             ("BOOTHHUB_STORE", "postgres", "BOOTHHUB_STORE"),
             ("BOOTHHUB_LOG_FORMAT", "xml", "BOOTHHUB_LOG_FORMAT"),
-            ("BOOTHHUB_SCYLLA_NODES", "host-without-port", "BOOTHHUB_SCYLLA_NODES"),
-            ("BOOTHHUB_CORS_ORIGINS", "example.com", "BOOTHHUB_CORS_ORIGINS"),
-            ("BOOTHHUB_RATE_BOOKING_PER_MINUTE", "0", "BOOTHHUB_RATE_BOOKING_PER_MINUTE"),
+            (
+                "BOOTHHUB_SCYLLA_NODES",
+                "host-without-port",
+                "BOOTHHUB_SCYLLA_NODES",
+            ),
+            (
+                "BOOTHHUB_CORS_ORIGINS",
+                "example.com",
+                "BOOTHHUB_CORS_ORIGINS",
+            ),
+            (
+                "BOOTHHUB_RATE_BOOKING_PER_MINUTE",
+                "0",
+                "BOOTHHUB_RATE_BOOKING_PER_MINUTE",
+            ),
             ("BOOTHHUB_TLS_CERT", "/tmp/cert.pem", "BOOTHHUB_TLS_KEY"),
-            ("BOOTHHUB_SUPER_ADMIN_EMAIL", "root@example.com", "BOOTHHUB_SUPER_ADMIN_PASSWORD"),
+            (
+                "BOOTHHUB_SUPER_ADMIN_EMAIL",
+                "root@example.com",
+                "BOOTHHUB_SUPER_ADMIN_PASSWORD",
+            ),
         ];
         for (var, value, named) in cases {
-            let err = load("", &[(var, value)]).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = load("", &[(var, value)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(named), "{var}={value}: {err}");
         }
     }
 
     #[test]
     fn unknown_keys_in_the_file_are_refused() {
-        let err = load("listne = \"x\"\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = load("listne = \"x\"\n", &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("unknown key `listne`"), "{err}");
     }
 
     #[test]
     fn serve_needs_a_webhook_secret() {
-        let config = load("", &[]).ok().unwrap_or_else(|| panic!("defaults load"));
-        let err = config.check_serve().err().map(|e| e.to_string()).unwrap_or_default();
+        let config = load("", &[])
+            .ok()
+            .unwrap_or_else(|| panic!("defaults load"));
+        let err = config
+            .check_serve()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("BOOTHHUB_WEBHOOK_SECRET"), "{err}");
         let config = load("", &[("BOOTHHUB_WEBHOOK_SECRET", "0123456789abcdef")]);
         assert!(config.ok().is_some_and(|c| c.check_serve().is_ok()));

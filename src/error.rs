@@ -53,7 +53,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -62,15 +68,27 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthenticated() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "valid credentials are required")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "valid credentials are required",
+        )
     }
 
     pub fn forbidden() -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "your role may not do this")
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "your role may not do this",
+        )
     }
 
     pub fn invalid_query(message: impl Into<String>) -> Self {
@@ -78,19 +96,31 @@ impl ApiError {
     }
 
     pub fn validation(field: &str, message: &str) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed, "invalid values")
-            .with_details(json!({ "fields": { field: message } }))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationFailed,
+            "invalid values",
+        )
+        .with_details(json!({ "fields": { field: message } }))
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, "too many requests; retry later");
+        let mut err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many requests; retry later",
+        );
         err.retry_after = Some(retry_after.max(1));
         err
     }
 
     fn unavailable(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "request failed inside the hub");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the hub cannot serve this right now; retry")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the hub cannot serve this right now; retry",
+        )
     }
 }
 
@@ -99,8 +129,14 @@ fn refusal(refusal: Refusal, status: &str) -> ApiError {
         Refusal::TooEarly => (ErrorCode::TooEarly, "the arrival window has not opened yet"),
         Refusal::Expired => (ErrorCode::Expired, "the booking has expired"),
         Refusal::NotPaid => (ErrorCode::NotPaid, "the booking is not paid"),
-        Refusal::InvalidTransition => (ErrorCode::InvalidTransition, "the current status does not allow this"),
-        Refusal::BookingExpired => (ErrorCode::BookingExpired, "the booking expired before it was paid"),
+        Refusal::InvalidTransition => (
+            ErrorCode::InvalidTransition,
+            "the current status does not allow this",
+        ),
+        Refusal::BookingExpired => (
+            ErrorCode::BookingExpired,
+            "the booking expired before it was paid",
+        ),
     };
     ApiError::new(StatusCode::CONFLICT, code, message).with_details(json!({ "status": status }))
 }
@@ -112,18 +148,48 @@ impl From<HubError> for ApiError {
             HubError::NotFound(what) => ApiError::not_found(what),
             HubError::Forbidden => ApiError::forbidden(),
             HubError::Unauthenticated => ApiError::unauthenticated(),
-            HubError::WrongBooth => ApiError::new(S::FORBIDDEN, ErrorCode::WrongBooth, "this booth may not act on this booking"),
-            HubError::InvalidQr => ApiError::new(S::UNPROCESSABLE_ENTITY, ErrorCode::InvalidQr, "the QR token does not belong to this booking"),
+            HubError::WrongBooth => ApiError::new(
+                S::FORBIDDEN,
+                ErrorCode::WrongBooth,
+                "this booth may not act on this booking",
+            ),
+            HubError::InvalidQr => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidQr,
+                "the QR token does not belong to this booking",
+            ),
             HubError::Refused { refusal: r, status } => refusal(r, status.as_str()),
-            HubError::Invalid(fields) => ApiError::new(S::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed, "invalid values")
-                .with_details(json!({ "fields": fields.0 })),
-            HubError::BookingTimePassed => ApiError::new(S::UNPROCESSABLE_ENTITY, ErrorCode::BookingTimePassed, "the booking time is earlier than now minus the arrival tolerance")
-                .with_details(json!({ "fields": { "booking_time": "has passed" } })),
-            HubError::SlotTaken => ApiError::new(S::CONFLICT, ErrorCode::SlotTaken, "no booth is free for that time"),
-            HubError::EmailTaken => ApiError::new(S::CONFLICT, ErrorCode::EmailTaken, "the e-mail address is taken"),
-            HubError::EventIdReused => ApiError::new(S::CONFLICT, ErrorCode::EventIdReused, "this event_id was already used with another body"),
+            HubError::Invalid(fields) => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+                "invalid values",
+            )
+            .with_details(json!({ "fields": fields.0 })),
+            HubError::BookingTimePassed => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::BookingTimePassed,
+                "the booking time is earlier than now minus the arrival tolerance",
+            )
+            .with_details(json!({ "fields": { "booking_time": "has passed" } })),
+            HubError::SlotTaken => ApiError::new(
+                S::CONFLICT,
+                ErrorCode::SlotTaken,
+                "no booth is free for that time",
+            ),
+            HubError::EmailTaken => ApiError::new(
+                S::CONFLICT,
+                ErrorCode::EmailTaken,
+                "the e-mail address is taken",
+            ),
+            HubError::EventIdReused => ApiError::new(
+                S::CONFLICT,
+                ErrorCode::EventIdReused,
+                "this event_id was already used with another body",
+            ),
             HubError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
-            HubError::Store(StoreError::BadCursor) => ApiError::invalid_query("the cursor is not one this hub gave out"),
+            HubError::Store(StoreError::BadCursor) => {
+                ApiError::invalid_query("the cursor is not one this hub gave out")
+            }
             HubError::Store(store) => ApiError::unavailable(&store),
             HubError::Unavailable(why) => ApiError::unavailable(&why),
         }
@@ -144,7 +210,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -51,10 +51,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let limits = &config.rate_limits;
     let settings = HubSettings {
-        scan_limit: RateLimit { per_minute: limits.arrival.per_minute, burst: limits.arrival.burst },
+        scan_limit: RateLimit {
+            per_minute: limits.arrival.per_minute,
+            burst: limits.arrival.burst,
+        },
         ..HubSettings::default()
     };
-    let hub = Arc::new(Hub::start(store, Arc::new(SystemClock), settings).await.context("starting the hub")?);
+    let hub = Arc::new(
+        Hub::start(store, Arc::new(SystemClock), settings)
+            .await
+            .context("starting the hub")?,
+    );
     ensure_super_admin(&hub, &config).await?;
 
     let tls_files = tls::files(&config)?;
@@ -65,7 +72,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let rustls = tls::rustls_config(&tls_files).await?;
 
-    let app = http::router(AppState::new(Arc::clone(&hub), Arc::new(config.clone()), metrics));
+    let app = http::router(AppState::new(
+        Arc::clone(&hub),
+        Arc::new(config.clone()),
+        metrics,
+    ));
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     let listening = handle.clone();
@@ -90,7 +101,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Creates the first super admin from `BOOTHHUB_SUPER_ADMIN_*` when there is none yet.
 async fn ensure_super_admin(hub: &Hub, config: &Config) -> anyhow::Result<()> {
-    let (Some(email), Some(secret)) = (&config.super_admin_email, &config.super_admin_password) else {
+    let (Some(email), Some(secret)) = (&config.super_admin_email, &config.super_admin_password)
+    else {
         return Ok(());
     };
     let directory = hub.directory();
@@ -98,7 +110,12 @@ async fn ensure_super_admin(hub: &Hub, config: &Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let hash = password::hash(secret.clone()).await?;
-    let input = UserInput { name: "Super Admin".into(), email: email.clone(), role: Role::SuperAdmin, outlet_id: None };
+    let input = UserInput {
+        name: "Super Admin".into(),
+        email: email.clone(),
+        role: Role::SuperAdmin,
+        outlet_id: None,
+    };
     match directory.create_user(None, input, hash).await {
         Ok(user) => info!(user_id = %user.id, email = %user.email, "created the first super admin"),
         Err(boothhub_actors::hub::HubError::EmailTaken) => {

@@ -10,7 +10,11 @@ use crate::config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read the TLS files {cert} and {key}: {reason}")]
-    Load { cert: String, key: String, reason: String },
+    Load {
+        cert: String,
+        key: String,
+        reason: String,
+    },
     #[error("cannot create the self-signed certificate in {dir}: {reason}")]
     Generate { dir: String, reason: String },
 }
@@ -26,24 +30,44 @@ pub struct TlsFiles {
 /// The PEM pair to serve with: the configured one, or the data dir's self-signed one.
 pub fn files(config: &Config) -> Result<TlsFiles, TlsError> {
     if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-        return Ok(TlsFiles { cert: cert.clone(), key: key.clone(), generated: false });
+        return Ok(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            generated: false,
+        });
     }
     let dir = config.data_dir.join("tls");
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     if cert.exists() && key.exists() {
-        return Ok(TlsFiles { cert, key, generated: false });
+        return Ok(TlsFiles {
+            cert,
+            key,
+            generated: false,
+        });
     }
     generate(&dir, &cert, &key)?;
-    Ok(TlsFiles { cert, key, generated: true })
+    Ok(TlsFiles {
+        cert,
+        key,
+        generated: true,
+    })
 }
 
 fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
-    let fail = |reason: String| TlsError::Generate { dir: dir.display().to_string(), reason };
+    let fail = |reason: String| TlsError::Generate {
+        dir: dir.display().to_string(),
+        reason,
+    };
     std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let certified = rcgen::generate_simple_self_signed(names).map_err(|e| fail(e.to_string()))?;
-    write_private(key_path, certified.key_pair.serialize_pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
+    write_private(key_path, certified.key_pair.serialize_pem().as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
     std::fs::write(cert_path, certified.cert.pem()).map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
@@ -52,7 +76,12 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
@@ -64,9 +93,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The rustls server config for `files`.
 pub async fn rustls_config(files: &TlsFiles) -> Result<RustlsConfig, TlsError> {
-    RustlsConfig::from_pem_file(&files.cert, &files.key).await.map_err(|e| TlsError::Load {
-        cert: files.cert.display().to_string(),
-        key: files.key.display().to_string(),
-        reason: e.to_string(),
-    })
+    RustlsConfig::from_pem_file(&files.cert, &files.key)
+        .await
+        .map_err(|e| TlsError::Load {
+            cert: files.cert.display().to_string(),
+            key: files.key.display().to_string(),
+            reason: e.to_string(),
+        })
 }

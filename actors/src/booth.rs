@@ -11,8 +11,12 @@ use crate::domain::rate::{RateLimit, TokenBucket};
 
 pub enum BoothMsg {
     /// May the booth scan now? `Err(seconds)` says when it may again.
-    Scan { reply: RpcReplyPort<Result<(), u64>> },
-    Snapshot { reply: RpcReplyPort<BoothSnapshot> },
+    Scan {
+        reply: RpcReplyPort<Result<(), u64>>,
+    },
+    Snapshot {
+        reply: RpcReplyPort<BoothSnapshot>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -50,7 +54,13 @@ impl Actor for BoothActor {
         args: BoothArgs,
     ) -> Result<BoothState, ActorProcessingErr> {
         let bucket = TokenBucket::full(args.scan_limit, args.clock.now());
-        Ok(BoothState { args, bucket, scans: 0, throttled: 0, last_seen: None })
+        Ok(BoothState {
+            args,
+            bucket,
+            scans: 0,
+            throttled: 0,
+            last_seen: None,
+        })
     }
 
     async fn handle(

@@ -17,7 +17,10 @@ pub type SharedClock = Arc<dyn Clock>;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "the one place that reads the wall clock")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the wall clock"
+    )]
     fn now(&self) -> DateTime<Utc> {
         let now = Utc::now();
         DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
@@ -34,7 +37,10 @@ pub struct TokioClock {
 
 impl TokioClock {
     pub fn starting_at(base: DateTime<Utc>) -> Self {
-        TokioClock { base, started: tokio::time::Instant::now() }
+        TokioClock {
+            base,
+            started: tokio::time::Instant::now(),
+        }
     }
 }
 

@@ -41,11 +41,22 @@ impl Directory {
         Directory { store, clock }
     }
 
-    pub async fn create_outlet(&self, by: &Principal, input: OutletInput) -> Result<Outlet, HubError> {
+    pub async fn create_outlet(
+        &self,
+        by: &Principal,
+        input: OutletInput,
+    ) -> Result<Outlet, HubError> {
         permits(Some(by), Action::ManageOutlets)?;
-        let timezone = input.timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
+        let timezone = input
+            .timezone
+            .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
         Outlet::validate(&input.name, &input.location, &timezone).map_err(HubError::Invalid)?;
-        let outlet = Outlet { id: OutletId::new(), name: input.name, location: input.location, timezone };
+        let outlet = Outlet {
+            id: OutletId::new(),
+            name: input.name,
+            location: input.location,
+            timezone,
+        };
         self.store.create_outlet(&outlet).await?;
         Ok(outlet)
     }
@@ -57,18 +68,34 @@ impl Directory {
         input: OutletInput,
     ) -> Result<Outlet, HubError> {
         permits(Some(by), Action::ManageOutlets)?;
-        let current = self.store.outlet(id).await?.ok_or(HubError::NotFound("outlet"))?;
+        let current = self
+            .store
+            .outlet(id)
+            .await?
+            .ok_or(HubError::NotFound("outlet"))?;
         let timezone = input.timezone.unwrap_or(current.timezone);
         Outlet::validate(&input.name, &input.location, &timezone).map_err(HubError::Invalid)?;
-        let outlet = Outlet { id, name: input.name, location: input.location, timezone };
-        self.store.update_outlet(&outlet).await.map_err(|err| match err {
-            StoreError::NotFound(what) => HubError::NotFound(what),
-            other => other.into(),
-        })?;
+        let outlet = Outlet {
+            id,
+            name: input.name,
+            location: input.location,
+            timezone,
+        };
+        self.store
+            .update_outlet(&outlet)
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound(what) => HubError::NotFound(what),
+                other => other.into(),
+            })?;
         Ok(outlet)
     }
 
-    pub async fn list_outlets(&self, by: &Principal, page: &PageRequest) -> Result<Page<Outlet>, HubError> {
+    pub async fn list_outlets(
+        &self,
+        by: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<Outlet>, HubError> {
         permits(Some(by), Action::ListOutlets)?;
         let only = match by.scope() {
             Scope::Everything => None,
@@ -108,14 +135,21 @@ impl Directory {
             outlet_id,
             password_hash,
         };
-        self.store.create_user(&user).await.map_err(|err| match err {
-            StoreError::EmailTaken => HubError::EmailTaken,
-            other => other.into(),
-        })?;
+        self.store
+            .create_user(&user)
+            .await
+            .map_err(|err| match err {
+                StoreError::EmailTaken => HubError::EmailTaken,
+                other => other.into(),
+            })?;
         Ok(user)
     }
 
-    pub async fn list_users(&self, by: &Principal, page: &PageRequest) -> Result<Page<User>, HubError> {
+    pub async fn list_users(
+        &self,
+        by: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<User>, HubError> {
         permits(Some(by), Action::ManageAdminUsers)?;
         Ok(self.store.list_users(page).await?)
     }
@@ -139,12 +173,22 @@ impl Directory {
         if !by.sees_outlet(outlet_id) {
             return Err(HubError::NotFound("outlet"));
         }
-        self.store.outlet(outlet_id).await?.ok_or(HubError::NotFound("outlet"))?;
+        self.store
+            .outlet(outlet_id)
+            .await?
+            .ok_or(HubError::NotFound("outlet"))?;
         if !crate::domain::validate::is_text(&name, 200) {
             let msg = "must be 1 to 200 characters";
-            return Err(HubError::Invalid(crate::domain::validate::FieldErrors::single("name", msg)));
+            return Err(HubError::Invalid(
+                crate::domain::validate::FieldErrors::single("name", msg),
+            ));
         }
-        let booth = Booth { id: BoothId::new(), outlet_id, name, created_at: self.clock.now() };
+        let booth = Booth {
+            id: BoothId::new(),
+            outlet_id,
+            name,
+            created_at: self.clock.now(),
+        };
         self.store.create_booth(&booth, token_hash).await?;
         Ok(booth)
     }
@@ -159,7 +203,12 @@ impl Directory {
         let outlet = match by.scope() {
             Scope::Everything => outlet,
             Scope::Outlet(own) if outlet.is_none_or(|o| o == own) => Some(own),
-            Scope::Outlet(_) => return Ok(Page { items: vec![], next_cursor: None }),
+            Scope::Outlet(_) => {
+                return Ok(Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
+            }
         };
         Ok(self.store.list_booths(outlet, page).await?)
     }
@@ -178,7 +227,10 @@ impl Directory {
     }
 
     /// The caller behind a login token that has not expired.
-    pub async fn principal_for_login(&self, token_hash: &str) -> Result<Option<Principal>, HubError> {
+    pub async fn principal_for_login(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Principal>, HubError> {
         let Some(user_id) = self.store.login(token_hash, self.clock.now()).await? else {
             return Ok(None);
         };
@@ -187,9 +239,15 @@ impl Directory {
     }
 
     /// The caller behind a booth token.
-    pub async fn principal_for_booth(&self, token_hash: &str) -> Result<Option<Principal>, HubError> {
+    pub async fn principal_for_booth(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Principal>, HubError> {
         let booth = self.store.booth_by_token(token_hash).await?;
-        Ok(booth.map(|b| Principal::Booth { booth_id: b.id, outlet_id: b.outlet_id }))
+        Ok(booth.map(|b| Principal::Booth {
+            booth_id: b.id,
+            outlet_id: b.outlet_id,
+        }))
     }
 }
 
@@ -197,7 +255,10 @@ impl Directory {
 pub fn principal_of(user: &User) -> Option<Principal> {
     match (user.role, user.outlet_id) {
         (Role::SuperAdmin, _) => Some(Principal::SuperAdmin { user_id: user.id }),
-        (Role::Admin, Some(outlet_id)) => Some(Principal::Admin { user_id: user.id, outlet_id }),
+        (Role::Admin, Some(outlet_id)) => Some(Principal::Admin {
+            user_id: user.id,
+            outlet_id,
+        }),
         (Role::Admin, None) => None,
     }
 }

@@ -5,9 +5,9 @@
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use rand::RngCore;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorId, ActorRef};
+use rand::RngCore;
 use tokio::sync::broadcast;
 use tracing::info;
 
@@ -122,7 +122,10 @@ pub struct HubSettings {
 impl Default for HubSettings {
     fn default() -> Self {
         HubSettings {
-            scan_limit: RateLimit { per_minute: 30, burst: 10 },
+            scan_limit: RateLimit {
+                per_minute: 30,
+                burst: 10,
+            },
             ask_timeout: Duration::from_secs(5),
         }
     }
@@ -140,7 +143,10 @@ pub struct Sessions {
 
 impl Sessions {
     fn supervisor(&self) -> Result<ActorCell, HubError> {
-        self.supervisor.get().cloned().ok_or_else(|| HubError::Unavailable("no supervisor".into()))
+        self.supervisor
+            .get()
+            .cloned()
+            .ok_or_else(|| HubError::Unavailable("no supervisor".into()))
     }
 
     async fn spawn(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
@@ -157,7 +163,12 @@ impl Sessions {
     pub async fn session(&self, id: BookingId) -> Result<ActorRef<SessionMsg>, HubError> {
         self.sessions
             .get_or_start(id, || async {
-                let booking = self.ctx.store.booking(id).await?.ok_or(HubError::NotFound("booking"))?;
+                let booking = self
+                    .ctx
+                    .store
+                    .booking(id)
+                    .await?
+                    .ok_or(HubError::NotFound("booking"))?;
                 self.spawn(booking).await
             })
             .await
@@ -165,7 +176,9 @@ impl Sessions {
 
     /// Starts the actor of a booking just read or written.
     async fn start(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
-        self.sessions.get_or_start(booking.id, || self.spawn(booking.clone())).await
+        self.sessions
+            .get_or_start(booking.id, || self.spawn(booking.clone()))
+            .await
     }
 
     /// Starts a failed booking's actor again from the store, if the booking is still live.
@@ -186,7 +199,9 @@ impl Sessions {
                 };
                 let (actor, _) = Actor::spawn_linked(None, BoothActor, args, self.supervisor()?)
                     .await
-                    .map_err(|e| HubError::Unavailable(format!("cannot start a booth actor: {e}")))?;
+                    .map_err(|e| {
+                        HubError::Unavailable(format!("cannot start a booth actor: {e}"))
+                    })?;
                 Ok::<_, HubError>(actor)
             })
             .await
@@ -273,7 +288,10 @@ impl Hub {
 
     /// Stops every actor and waits for them.
     pub async fn shutdown(&self) {
-        let _ = self.supervisor.stop_children_and_wait(None, Some(Duration::from_secs(5))).await;
+        let _ = self
+            .supervisor
+            .stop_children_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
         self.supervisor.stop(None);
     }
 
@@ -309,12 +327,16 @@ impl Hub {
             match actor.call(&build, Some(self.ask_timeout)).await {
                 Ok(CallResult::Success(result)) => return result,
                 Ok(CallResult::Timeout) => {
-                    return Err(HubError::Unavailable("the session did not answer in time".into()));
+                    return Err(HubError::Unavailable(
+                        "the session did not answer in time".into(),
+                    ));
                 }
                 Ok(CallResult::SenderError) | Err(_) => self.sessions.forget(actor.get_id()),
             }
         }
-        Err(HubError::Unavailable("the session actor keeps stopping".into()))
+        Err(HubError::Unavailable(
+            "the session actor keeps stopping".into(),
+        ))
     }
 
     pub async fn create_booking(
@@ -330,7 +352,10 @@ impl Hub {
             return Err(HubError::NotFound("outlet"));
         }
         let store = &self.ctx.store;
-        store.outlet(new.outlet_id).await?.ok_or(HubError::NotFound("outlet"))?;
+        store
+            .outlet(new.outlet_id)
+            .await?
+            .ok_or(HubError::NotFound("outlet"))?;
         let now = self.ctx.clock.now();
         let config = self.ctx.config();
         new.validate(now, &config).map_err(|errors| {
@@ -386,18 +411,32 @@ impl Hub {
         if let Some(booth) = caller.booth_id() {
             self.admit_scan(booth).await?;
         }
-        self.ask(id, |reply| SessionMsg::Arrival { caller, qr_token: qr_token.clone(), reply })
+        self.ask(id, |reply| SessionMsg::Arrival {
+            caller,
+            qr_token: qr_token.clone(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn start_session(
+        &self,
+        caller: Principal,
+        id: BookingId,
+    ) -> Result<Booking, HubError> {
+        permits(Some(&caller), Action::DriveSession)?;
+        self.ask(id, |reply| SessionMsg::Start { caller, reply })
             .await
     }
 
-    pub async fn start_session(&self, caller: Principal, id: BookingId) -> Result<Booking, HubError> {
+    pub async fn finish_session(
+        &self,
+        caller: Principal,
+        id: BookingId,
+    ) -> Result<Booking, HubError> {
         permits(Some(&caller), Action::DriveSession)?;
-        self.ask(id, |reply| SessionMsg::Start { caller, reply }).await
-    }
-
-    pub async fn finish_session(&self, caller: Principal, id: BookingId) -> Result<Booking, HubError> {
-        permits(Some(&caller), Action::DriveSession)?;
-        self.ask(id, |reply| SessionMsg::Finish { caller, reply }).await
+        self.ask(id, |reply| SessionMsg::Finish { caller, reply })
+            .await
     }
 
     pub async fn override_session(
@@ -409,15 +448,28 @@ impl Hub {
     ) -> Result<Booking, HubError> {
         permits(Some(&by), Action::OverrideSession)?;
         if !crate::domain::validate::is_text(&reason, 500) {
-            return Err(HubError::Invalid(FieldErrors::single("reason", "must be 1 to 500 characters")));
+            return Err(HubError::Invalid(FieldErrors::single(
+                "reason",
+                "must be 1 to 500 characters",
+            )));
         }
-        self.ask(id, |reply| SessionMsg::Override { by, target, reason: reason.clone(), reply })
-            .await
+        self.ask(id, |reply| SessionMsg::Override {
+            by,
+            target,
+            reason: reason.clone(),
+            reply,
+        })
+        .await
     }
 
-    pub async fn session_status(&self, caller: Principal, id: BookingId) -> Result<Booking, HubError> {
+    pub async fn session_status(
+        &self,
+        caller: Principal,
+        id: BookingId,
+    ) -> Result<Booking, HubError> {
         permits(Some(&caller), Action::ReadSession)?;
-        self.ask(id, |reply| SessionMsg::Read { caller, reply }).await
+        self.ask(id, |reply| SessionMsg::Read { caller, reply })
+            .await
     }
 
     /// Applies a verified payment notification; the same event id answers the same.
@@ -426,18 +478,25 @@ impl Hub {
         if let Some(first) = store.payment(&notice.event_id).await? {
             return replay(&first, &notice);
         }
-        let result =
-            self.ask(notice.booking_id, |reply| SessionMsg::Payment { notice: notice.clone(), reply });
+        let result = self.ask(notice.booking_id, |reply| SessionMsg::Payment {
+            notice: notice.clone(),
+            reply,
+        });
         match result.await {
             Err(HubError::NotFound(_)) => {
                 let now = self.ctx.clock.now();
                 let payment = Payment::record(&notice, None, PaymentOutcome::UnknownBooking, now);
-                let change = Change { payment: Some(payment), ..Change::default() };
+                let change = Change {
+                    payment: Some(payment),
+                    ..Change::default()
+                };
                 match store.commit(change).await {
                     Ok(_) => Ok(PaymentOutcome::UnknownBooking),
                     Err(StoreError::Duplicate(_)) => {
                         let first = store.payment(&notice.event_id).await?;
-                        first.map_or(Err(HubError::EventIdReused), |first| replay(&first, &notice))
+                        first.map_or(Err(HubError::EventIdReused), |first| {
+                            replay(&first, &notice)
+                        })
                     }
                     Err(err) => Err(err.into()),
                 }
@@ -456,9 +515,9 @@ impl Hub {
         match admitted {
             CallResult::Success(Ok(())) => Ok(()),
             CallResult::Success(Err(retry_after)) => Err(HubError::RateLimited { retry_after }),
-            CallResult::Timeout | CallResult::SenderError => {
-                Err(HubError::Unavailable("the booth actor did not answer".into()))
-            }
+            CallResult::Timeout | CallResult::SenderError => Err(HubError::Unavailable(
+                "the booth actor did not answer".into(),
+            )),
         }
     }
 
@@ -517,9 +576,17 @@ impl Hub {
         let outlets = self.ctx.store.outlet_ids().await?;
         events.push(template.clone());
         for outlet in outlets {
-            events.push(Event { outlet_id: Some(outlet), ..template.clone() });
+            events.push(Event {
+                outlet_id: Some(outlet),
+                ..template.clone()
+            });
         }
-        let change = Change { config: Some(after.clone()), audit: Some(audit), events, ..Change::default() };
+        let change = Change {
+            config: Some(after.clone()),
+            audit: Some(audit),
+            events,
+            ..Change::default()
+        };
         let stored = self.ctx.store.commit(change).await?;
         self.ctx.set_config(after.clone());
         self.ctx.publish(stored);
@@ -538,7 +605,10 @@ impl Hub {
         permits(Some(caller), Action::ListBookings)?;
         if let Scope::Outlet(own) = caller.scope() {
             if filter.outlet_id.is_some_and(|o| o != own) {
-                return Ok(Page { items: vec![], next_cursor: None });
+                return Ok(Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
             }
             filter.outlet_id = Some(own);
         }
@@ -554,7 +624,10 @@ impl Hub {
         permits(Some(caller), Action::ReadAudit)?;
         if let Scope::Outlet(own) = caller.scope() {
             if filter.outlet_id.is_some_and(|o| o != own) {
-                return Ok(Page { items: vec![], next_cursor: None });
+                return Ok(Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
             }
             filter.outlet_id = Some(own);
         }
@@ -570,7 +643,10 @@ impl Hub {
         permits(Some(caller), Action::ListBookings)?;
         if let Scope::Outlet(own) = caller.scope() {
             if filter.outlet_id.is_some_and(|o| o != own) {
-                return Ok(Page { items: vec![], next_cursor: None });
+                return Ok(Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
             }
             filter.outlet_id = Some(own);
         }

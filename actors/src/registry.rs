@@ -17,7 +17,9 @@ pub struct ActorTable<K: Eq + Hash, M: Send + 'static> {
 
 impl<K: Eq + Hash, M: Send + 'static> std::fmt::Debug for ActorTable<K, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActorTable").field("actors", &self.keys.len()).finish()
+        f.debug_struct("ActorTable")
+            .field("actors", &self.keys.len())
+            .finish()
     }
 }
 
@@ -27,7 +29,10 @@ where
     M: Send + 'static,
 {
     fn default() -> Self {
-        ActorTable { cells: DashMap::new(), keys: DashMap::new() }
+        ActorTable {
+            cells: DashMap::new(),
+            keys: DashMap::new(),
+        }
     }
 }
 
@@ -64,12 +69,16 @@ where
     /// Forgets the actor `id` (it stopped or failed); returns its key.
     pub fn forget(&self, id: ActorId) -> Option<K> {
         let (_, key) = self.keys.remove(&id)?;
-        self.cells.remove_if(&key, |_, cell| cell.get().is_some_and(|a| a.get_id() == id));
+        self.cells
+            .remove_if(&key, |_, cell| cell.get().is_some_and(|a| a.get_id() == id));
         Some(key)
     }
 
     pub fn actors(&self) -> Vec<ActorRef<M>> {
-        self.cells.iter().filter_map(|entry| entry.value().get().cloned()).collect()
+        self.cells
+            .iter()
+            .filter_map(|entry| entry.value().get().cloned())
+            .collect()
     }
 
     pub fn len(&self) -> usize {

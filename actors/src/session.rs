@@ -27,12 +27,33 @@ const IDLE_STOP: Duration = Duration::from_secs(30);
 pub type Reply<T> = RpcReplyPort<Result<T, HubError>>;
 
 pub enum SessionMsg {
-    Arrival { caller: Principal, qr_token: String, reply: Reply<Booking> },
-    Start { caller: Principal, reply: Reply<Booking> },
-    Finish { caller: Principal, reply: Reply<Booking> },
-    Override { by: Principal, target: OverrideTarget, reason: String, reply: Reply<Booking> },
-    Payment { notice: PaymentNotice, reply: Reply<PaymentOutcome> },
-    Read { caller: Principal, reply: Reply<Booking> },
+    Arrival {
+        caller: Principal,
+        qr_token: String,
+        reply: Reply<Booking>,
+    },
+    Start {
+        caller: Principal,
+        reply: Reply<Booking>,
+    },
+    Finish {
+        caller: Principal,
+        reply: Reply<Booking>,
+    },
+    Override {
+        by: Principal,
+        target: OverrideTarget,
+        reason: String,
+        reply: Reply<Booking>,
+    },
+    Payment {
+        notice: PaymentNotice,
+        reply: Reply<PaymentOutcome>,
+    },
+    Read {
+        caller: Principal,
+        reply: Reply<Booking>,
+    },
     /// The system config changed: re-arm the arrival deadline.
     Retune,
     /// A timer fired: apply whatever is due.
@@ -60,7 +81,12 @@ impl Actor for SessionActor {
         _myself: ActorRef<SessionMsg>,
         (ctx, booking): Self::Arguments,
     ) -> Result<SessionState, ActorProcessingErr> {
-        Ok(SessionState { ctx, booking, timer: None, idle_generation: 0 })
+        Ok(SessionState {
+            ctx,
+            booking,
+            timer: None,
+            idle_generation: 0,
+        })
     }
 
     async fn post_start(
@@ -92,7 +118,11 @@ impl Actor for SessionActor {
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SessionMsg::Arrival { caller, qr_token, reply } => {
+            SessionMsg::Arrival {
+                caller,
+                qr_token,
+                reply,
+            } => {
                 let _ = reply.send(state.arrival(caller, &qr_token).await);
             }
             SessionMsg::Start { caller, reply } => {
@@ -101,7 +131,12 @@ impl Actor for SessionActor {
             SessionMsg::Finish { caller, reply } => {
                 let _ = reply.send(state.drive(caller, Trigger::Finish).await);
             }
-            SessionMsg::Override { by, target, reason, reply } => {
+            SessionMsg::Override {
+                by,
+                target,
+                reason,
+                reply,
+            } => {
                 let _ = reply.send(state.override_to(by, target, &reason).await);
             }
             SessionMsg::Payment { notice, reply } => {
@@ -140,14 +175,17 @@ impl SessionState {
             self.timer = Some(myself.send_after(delay, || SessionMsg::Tick));
         } else if !self.booking.status.is_live() {
             let generation = self.idle_generation;
-            self.timer = Some(myself.send_after(IDLE_STOP, move || SessionMsg::Idle { generation }));
+            self.timer =
+                Some(myself.send_after(IDLE_STOP, move || SessionMsg::Idle { generation }));
         }
     }
 
     /// Applies a timer that is due (arrival deadline, session end). A store failure here is
     /// returned as an error: the supervisor restarts the actor from the store, which retries.
     async fn catch_up(&mut self) -> Result<(), HubError> {
-        let Some(due) = self.booking.due() else { return Ok(()) };
+        let Some(due) = self.booking.due() else {
+            return Ok(());
+        };
         let now = self.now();
         if now <= due.at() {
             return Ok(());
@@ -201,7 +239,11 @@ impl SessionState {
     /// when it is of this outlet.
     fn rejection(&self, caller: &Principal, reason: &str, now: DateTime<Utc>) -> Event {
         let mut event = self.booking.event(EventKind::SessionRejected, now);
-        if let Principal::Booth { booth_id, outlet_id } = caller {
+        if let Principal::Booth {
+            booth_id,
+            outlet_id,
+        } = caller
+        {
             if *outlet_id == self.booking.outlet_id {
                 event.booth_id = Some(*booth_id);
             }
@@ -220,15 +262,29 @@ impl SessionState {
             SessionAccess::Hidden => return Err(HubError::NotFound("booking")),
             SessionAccess::WrongBooth => {
                 let event = self.rejection(&caller, "WRONG_BOOTH", now);
-                self.commit(self.booking.clone(), &Decision::default(), Some(event), None, None, now)
-                    .await?;
+                self.commit(
+                    self.booking.clone(),
+                    &Decision::default(),
+                    Some(event),
+                    None,
+                    None,
+                    now,
+                )
+                .await?;
                 return Err(HubError::WrongBooth);
             }
         }
         if !self.ctx.qr.verify(self.booking.id, qr_token) {
             let event = self.rejection(&caller, "INVALID_QR", now);
-            self.commit(self.booking.clone(), &Decision::default(), Some(event), None, None, now)
-                .await?;
+            self.commit(
+                self.booking.clone(),
+                &Decision::default(),
+                Some(event),
+                None,
+                None,
+                now,
+            )
+            .await?;
             return Err(HubError::InvalidQr);
         }
         let config = self.ctx.config();
@@ -250,7 +306,10 @@ impl SessionState {
         let before = self.booking.status;
         self.commit(next, &decision, event, None, None, now).await?;
         match decision.refusal {
-            Some(refusal) => Err(HubError::Refused { refusal, status: before }),
+            Some(refusal) => Err(HubError::Refused {
+                refusal,
+                status: before,
+            }),
             None => Ok(self.booking.clone()),
         }
     }
@@ -265,7 +324,10 @@ impl SessionState {
         let now = self.now();
         let decision = decide(self.booking.status, trigger);
         if let Some(refusal) = decision.refusal {
-            return Err(HubError::Refused { refusal, status: self.booking.status });
+            return Err(HubError::Refused {
+                refusal,
+                status: self.booking.status,
+            });
         }
         let mut next = self.booking.clone();
         next.apply(&decision, now, &self.ctx.config());
@@ -280,7 +342,9 @@ impl SessionState {
         reason: &str,
     ) -> Result<Booking, HubError> {
         self.catch_up().await?;
-        let Some(user) = by.user_id() else { return Err(HubError::Forbidden) };
+        let Some(user) = by.user_id() else {
+            return Err(HubError::Forbidden);
+        };
         if self.access(&by) != SessionAccess::Allowed {
             return Err(HubError::NotFound("booking"));
         }
@@ -292,7 +356,8 @@ impl SessionState {
         next.record_override(user, reason, now, &config);
         let from = self.booking.status;
         let mut event = next.event(EventKind::SessionOverride, now);
-        event.data = serde_json::json!({ "from": from, "to": next.status, "reason": reason, "by": user });
+        event.data =
+            serde_json::json!({ "from": from, "to": next.status, "reason": reason, "by": user });
         let audit = AuditEntry {
             id: AuditId::new(),
             kind: AuditKind::SessionOverride,
@@ -304,7 +369,8 @@ impl SessionState {
             to: serde_json::json!(next.status),
             reason: Some(reason.to_owned()),
         };
-        self.commit(next, &decision, Some(event), Some(audit), None, now).await?;
+        self.commit(next, &decision, Some(event), Some(audit), None, now)
+            .await?;
         Ok(self.booking.clone())
     }
 
@@ -326,12 +392,17 @@ impl SessionState {
             next.paid_at = Some(notice.paid_at.unwrap_or(now));
         }
         let payment = Payment::record(&notice, Some(self.booking.outlet_id), outcome.clone(), now);
-        match self.commit(next, &decision, None, None, Some(payment), now).await {
+        match self
+            .commit(next, &decision, None, None, Some(payment), now)
+            .await
+        {
             Ok(()) => Ok(outcome),
             Err(HubError::Store(StoreError::Duplicate(_))) => {
                 // The same event id raced in through another booking: answer as it was answered.
                 let first = self.ctx.store.payment(&notice.event_id).await?;
-                first.map_or(Err(HubError::EventIdReused), |first| replay(&first, &notice))
+                first.map_or(Err(HubError::EventIdReused), |first| {
+                    replay(&first, &notice)
+                })
             }
             Err(err) => Err(err),
         }
@@ -352,7 +423,10 @@ impl SessionState {
                 let mut next = self.booking.clone();
                 next.arrival_deadline = deadline;
                 let now = self.now();
-                if let Err(err) = self.commit(next, &Decision::default(), None, None, None, now).await {
+                if let Err(err) = self
+                    .commit(next, &Decision::default(), None, None, None, now)
+                    .await
+                {
                     warn!(booking_id = %self.booking.id, error = %err, "re-arming the deadline failed");
                     return Err(err);
                 }

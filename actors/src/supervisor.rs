@@ -39,7 +39,9 @@ impl Actor for Supervisor {
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(sessions) = state.sessions.upgrade() else { return Ok(()) };
+        let Some(sessions) = state.sessions.upgrade() else {
+            return Ok(());
+        };
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 sessions.forget(cell.get_id());

@@ -1,9 +1,9 @@
 //! Passwords are stored as argon2id PHC strings. Hashing is slow by design, so it runs on the
 //! blocking pool, never on the async runtime.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
@@ -36,7 +36,11 @@ pub async fn verify(password: String, hash: Option<String>) -> bool {
     let matched = tokio::task::spawn_blocking(move || {
         let hash = hash.unwrap_or_else(|| DECOY.clone());
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await

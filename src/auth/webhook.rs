@@ -31,12 +31,19 @@ fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
 
 /// The header a provider would send for `body` at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let tag = mac(secret, &timestamp.to_string(), body).finalize().into_bytes();
+    let tag = mac(secret, &timestamp.to_string(), body)
+        .finalize()
+        .into_bytes();
     format!("t={timestamp},v1={}", hex::encode(tag))
 }
 
 /// Checks `header` against `body` at unix time `now` (constant-time comparison).
-pub fn verify(secret: &[u8], header: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+pub fn verify(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut timestamp = None;
     let mut candidates = vec![];
@@ -56,9 +63,14 @@ pub fn verify(secret: &[u8], header: Option<&str>, body: &[u8], now: i64) -> Res
         return Err(SignatureError::Stale);
     }
     let matches = candidates.iter().any(|candidate| {
-        hex::decode(candidate).is_ok_and(|tag| mac(secret, timestamp, body).verify_slice(&tag).is_ok())
+        hex::decode(candidate)
+            .is_ok_and(|tag| mac(secret, timestamp, body).verify_slice(&tag).is_ok())
     });
-    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if matches {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -72,23 +84,68 @@ mod tests {
     #[test]
     fn signatures() {
         let good = sign(SECRET, NOW, BODY);
-        let cases: Vec<(Option<String>, &[u8], i64, Result<(), SignatureError>)> = vec![
+        type Case<'a> = (Option<String>, &'a [u8], i64, Result<(), SignatureError>);
+        let cases: Vec<Case<'_>> = vec![
             (Some(good.clone()), BODY, NOW, Ok(())),
             (Some(good.clone()), BODY, NOW + 300, Ok(())),
             (Some(good.clone()), BODY, NOW - 300, Ok(())),
-            (Some(good.clone()), BODY, NOW + 301, Err(SignatureError::Stale)),
-            (Some(good.clone()), BODY, NOW - 301, Err(SignatureError::Stale)),
-            (Some(good.clone()), br#"{"event_id":"evt_2"}"#, NOW, Err(SignatureError::Mismatch)),
-            (Some(sign(b"other secret", NOW, BODY)), BODY, NOW, Err(SignatureError::Mismatch)),
+            (
+                Some(good.clone()),
+                BODY,
+                NOW + 301,
+                Err(SignatureError::Stale),
+            ),
+            (
+                Some(good.clone()),
+                BODY,
+                NOW - 301,
+                Err(SignatureError::Stale),
+            ),
+            (
+                Some(good.clone()),
+                br#"{"event_id":"evt_2"}"#,
+                NOW,
+                Err(SignatureError::Mismatch),
+            ),
+            (
+                Some(sign(b"other secret", NOW, BODY)),
+                BODY,
+                NOW,
+                Err(SignatureError::Mismatch),
+            ),
             (Some(format!("v1=00,{good}")), BODY, NOW, Ok(())),
             (None, BODY, NOW, Err(SignatureError::Missing)),
-            (Some("garbage".into()), BODY, NOW, Err(SignatureError::Malformed)),
-            (Some(format!("t={NOW}")), BODY, NOW, Err(SignatureError::Malformed)),
-            (Some("t=abc,v1=00".into()), BODY, NOW, Err(SignatureError::Malformed)),
-            (Some(format!("t={NOW},v1=zz")), BODY, NOW, Err(SignatureError::Mismatch)),
+            (
+                Some("garbage".into()),
+                BODY,
+                NOW,
+                Err(SignatureError::Malformed),
+            ),
+            (
+                Some(format!("t={NOW}")),
+                BODY,
+                NOW,
+                Err(SignatureError::Malformed),
+            ),
+            (
+                Some("t=abc,v1=00".into()),
+                BODY,
+                NOW,
+                Err(SignatureError::Malformed),
+            ),
+            (
+                Some(format!("t={NOW},v1=zz")),
+                BODY,
+                NOW,
+                Err(SignatureError::Mismatch),
+            ),
         ];
         for (header, body, now, want) in cases {
-            assert_eq!(verify(SECRET, header.as_deref(), body, now), want, "{header:?} at {now}");
+            assert_eq!(
+                verify(SECRET, header.as_deref(), body, now),
+                want,
+                "{header:?} at {now}"
+            );
         }
     }
 }

@@ -47,14 +47,34 @@ async fn list_audit(
 ) -> ApiResult<AxumJson<Value>> {
     let outlet_id = match query.outlet_id.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(raw.parse::<OutletId>().map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?),
+        Some(raw) => Some(
+            raw.parse::<OutletId>()
+                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
+        ),
     };
     let booking_id = match query.booking_id.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(raw.parse::<BookingId>().map_err(|_| ApiError::invalid_query("booking_id must be a booking id"))?),
+        Some(raw) => Some(
+            raw.parse::<BookingId>()
+                .map_err(|_| ApiError::invalid_query("booking_id must be a booking id"))?,
+        ),
     };
-    let page = PageQuery { limit: query.limit, cursor: query.cursor }.request()?;
-    let page = state.hub.list_audit(&caller, AuditFilter { outlet_id, booking_id }, &page).await?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request()?;
+    let page = state
+        .hub
+        .list_audit(
+            &caller,
+            AuditFilter {
+                outlet_id,
+                booking_id,
+            },
+            &page,
+        )
+        .await?;
     let items: Vec<Value> = page.items.iter().map(audit_body).collect();
     Ok(list(items, page.next_cursor))
 }

@@ -1,10 +1,10 @@
 //! `POST /auth/login` and `POST /auth/logout`.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use boothhub_actors::directory::principal_of;
 use boothhub_actors::domain::access::{Action, permits};
 use chrono::Duration;
@@ -18,7 +18,9 @@ use crate::auth::{self, LOGIN_PREFIX, password};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/auth/login", post(login)).route("/auth/logout", post(logout))
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
 }
 
 #[derive(Deserialize)]
@@ -29,7 +31,11 @@ struct LoginBody {
 }
 
 fn invalid_credentials() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "unknown e-mail or wrong password")
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidCredentials,
+        "unknown e-mail or wrong password",
+    )
 }
 
 async fn login(
@@ -38,7 +44,11 @@ async fn login(
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
     state.login_limiter.check(ip, state.now())?;
-    let user = state.hub.directory().user_by_email(body.email.trim()).await?;
+    let user = state
+        .hub
+        .directory()
+        .user_by_email(body.email.trim())
+        .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(body.password, hash).await {
         return Err(invalid_credentials());
@@ -48,7 +58,11 @@ async fn login(
     let token = auth::new_token(LOGIN_PREFIX);
     let ttl_hours = state.config.login_token_ttl_hours;
     let expires_at = state.now() + Duration::hours(ttl_hours);
-    state.hub.directory().remember_login(&auth::token_hash(&token), user.id, expires_at).await?;
+    state
+        .hub
+        .directory()
+        .remember_login(&auth::token_hash(&token), user.id, expires_at)
+        .await?;
     let cookie = auth::session_cookie(&token, ttl_hours * 3600);
     let body = json!({ "token": token, "expires_at": time(expires_at), "user": user_body(&user) });
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
@@ -61,7 +75,15 @@ async fn logout(
 ) -> ApiResult<Response> {
     permits(Some(&caller), Action::Logout)?;
     if let Some(token) = presented_token(&headers) {
-        state.hub.directory().forget_login(&auth::token_hash(&token)).await?;
+        state
+            .hub
+            .directory()
+            .forget_login(&auth::token_hash(&token))
+            .await?;
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::cleared_cookie())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, auth::cleared_cookie())],
+    )
+        .into_response())
 }

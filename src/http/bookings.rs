@@ -16,7 +16,9 @@ use super::{AppState, PageQuery, list, opt_time, parse_time, time};
 use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/booking", post(create_booking)).route("/bookings", get(list_bookings))
+    Router::new()
+        .route("/booking", post(create_booking))
+        .route("/bookings", get(list_bookings))
 }
 
 /// The booking as the API shows it: exactly the fields of contract §5.
@@ -64,13 +66,20 @@ struct NewBookingBody {
 
 impl NewBookingBody {
     fn parse(self) -> Result<NewBooking, ApiError> {
-        let outlet_id = self.outlet_id.parse::<OutletId>().map_err(|_| ApiError::not_found("outlet"))?;
+        let outlet_id = self
+            .outlet_id
+            .parse::<OutletId>()
+            .map_err(|_| ApiError::not_found("outlet"))?;
         let booth_id = match self.booth_id.as_deref() {
             None => None,
-            Some(raw) => Some(raw.parse::<BoothId>().map_err(|_| ApiError::validation("booth_id", "must be a booth id"))?),
+            Some(raw) => Some(
+                raw.parse::<BoothId>()
+                    .map_err(|_| ApiError::validation("booth_id", "must be a booth id"))?,
+            ),
         };
-        let booking_time = parse_time(&self.booking_time)
-            .ok_or_else(|| ApiError::validation("booking_time", "must be an RFC 3339 time with offset"))?;
+        let booking_time = parse_time(&self.booking_time).ok_or_else(|| {
+            ApiError::validation("booking_time", "must be an RFC 3339 time with offset")
+        })?;
         Ok(NewBooking {
             user: Customer {
                 name: self.user.name.trim().to_owned(),
@@ -117,22 +126,37 @@ async fn list_bookings(
 ) -> ApiResult<AxumJson<Value>> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(Status::parse(raw).ok_or_else(|| ApiError::invalid_query(format!("unknown status {raw:?}")))?),
+        Some(raw) => Some(
+            Status::parse(raw)
+                .ok_or_else(|| ApiError::invalid_query(format!("unknown status {raw:?}")))?,
+        ),
     };
     let outlet_id = match query.outlet_id.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(raw.parse::<OutletId>().map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?),
+        Some(raw) => Some(
+            raw.parse::<OutletId>()
+                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
+        ),
     };
     let bound = |raw: Option<String>, name: &str| -> Result<_, ApiError> {
         match raw.as_deref() {
             None | Some("") => Ok(None),
-            Some(raw) => parse_time(raw)
-                .map(Some)
-                .ok_or_else(|| ApiError::invalid_query(format!("{name} must be an RFC 3339 time with offset"))),
+            Some(raw) => parse_time(raw).map(Some).ok_or_else(|| {
+                ApiError::invalid_query(format!("{name} must be an RFC 3339 time with offset"))
+            }),
         }
     };
-    let filter = BookingFilter { outlet_id, status, from: bound(query.from, "from")?, to: bound(query.to, "to")? };
-    let page = PageQuery { limit: query.limit, cursor: query.cursor }.request()?;
+    let filter = BookingFilter {
+        outlet_id,
+        status,
+        from: bound(query.from, "from")?,
+        to: bound(query.to, "to")?,
+    };
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request()?;
     let page = state.hub.list_bookings(&caller, filter, &page).await?;
     let items: Vec<Value> = page.items.iter().map(booking_body).collect();
     Ok(list(items, page.next_cursor))

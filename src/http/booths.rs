@@ -39,10 +39,20 @@ async fn create_booth(
     Authed(caller): Authed,
     Json(body): Json<NewBooth>,
 ) -> ApiResult<(StatusCode, AxumJson<Value>)> {
-    boothhub_actors::domain::access::permits(Some(&caller), boothhub_actors::domain::access::Action::CreateBooth)?;
-    let outlet = body.outlet_id.parse::<OutletId>().map_err(|_| ApiError::not_found("outlet"))?;
+    boothhub_actors::domain::access::permits(
+        Some(&caller),
+        boothhub_actors::domain::access::Action::CreateBooth,
+    )?;
+    let outlet = body
+        .outlet_id
+        .parse::<OutletId>()
+        .map_err(|_| ApiError::not_found("outlet"))?;
     let token = auth::new_token(BOOTH_PREFIX);
-    let booth = state.hub.directory().create_booth(&caller, outlet, body.name, &auth::token_hash(&token)).await?;
+    let booth = state
+        .hub
+        .directory()
+        .create_booth(&caller, outlet, body.name, &auth::token_hash(&token))
+        .await?;
     let mut body = booth_body(&booth);
     body["token"] = json!(token);
     Ok((StatusCode::CREATED, AxumJson(body)))
@@ -62,10 +72,21 @@ async fn list_booths(
 ) -> ApiResult<AxumJson<Value>> {
     let outlet = match query.outlet_id.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(raw.parse::<OutletId>().map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?),
+        Some(raw) => Some(
+            raw.parse::<OutletId>()
+                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
+        ),
     };
-    let page = PageQuery { limit: query.limit, cursor: query.cursor }.request()?;
-    let page = state.hub.directory().list_booths(&caller, outlet, &page).await?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request()?;
+    let page = state
+        .hub
+        .directory()
+        .list_booths(&caller, outlet, &page)
+        .await?;
     let items: Vec<Value> = page.items.iter().map(booth_body).collect();
     Ok(super::list(items, page.next_cursor))
 }

@@ -24,18 +24,38 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
         let is_json = content_type.is_some_and(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
         });
         let has_body = content_type.is_some()
-            || req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, "the body is over 64 KiB")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    "the body is over 64 KiB",
+                )
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, "the body could not be read")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MalformedJson,
+                    "the body could not be read",
+                )
             }
         })?;
         if !is_json && (has_body || !bytes.is_empty()) {
@@ -55,14 +75,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         use serde_json::error::Category;
         let message = err.to_string();
         match err.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, format!("malformed JSON: {message}"))
-            }
+            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedJson,
+                format!("malformed JSON: {message}"),
+            ),
             Category::Data if message.starts_with("unknown field") => {
                 ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::UnknownField, message)
             }
-            Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationFailed, "invalid values")
-                .with_details(json!({ "fields": { field_of(&message): message } })),
+            Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+                "invalid values",
+            )
+            .with_details(json!({ "fields": { field_of(&message): message } })),
         }
     })
 }
@@ -116,7 +142,9 @@ impl<S: Send + Sync, T: FromStr> FromRequestParts<S> for Id<T> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("resource"))?;
-        raw.parse().map(Id).map_err(|_| ApiError::not_found("resource"))
+        raw.parse()
+            .map(Id)
+            .map_err(|_| ApiError::not_found("resource"))
     }
 }
 
@@ -138,14 +166,20 @@ pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let text = value.to_str().ok()?;
         let (scheme, token) = text.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
     }
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
-        cookies.split(';').find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| {
+            cookies.split(';').find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+            })
         })
-    })
 }
 
 /// Whether the Authorization header is present but unusable (answered 401 even where
@@ -160,11 +194,16 @@ pub struct Caller(pub Option<Principal>);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if bad_authorization(parts) {
             return Err(ApiError::unauthenticated());
         }
-        let Some(token) = presented_token(&parts.headers) else { return Ok(Caller(None)) };
+        let Some(token) = presented_token(&parts.headers) else {
+            return Ok(Caller(None));
+        };
         let hash = auth::token_hash(&token);
         let directory = state.hub.directory();
         let principal = if token.starts_with(BOOTH_PREFIX) {
@@ -172,7 +211,9 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             directory.principal_for_login(&hash).await?
         };
-        principal.map(|p| Caller(Some(p))).ok_or_else(ApiError::unauthenticated)
+        principal
+            .map(|p| Caller(Some(p)))
+            .ok_or_else(ApiError::unauthenticated)
     }
 }
 
@@ -182,7 +223,10 @@ pub struct Authed(pub Principal);
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Caller(caller) = Caller::from_request_parts(parts, state).await?;
         caller.map(Authed).ok_or_else(ApiError::unauthenticated)
     }
@@ -195,7 +239,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let connect = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        let connect = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
         let ip = connect.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
         Ok(ClientIp(ip))
     }

@@ -30,13 +30,24 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(Ok(())) => Json(json!({ "status": "ready" })).into_response(),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable" })),
+        )
+            .into_response(),
     }
 }
 
-async fn metrics(State(state): State<AppState>, Caller(caller): Caller) -> Result<Response, ApiError> {
+async fn metrics(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Response, ApiError> {
     if !state.config.metrics_public {
         match caller {
             Some(boothhub_actors::domain::access::Principal::SuperAdmin { .. }) => {}
@@ -44,6 +55,10 @@ async fn metrics(State(state): State<AppState>, Caller(caller): Caller) -> Resul
             None => return Err(ApiError::unauthenticated()),
         }
     }
-    let body = state.metrics.as_ref().map(|handle| handle.render()).unwrap_or_default();
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

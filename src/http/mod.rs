@@ -18,11 +18,11 @@ pub mod users;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::Router;
 use boothhub_actors::hub::Hub;
 use boothhub_actors::store::PageRequest;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -98,11 +98,18 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-signature")])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-signature"),
+        ])
         .allow_credentials(true)
 }
 
@@ -138,7 +145,9 @@ impl PageQuery {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (1..=200).contains(n))
-                .ok_or_else(|| ApiError::invalid_query("limit must be a whole number from 1 to 200"))?,
+                .ok_or_else(|| {
+                    ApiError::invalid_query("limit must be a whole number from 1 to 200")
+                })?,
         };
         let cursor = self.cursor.filter(|c| !c.is_empty());
         Ok(PageRequest { limit, cursor })
@@ -161,7 +170,10 @@ pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Answers a list in the contract's shape.
-pub fn list<T: serde::Serialize>(items: Vec<T>, next_cursor: Option<String>) -> axum::Json<serde_json::Value> {
+pub fn list<T: serde::Serialize>(
+    items: Vec<T>,
+    next_cursor: Option<String>,
+) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "items": items, "next_cursor": next_cursor }))
 }
 

@@ -31,7 +31,11 @@ struct OutletBody {
 
 impl From<OutletBody> for OutletInput {
     fn from(body: OutletBody) -> Self {
-        OutletInput { name: body.name, location: body.location, timezone: body.timezone }
+        OutletInput {
+            name: body.name,
+            location: body.location,
+            timezone: body.timezone,
+        }
     }
 }
 
@@ -40,7 +44,11 @@ async fn create_outlet(
     Authed(caller): Authed,
     Json(body): Json<OutletBody>,
 ) -> ApiResult<(StatusCode, AxumJson<Outlet>)> {
-    let outlet = state.hub.directory().create_outlet(&caller, body.into()).await?;
+    let outlet = state
+        .hub
+        .directory()
+        .create_outlet(&caller, body.into())
+        .await?;
     Ok((StatusCode::CREATED, AxumJson(outlet)))
 }
 
@@ -50,7 +58,11 @@ async fn update_outlet(
     Id(id): Id<OutletId>,
     Json(body): Json<OutletBody>,
 ) -> ApiResult<AxumJson<Outlet>> {
-    let outlet = state.hub.directory().update_outlet(&caller, id, body.into()).await?;
+    let outlet = state
+        .hub
+        .directory()
+        .update_outlet(&caller, id, body.into())
+        .await?;
     Ok(AxumJson(outlet))
 }
 
@@ -59,6 +71,10 @@ async fn list_outlets(
     Authed(caller): Authed,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<AxumJson<Value>> {
-    let page = state.hub.directory().list_outlets(&caller, &page.request()?).await?;
+    let page = state
+        .hub
+        .directory()
+        .list_outlets(&caller, &page.request()?)
+        .await?;
     Ok(list(page.items, page.next_cursor))
 }

@@ -19,7 +19,9 @@ use crate::auth::webhook;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/payment/confirm", post(confirm)).route("/payments", get(list_payments))
+    Router::new()
+        .route("/payment/confirm", post(confirm))
+        .route("/payments", get(list_payments))
 }
 
 /// The fields the hub reads; any others are allowed and kept in the raw body.
@@ -33,23 +35,45 @@ struct Notification {
     paid_at: Option<String>,
 }
 
-async fn confirm(State(state): State<AppState>, headers: HeaderMap, RawJson(body): RawJson) -> ApiResult<Response> {
-    let secret = state.config.webhook_secret.as_deref().unwrap_or_default().as_bytes();
+async fn confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
+    let secret = state
+        .config
+        .webhook_secret
+        .as_deref()
+        .unwrap_or_default()
+        .as_bytes();
     let header = headers.get("x-signature").and_then(|v| v.to_str().ok());
     let started = std::time::Instant::now();
     if let Err(err) = webhook::verify(secret, header, &body, state.now().timestamp()) {
         metrics::counter!("boothhub_webhook_rejected_total").increment(1);
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidSignature, err.to_string()));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSignature,
+            err.to_string(),
+        ));
     }
     let notice: Notification = parse_json(&body)?;
     let event_id = notice.event_id.trim().to_owned();
     if event_id.is_empty() || event_id.len() > 200 {
-        return Err(ApiError::validation("event_id", "must be 1 to 200 characters"));
+        return Err(ApiError::validation(
+            "event_id",
+            "must be 1 to 200 characters",
+        ));
     }
-    let booking_id = notice.booking_id.parse::<BookingId>().map_err(|_| ApiError::not_found("booking"))?;
+    let booking_id = notice
+        .booking_id
+        .parse::<BookingId>()
+        .map_err(|_| ApiError::not_found("booking"))?;
     let paid_at = match notice.paid_at.as_deref() {
         None => None,
-        Some(raw) => Some(parse_time(raw).ok_or_else(|| ApiError::validation("paid_at", "must be an RFC 3339 time"))?),
+        Some(raw) => Some(
+            parse_time(raw)
+                .ok_or_else(|| ApiError::validation("paid_at", "must be an RFC 3339 time"))?,
+        ),
     };
     let raw = String::from_utf8_lossy(&body).into_owned();
     let notice = PaymentNotice {
@@ -63,7 +87,8 @@ async fn confirm(State(state): State<AppState>, headers: HeaderMap, RawJson(body
         raw,
     };
     let outcome = state.hub.confirm_payment(notice.clone()).await?;
-    metrics::histogram!("boothhub_webhook_duration_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("boothhub_webhook_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
     answer(&notice, outcome)
 }
 
@@ -105,7 +130,8 @@ fn answer(notice: &PaymentNotice, outcome: PaymentOutcome) -> ApiResult<Response
 }
 
 fn payment_body(payment: &Payment) -> Value {
-    let raw: Value = serde_json::from_str(&payment.raw).unwrap_or(Value::String(payment.raw.clone()));
+    let raw: Value =
+        serde_json::from_str(&payment.raw).unwrap_or(Value::String(payment.raw.clone()));
     json!({
         "event_id": payment.event_id,
         "booking_id": payment.booking_id,
@@ -135,16 +161,30 @@ async fn list_payments(
 ) -> ApiResult<AxumJson<Value>> {
     let outlet_id = match query.outlet_id.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(raw.parse::<OutletId>().map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?),
+        Some(raw) => Some(
+            raw.parse::<OutletId>()
+                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
+        ),
     };
     let refund_required = match query.refund_required.as_deref() {
         None | Some("") => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
-        Some(_) => return Err(ApiError::invalid_query("refund_required must be true or false")),
+        Some(_) => {
+            return Err(ApiError::invalid_query(
+                "refund_required must be true or false",
+            ));
+        }
     };
-    let page = PageQuery { limit: query.limit, cursor: query.cursor }.request()?;
-    let filter = PaymentFilter { outlet_id, refund_required };
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request()?;
+    let filter = PaymentFilter {
+        outlet_id,
+        refund_required,
+    };
     let page = state.hub.list_payments(&caller, filter, &page).await?;
     let items: Vec<Value> = page.items.iter().map(payment_body).collect();
     Ok(list(items, page.next_cursor))

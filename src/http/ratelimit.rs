@@ -22,7 +22,10 @@ pub struct IpLimiter {
 impl IpLimiter {
     pub fn new(limit: Limit) -> Self {
         IpLimiter {
-            limit: RateLimit { per_minute: limit.per_minute, burst: limit.burst },
+            limit: RateLimit {
+                per_minute: limit.per_minute,
+                burst: limit.burst,
+            },
             buckets: DashMap::new(),
         }
     }
@@ -30,9 +33,13 @@ impl IpLimiter {
     /// Takes one request for `ip`, or answers 429 with `Retry-After`.
     pub fn check(&self, ip: IpAddr, now: DateTime<Utc>) -> Result<(), ApiError> {
         if self.buckets.len() > SWEEP_ABOVE {
-            self.buckets.retain(|_, bucket| !bucket.is_idle(self.limit, now));
+            self.buckets
+                .retain(|_, bucket| !bucket.is_idle(self.limit, now));
         }
-        let mut bucket = self.buckets.entry(ip).or_insert_with(|| TokenBucket::full(self.limit, now));
+        let mut bucket = self
+            .buckets
+            .entry(ip)
+            .or_insert_with(|| TokenBucket::full(self.limit, now));
         bucket.take(self.limit, now).map_err(ApiError::rate_limited)
     }
 }

@@ -75,10 +75,16 @@ async fn override_session(
     let target = match body.status.as_deref() {
         None => OverrideTarget::Overridden,
         Some(raw) => serde_json::from_value(Value::String(raw.to_owned())).map_err(|_| {
-            ApiError::validation("status", "must be AWAITING_CUSTOMER, ARRIVED, DONE or OVERRIDDEN")
+            ApiError::validation(
+                "status",
+                "must be AWAITING_CUSTOMER, ARRIVED, DONE or OVERRIDDEN",
+            )
         })?,
     };
-    let booking = state.hub.override_session(caller, id, target, body.reason).await?;
+    let booking = state
+        .hub
+        .override_session(caller, id, target, body.reason)
+        .await?;
     Ok(AxumJson(booking_body(&booking)))
 }
 

@@ -45,8 +45,15 @@ async fn update(
 ) -> ApiResult<AxumJson<Value>> {
     permits(Some(&caller), Action::SystemConfig)?;
     let current = state.hub.system_config();
-    let duration = body.session_duration_minutes.unwrap_or(current.session_duration_minutes);
-    let tolerance = body.arrival_tolerance_minutes.unwrap_or(current.arrival_tolerance_minutes);
-    let updated = state.hub.update_system_config(&caller, duration, tolerance).await?;
+    let duration = body
+        .session_duration_minutes
+        .unwrap_or(current.session_duration_minutes);
+    let tolerance = body
+        .arrival_tolerance_minutes
+        .unwrap_or(current.arrival_tolerance_minutes);
+    let updated = state
+        .hub
+        .update_system_config(&caller, duration, tolerance)
+        .await?;
     Ok(AxumJson(config_body(&updated)))
 }

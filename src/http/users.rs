@@ -52,16 +52,32 @@ async fn create_user(
     let outlet_id = match body.outlet_id.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(
-            raw.parse::<OutletId>().map_err(|_| ApiError::validation("outlet_id", "must be an outlet id"))?,
+            raw.parse::<OutletId>()
+                .map_err(|_| ApiError::validation("outlet_id", "must be an outlet id"))?,
         ),
     };
-    User::validate(&body.name, body.email.trim(), &body.password, role, outlet_id)
-        .map_err(boothhub_actors::hub::HubError::Invalid)?;
-    let hash = password::hash(body.password).await.map_err(|e| {
-        ApiError::from(boothhub_actors::hub::HubError::Unavailable(e.to_string()))
-    })?;
-    let input = UserInput { name: body.name, email: body.email.trim().to_owned(), role, outlet_id };
-    let user = state.hub.directory().create_user(Some(&caller), input, hash).await?;
+    User::validate(
+        &body.name,
+        body.email.trim(),
+        &body.password,
+        role,
+        outlet_id,
+    )
+    .map_err(boothhub_actors::hub::HubError::Invalid)?;
+    let hash = password::hash(body.password)
+        .await
+        .map_err(|e| ApiError::from(boothhub_actors::hub::HubError::Unavailable(e.to_string())))?;
+    let input = UserInput {
+        name: body.name,
+        email: body.email.trim().to_owned(),
+        role,
+        outlet_id,
+    };
+    let user = state
+        .hub
+        .directory()
+        .create_user(Some(&caller), input, hash)
+        .await?;
     Ok((StatusCode::CREATED, AxumJson(user_body(&user))))
 }
 
@@ -71,7 +87,11 @@ async fn list_users(
     Query(page): Query<PageQuery>,
 ) -> ApiResult<AxumJson<Value>> {
     permits(Some(&caller), Action::ManageAdminUsers)?;
-    let page = state.hub.directory().list_users(&caller, &page.request()?).await?;
+    let page = state
+        .hub
+        .directory()
+        .list_users(&caller, &page.request()?)
+        .await?;
     let items: Vec<Value> = page.items.iter().map(user_body).collect();
     Ok(list(items, page.next_cursor))
 }

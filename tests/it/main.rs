@@ -1,1 +1,22 @@
-fn main(){}
+//! Black-box tests: each starts the real `boothhub serve` (real TLS, real embedded store, a
+//! temp data dir) and speaks HTTPS to it as booths, admins and payment providers do.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read the wall clock and the environment"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a broken test setup panics with its message"
+)]
+
+mod bad_input;
+mod cli;
+mod durability;
+mod harness;
+mod lifecycle;
+mod openapi;
+mod protection;
+mod rbac;
+mod refusals;
+mod webhook;

@@ -6,9 +6,17 @@ use super::ids::{BoothId, OutletId, UserId};
 /// An authenticated caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Principal {
-    SuperAdmin { user_id: UserId },
-    Admin { user_id: UserId, outlet_id: OutletId },
-    Booth { booth_id: BoothId, outlet_id: OutletId },
+    SuperAdmin {
+        user_id: UserId,
+    },
+    Admin {
+        user_id: UserId,
+        outlet_id: OutletId,
+    },
+    Booth {
+        booth_id: BoothId,
+        outlet_id: OutletId,
+    },
 }
 
 /// Everything a caller can ask for, one per row of the table in contract §3.
@@ -67,10 +75,16 @@ pub fn permits(caller: Option<&Principal>, action: Action) -> Result<(), Denied>
     };
     let allowed = match caller {
         Principal::SuperAdmin { .. } => true,
-        Principal::Admin { .. } => !matches!(action, ManageOutlets | ManageAdminUsers | SystemConfig),
+        Principal::Admin { .. } => {
+            !matches!(action, ManageOutlets | ManageAdminUsers | SystemConfig)
+        }
         Principal::Booth { .. } => matches!(action, DriveSession | ReadSession | Subscribe),
     };
-    if allowed { Ok(()) } else { Err(Denied::Forbidden) }
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden)
+    }
 }
 
 impl Principal {
@@ -111,10 +125,17 @@ impl Principal {
             Principal::SuperAdmin { .. } => SessionAccess::Allowed,
             Principal::Admin { outlet_id, .. } if *outlet_id == outlet => SessionAccess::Allowed,
             Principal::Admin { .. } => SessionAccess::Hidden,
-            Principal::Booth { booth_id, outlet_id } => {
+            Principal::Booth {
+                booth_id,
+                outlet_id,
+            } => {
                 let own_outlet = *outlet_id == outlet;
                 let own_booth = booth.is_none_or(|b| b == *booth_id);
-                if own_outlet && own_booth { SessionAccess::Allowed } else { SessionAccess::WrongBooth }
+                if own_outlet && own_booth {
+                    SessionAccess::Allowed
+                } else {
+                    SessionAccess::WrongBooth
+                }
             }
         }
     }
@@ -142,9 +163,20 @@ mod tests {
     use super::*;
 
     const ACTIONS: [Action; 14] = [
-        Logout, CreateBooking, DriveSession, OverrideSession, ReadSession, ListBookings,
-        ListOutlets, ManageOutlets, ManageAdminUsers, ListBooths, CreateBooth, SystemConfig,
-        ReadAudit, Subscribe,
+        Logout,
+        CreateBooking,
+        DriveSession,
+        OverrideSession,
+        ReadSession,
+        ListBookings,
+        ListOutlets,
+        ManageOutlets,
+        ManageAdminUsers,
+        ListBooths,
+        CreateBooth,
+        SystemConfig,
+        ReadAudit,
+        Subscribe,
     ];
 
     /// Columns: anonymous, booth, admin, super admin (true = allowed).
@@ -170,9 +202,17 @@ mod tests {
     #[test]
     fn the_role_table_of_contract_section_3() {
         let outlet = OutletId::new();
-        let booth = Principal::Booth { booth_id: BoothId::new(), outlet_id: outlet };
-        let admin = Principal::Admin { user_id: UserId::new(), outlet_id: outlet };
-        let sup = Principal::SuperAdmin { user_id: UserId::new() };
+        let booth = Principal::Booth {
+            booth_id: BoothId::new(),
+            outlet_id: outlet,
+        };
+        let admin = Principal::Admin {
+            user_id: UserId::new(),
+            outlet_id: outlet,
+        };
+        let sup = Principal::SuperAdmin {
+            user_id: UserId::new(),
+        };
         for action in ACTIONS {
             let want = expected(action);
             let callers = [None, Some(&booth), Some(&admin), Some(&sup)];
@@ -194,15 +234,29 @@ mod tests {
         let b = OutletId::new();
         let booth_a1 = BoothId::new();
         let booth_a2 = BoothId::new();
-        let me = Principal::Booth { booth_id: booth_a1, outlet_id: a };
+        let me = Principal::Booth {
+            booth_id: booth_a1,
+            outlet_id: a,
+        };
         assert_eq!(me.session_access(a, None), SessionAccess::Allowed);
         assert_eq!(me.session_access(a, Some(booth_a1)), SessionAccess::Allowed);
-        assert_eq!(me.session_access(a, Some(booth_a2)), SessionAccess::WrongBooth);
+        assert_eq!(
+            me.session_access(a, Some(booth_a2)),
+            SessionAccess::WrongBooth
+        );
         assert_eq!(me.session_access(b, None), SessionAccess::WrongBooth);
-        let admin_a = Principal::Admin { user_id: UserId::new(), outlet_id: a };
-        assert_eq!(admin_a.session_access(a, Some(booth_a2)), SessionAccess::Allowed);
+        let admin_a = Principal::Admin {
+            user_id: UserId::new(),
+            outlet_id: a,
+        };
+        assert_eq!(
+            admin_a.session_access(a, Some(booth_a2)),
+            SessionAccess::Allowed
+        );
         assert_eq!(admin_a.session_access(b, None), SessionAccess::Hidden);
-        let sup = Principal::SuperAdmin { user_id: UserId::new() };
+        let sup = Principal::SuperAdmin {
+            user_id: UserId::new(),
+        };
         assert_eq!(sup.session_access(b, None), SessionAccess::Allowed);
     }
 
@@ -211,17 +265,25 @@ mod tests {
         let a = OutletId::new();
         let b = OutletId::new();
         let own = BoothId::new();
-        let booth = Principal::Booth { booth_id: own, outlet_id: a };
+        let booth = Principal::Booth {
+            booth_id: own,
+            outlet_id: a,
+        };
         assert!(booth.may_subscribe(Stream::Booth(own), Some(a)));
         assert!(!booth.may_subscribe(Stream::Booth(BoothId::new()), Some(a)));
         assert!(!booth.may_subscribe(Stream::Outlet(a), None));
-        let admin = Principal::Admin { user_id: UserId::new(), outlet_id: a };
+        let admin = Principal::Admin {
+            user_id: UserId::new(),
+            outlet_id: a,
+        };
         assert!(admin.may_subscribe(Stream::Outlet(a), None));
         assert!(!admin.may_subscribe(Stream::Outlet(b), None));
         assert!(admin.may_subscribe(Stream::Booth(own), Some(a)));
         assert!(!admin.may_subscribe(Stream::Booth(own), Some(b)));
         assert!(!admin.may_subscribe(Stream::All, None));
-        let sup = Principal::SuperAdmin { user_id: UserId::new() };
+        let sup = Principal::SuperAdmin {
+            user_id: UserId::new(),
+        };
         assert!(sup.may_subscribe(Stream::All, None));
     }
 }

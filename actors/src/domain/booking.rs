@@ -81,7 +81,10 @@ pub struct Slot {
 
 impl Slot {
     pub fn of(booking_time: DateTime<Utc>, duration: Duration) -> Slot {
-        Slot { start: booking_time, end: booking_time + duration }
+        Slot {
+            start: booking_time,
+            end: booking_time + duration,
+        }
     }
 
     pub fn overlaps(&self, other: &Slot) -> bool {
@@ -108,7 +111,10 @@ impl NewBooking {
             errors.add("user.name", "must be 1 to 200 characters");
         }
         if !is_phone(&self.user.phone) {
-            errors.add("user.phone", "must be 6 to 20 characters of digits, spaces, + and -");
+            errors.add(
+                "user.phone",
+                "must be 6 to 20 characters of digits, spaces, + and -",
+            );
         }
         if !is_email(&self.user.email) {
             errors.add("user.email", "must be a valid e-mail address");
@@ -193,7 +199,10 @@ impl Booking {
 
     /// Whether a change of tolerance moves this booking's deadline (it still awaits arrival).
     pub fn awaits_arrival(&self) -> bool {
-        matches!(self.status, Status::PendingPayment | Status::Paid | Status::AwaitingCustomer)
+        matches!(
+            self.status,
+            Status::PendingPayment | Status::Paid | Status::AwaitingCustomer
+        )
     }
 
     /// The next timer of a live booking, if any.
@@ -271,7 +280,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn t(minute: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+            .single()
+            .unwrap_or_default()
             + Duration::minutes(minute)
     }
 
@@ -295,7 +306,9 @@ mod tests {
     }
 
     fn booking(at: DateTime<Utc>) -> Booking {
-        new_booking(at, true).into_booking(BookingId::new(), "qr".into(), t(-60), &config()).0
+        new_booking(at, true)
+            .into_booking(BookingId::new(), "qr".into(), t(-60), &config())
+            .0
     }
 
     #[test]
@@ -321,7 +334,10 @@ mod tests {
         assert_eq!(b.paid_at, Some(t(-5)));
         assert_eq!(b.arrival_deadline, t(15));
         let kinds: Vec<EventKind> = events.iter().map(|e| e.event).collect();
-        assert_eq!(kinds, vec![EventKind::BookingCreated, EventKind::PaymentConfirmed]);
+        assert_eq!(
+            kinds,
+            vec![EventKind::BookingCreated, EventKind::PaymentConfirmed]
+        );
     }
 
     #[test]
@@ -339,7 +355,10 @@ mod tests {
     fn booking_time_older_than_the_tolerance_has_passed() {
         let late = new_booking(t(-16), false);
         let errors = late.validate(t(0), &config()).err().unwrap_or_default();
-        assert_eq!(errors.0.get("booking_time").map(String::as_str), Some("BOOKING_TIME_PASSED"));
+        assert_eq!(
+            errors.0.get("booking_time").map(String::as_str),
+            Some("BOOKING_TIME_PASSED")
+        );
         assert!(new_booking(t(-15), false).validate(t(0), &config()).is_ok());
     }
 
@@ -357,13 +376,20 @@ mod tests {
     fn timers_follow_the_status() {
         let mut b = booking(t(0));
         assert_eq!(b.due(), Some(Due::ArrivalDeadline(t(15))));
-        b.apply(&decide(b.status, Trigger::Arrival(Window::Inside)), t(1), &config());
+        b.apply(
+            &decide(b.status, Trigger::Arrival(Window::Inside)),
+            t(1),
+            &config(),
+        );
         assert_eq!(b.due(), None);
         b.apply(&decide(b.status, Trigger::Start), t(2), &config());
         assert_eq!(b.status, Status::Ongoing);
         assert_eq!(b.due(), Some(Due::SessionEnd(t(17))));
         b.apply(&decide(b.status, Trigger::SessionEnded), t(17), &config());
-        assert_eq!((b.status, b.finished_at, b.due()), (Status::Done, Some(t(17)), None));
+        assert_eq!(
+            (b.status, b.finished_at, b.due()),
+            (Status::Done, Some(t(17)), None)
+        );
     }
 
     #[test]
@@ -371,13 +397,22 @@ mod tests {
         let mut b = booking(t(0));
         b.apply(&decide(b.status, Trigger::DeadlinePassed), t(16), &config());
         assert_eq!(b.status, Status::Expired);
-        let reopen = decide(b.status, Trigger::Override(OverrideTarget::AwaitingCustomer));
+        let reopen = decide(
+            b.status,
+            Trigger::Override(OverrideTarget::AwaitingCustomer),
+        );
         b.apply(&reopen, t(60), &config());
         b.record_override(UserId::new(), "customer stuck in traffic", t(60), &config());
         assert_eq!(b.status, Status::AwaitingCustomer);
         assert_eq!(b.arrival_deadline, t(75));
         assert_eq!(b.expired_at, None);
         assert_eq!(b.window(t(70), &config()), Window::Inside);
-        assert_eq!(b.deadline_under(&SystemConfig { arrival_tolerance_minutes: 5, ..config() }), t(65));
+        assert_eq!(
+            b.deadline_under(&SystemConfig {
+                arrival_tolerance_minutes: 5,
+                ..config()
+            }),
+            t(65)
+        );
     }
 }

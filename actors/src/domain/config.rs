@@ -66,7 +66,11 @@ mod tests {
             (15, 121, false),
         ];
         for (duration, tolerance, ok) in cases {
-            assert_eq!(SystemConfig::validate(duration, tolerance).is_ok(), ok, "{duration} {tolerance}");
+            assert_eq!(
+                SystemConfig::validate(duration, tolerance).is_ok(),
+                ok,
+                "{duration} {tolerance}"
+            );
         }
     }
 }

@@ -114,12 +114,23 @@ mod tests {
         for stream in [Stream::Booth(booth), Stream::Outlet(outlet), Stream::All] {
             assert_eq!(stream.to_string().parse::<Stream>(), Ok(stream));
         }
-        assert_eq!(format!("booth:{booth}").parse::<Stream>(), Ok(Stream::Booth(booth)));
+        assert_eq!(
+            format!("booth:{booth}").parse::<Stream>(),
+            Ok(Stream::Booth(booth))
+        );
     }
 
     #[test]
     fn bad_stream_names_are_refused() {
-        for bad in ["", "booth:", "booth:xyz", "outlets:1", "ALL", "all:1", "outlet"] {
+        for bad in [
+            "",
+            "booth:",
+            "booth:xyz",
+            "outlets:1",
+            "ALL",
+            "all:1",
+            "outlet",
+        ] {
             assert!(bad.parse::<Stream>().is_err(), "{bad} should be refused");
         }
     }
@@ -137,8 +148,17 @@ mod tests {
             at: DateTime::UNIX_EPOCH,
             data: serde_json::Value::Null,
         };
-        assert_eq!(event.streams(), vec![Stream::Booth(booth), Stream::Outlet(outlet), Stream::All]);
-        let unassigned = Event { booth_id: None, ..event };
-        assert_eq!(unassigned.streams(), vec![Stream::Outlet(outlet), Stream::All]);
+        assert_eq!(
+            event.streams(),
+            vec![Stream::Booth(booth), Stream::Outlet(outlet), Stream::All]
+        );
+        let unassigned = Event {
+            booth_id: None,
+            ..event
+        };
+        assert_eq!(
+            unassigned.streams(),
+            vec![Stream::Outlet(outlet), Stream::All]
+        );
     }
 }

@@ -35,21 +35,33 @@ pub struct PaymentNotice {
 #[serde(tag = "outcome", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentOutcome {
     /// `SUCCESS` applied: the booking awaits its customer.
-    Confirmed { booking_status: Status },
+    Confirmed {
+        booking_status: Status,
+    },
     /// `FAILED` recorded; the booking is unchanged.
-    Failed { booking_status: Status },
-    AmountMismatch { expected: i64, received: i64 },
+    Failed {
+        booking_status: Status,
+    },
+    AmountMismatch {
+        expected: i64,
+        received: i64,
+    },
     /// Paid too late: kept and flagged for refund.
     BookingExpired,
     /// Paid for a booking that is past payment (e.g. paid twice): kept and flagged for refund.
-    InvalidTransition { booking_status: Status },
+    InvalidTransition {
+        booking_status: Status,
+    },
     UnknownBooking,
 }
 
 impl PaymentOutcome {
     /// Whether an admin must refund this payment.
     pub fn needs_refund(&self) -> bool {
-        matches!(self, PaymentOutcome::BookingExpired | PaymentOutcome::InvalidTransition { .. })
+        matches!(
+            self,
+            PaymentOutcome::BookingExpired | PaymentOutcome::InvalidTransition { .. }
+        )
     }
 }
 
@@ -96,18 +108,35 @@ impl Payment {
 /// What a notification does to `booking`: the outcome, and whether it confirms the payment.
 pub fn judge(notice: &PaymentNotice, booking: &Booking) -> (PaymentOutcome, bool) {
     if notice.status == PaymentStatus::Failed {
-        return (PaymentOutcome::Failed { booking_status: booking.status }, false);
+        return (
+            PaymentOutcome::Failed {
+                booking_status: booking.status,
+            },
+            false,
+        );
     }
     if notice.amount != booking.amount {
-        let mismatch =
-            PaymentOutcome::AmountMismatch { expected: booking.amount, received: notice.amount };
+        let mismatch = PaymentOutcome::AmountMismatch {
+            expected: booking.amount,
+            received: notice.amount,
+        };
         return (mismatch, false);
     }
     let decision = decide(booking.status, Trigger::PaymentSucceeded);
     match decision.refusal {
-        None => (PaymentOutcome::Confirmed { booking_status: Status::AwaitingCustomer }, true),
+        None => (
+            PaymentOutcome::Confirmed {
+                booking_status: Status::AwaitingCustomer,
+            },
+            true,
+        ),
         Some(Refusal::BookingExpired) => (PaymentOutcome::BookingExpired, false),
-        Some(_) => (PaymentOutcome::InvalidTransition { booking_status: booking.status }, false),
+        Some(_) => (
+            PaymentOutcome::InvalidTransition {
+                booking_status: booking.status,
+            },
+            false,
+        ),
     }
 }
 
@@ -120,15 +149,23 @@ mod tests {
 
     fn booking(status: Status) -> Booking {
         let new = NewBooking {
-            user: Customer { name: "A".into(), phone: "0812345".into(), email: "a@b.co".into() },
+            user: Customer {
+                name: "A".into(),
+                phone: "0812345".into(),
+                email: "a@b.co".into(),
+            },
             outlet_id: OutletId::new(),
             booth_id: None,
             booking_time: DateTime::UNIX_EPOCH,
             amount: 35_000,
             paid: false,
         };
-        let (mut b, _) =
-            new.into_booking(BookingId::new(), "qr".into(), DateTime::UNIX_EPOCH, &SystemConfig::default());
+        let (mut b, _) = new.into_booking(
+            BookingId::new(),
+            "qr".into(),
+            DateTime::UNIX_EPOCH,
+            &SystemConfig::default(),
+        );
         b.status = status;
         b
     }
@@ -151,11 +188,50 @@ mod tests {
         use PaymentStatus::*;
         use Status::*;
         let cases = [
-            (PendingPayment, Success, 35_000, PaymentOutcome::Confirmed { booking_status: AwaitingCustomer }, true),
-            (PendingPayment, Success, 1, PaymentOutcome::AmountMismatch { expected: 35_000, received: 1 }, false),
-            (PendingPayment, Failed, 35_000, PaymentOutcome::Failed { booking_status: PendingPayment }, false),
-            (Expired, Success, 35_000, PaymentOutcome::BookingExpired, false),
-            (AwaitingCustomer, Success, 35_000, PaymentOutcome::InvalidTransition { booking_status: AwaitingCustomer }, false),
+            (
+                PendingPayment,
+                Success,
+                35_000,
+                PaymentOutcome::Confirmed {
+                    booking_status: AwaitingCustomer,
+                },
+                true,
+            ),
+            (
+                PendingPayment,
+                Success,
+                1,
+                PaymentOutcome::AmountMismatch {
+                    expected: 35_000,
+                    received: 1,
+                },
+                false,
+            ),
+            (
+                PendingPayment,
+                Failed,
+                35_000,
+                PaymentOutcome::Failed {
+                    booking_status: PendingPayment,
+                },
+                false,
+            ),
+            (
+                Expired,
+                Success,
+                35_000,
+                PaymentOutcome::BookingExpired,
+                false,
+            ),
+            (
+                AwaitingCustomer,
+                Success,
+                35_000,
+                PaymentOutcome::InvalidTransition {
+                    booking_status: AwaitingCustomer,
+                },
+                false,
+            ),
         ];
         for (status, paid, amount, want, confirms) in cases {
             let got = judge(&notice(paid, amount), &booking(status));

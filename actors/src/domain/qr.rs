@@ -43,11 +43,15 @@ impl QrSigner {
 
     /// Whether `token` is this hub's token for `booking` (constant-time comparison).
     pub fn verify(&self, booking: BookingId, token: &str) -> bool {
-        let Some((id, tag)) = token.split_once('.') else { return false };
+        let Some((id, tag)) = token.split_once('.') else {
+            return false;
+        };
         if id.parse::<BookingId>().ok() != Some(booking) {
             return false;
         }
-        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else { return false };
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
         self.mac(booking).verify_slice(&tag).is_ok()
     }
 }

@@ -17,7 +17,10 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn full(limit: RateLimit, now: DateTime<Utc>) -> Self {
-        TokenBucket { tokens: f64::from(limit.burst), updated: now }
+        TokenBucket {
+            tokens: f64::from(limit.burst),
+            updated: now,
+        }
     }
 
     /// Takes one token, or says how many whole seconds until one is back.
@@ -51,7 +54,10 @@ mod tests {
 
     #[test]
     fn burst_then_refill() {
-        let limit = RateLimit { per_minute: 60, burst: 3 };
+        let limit = RateLimit {
+            per_minute: 60,
+            burst: 3,
+        };
         let t0 = DateTime::UNIX_EPOCH;
         let mut bucket = TokenBucket::full(limit, t0);
         for _ in 0..3 {
@@ -65,7 +71,10 @@ mod tests {
 
     #[test]
     fn slow_limits_ask_for_longer_waits() {
-        let limit = RateLimit { per_minute: 6, burst: 1 };
+        let limit = RateLimit {
+            per_minute: 6,
+            burst: 1,
+        };
         let t0 = DateTime::UNIX_EPOCH;
         let mut bucket = TokenBucket::full(limit, t0);
         assert_eq!(bucket.take(limit, t0), Ok(()));

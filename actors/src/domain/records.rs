@@ -26,7 +26,10 @@ impl Outlet {
             errors.add("location", "must be at most 500 characters");
         }
         if !is_iana_timezone(timezone) {
-            errors.add("timezone", "must be an IANA time zone name such as Asia/Jakarta");
+            errors.add(
+                "timezone",
+                "must be an IANA time zone name such as Asia/Jakarta",
+            );
         }
         errors.into_result()
     }
@@ -41,15 +44,25 @@ pub fn is_iana_timezone(tz: &str) -> bool {
     let area_ok = parts.next().is_some_and(|area| {
         matches!(
             area,
-            "Africa" | "America" | "Antarctica" | "Asia" | "Atlantic" | "Australia" | "Europe"
-                | "Indian" | "Pacific" | "Etc"
+            "Africa"
+                | "America"
+                | "Antarctica"
+                | "Asia"
+                | "Atlantic"
+                | "Australia"
+                | "Europe"
+                | "Indian"
+                | "Pacific"
+                | "Etc"
         )
     });
     let rest: Vec<&str> = parts.collect();
     area_ok
         && !rest.is_empty()
         && rest.iter().all(|p| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
         })
 }
 
@@ -149,10 +162,24 @@ mod tests {
 
     #[test]
     fn timezones() {
-        for ok in ["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura", "UTC", "America/Argentina/Salta", "Etc/GMT+7"] {
+        for ok in [
+            "Asia/Jakarta",
+            "Asia/Makassar",
+            "Asia/Jayapura",
+            "UTC",
+            "America/Argentina/Salta",
+            "Etc/GMT+7",
+        ] {
             assert!(is_iana_timezone(ok), "{ok}");
         }
-        for bad in ["", "Jakarta", "Asia/", "Mars/Olympus", "Asia/Ja karta", "../etc/passwd"] {
+        for bad in [
+            "",
+            "Jakarta",
+            "Asia/",
+            "Mars/Olympus",
+            "Asia/Ja karta",
+            "../etc/passwd",
+        ] {
             assert!(!is_iana_timezone(bad), "{bad}");
         }
     }
@@ -160,7 +187,13 @@ mod tests {
     #[test]
     fn an_admin_needs_an_outlet() {
         let err = User::validate("Ana", "ana@x.id", "long enough", Role::Admin, None);
-        assert_eq!(err, Err(FieldErrors::single("outlet_id", "is required for role admin")));
+        assert_eq!(
+            err,
+            Err(FieldErrors::single(
+                "outlet_id",
+                "is required for role admin"
+            ))
+        );
         assert!(User::validate("Ana", "ana@x.id", "long enough", Role::SuperAdmin, None).is_ok());
     }
 }

@@ -121,18 +121,34 @@ pub struct Decision {
 
 impl Decision {
     const fn moves(to: Status, event: EventKind) -> Self {
-        Decision { to: Some(to), event: Some(event), refusal: None }
+        Decision {
+            to: Some(to),
+            event: Some(event),
+            refusal: None,
+        }
     }
     const fn refuses(refusal: Refusal, event: Option<EventKind>) -> Self {
-        Decision { to: None, event, refusal: Some(refusal) }
+        Decision {
+            to: None,
+            event,
+            refusal: Some(refusal),
+        }
     }
     /// A safe retry of a transition that already happened: 200, nothing changes.
     const fn repeat() -> Self {
-        Decision { to: None, event: None, refusal: None }
+        Decision {
+            to: None,
+            event: None,
+            refusal: None,
+        }
     }
     /// A timer that no longer applies: nothing happens, nobody is told.
     const fn nothing() -> Self {
-        Decision { to: None, event: None, refusal: None }
+        Decision {
+            to: None,
+            event: None,
+            refusal: None,
+        }
     }
 }
 
@@ -219,10 +235,18 @@ mod tests {
         all
     }
 
+    type Row = (
+        Status,
+        Trigger,
+        Option<Status>,
+        Option<EventKind>,
+        Option<Refusal>,
+    );
+
     /// The expected answer for every (status, trigger) pair except overrides, which move any
     /// status to their target (checked below). A pair missing from this table fails the test.
     #[rustfmt::skip]
-    fn table() -> Vec<(Status, Trigger, Option<Status>, Option<EventKind>, Option<Refusal>)> {
+    fn table() -> Vec<Row> {
         use Trigger as T;
         use Window::*;
         use Refusal as R;
@@ -333,17 +357,28 @@ mod tests {
                     .iter()
                     .find(|(s, t, ..)| *s == status && *t == trigger)
                     .unwrap_or_else(|| panic!("no expectation for {status:?} × {trigger:?}"));
-                let want = Decision { to: row.2, event: row.3, refusal: row.4 };
+                let want = Decision {
+                    to: row.2,
+                    event: row.3,
+                    refusal: row.4,
+                };
                 assert_eq!(got, want, "{status:?} × {trigger:?}");
             }
         }
-        assert_eq!(table.len(), Status::ALL.len() * 8, "the table has a row too many");
+        assert_eq!(
+            table.len(),
+            Status::ALL.len() * 8,
+            "the table has a row too many"
+        );
     }
 
     #[test]
     fn live_statuses_are_the_ones_that_hold_a_slot() {
         let live: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_live()).collect();
-        assert_eq!(live, vec![PendingPayment, Paid, AwaitingCustomer, Arrived, Ongoing]);
+        assert_eq!(
+            live,
+            vec![PendingPayment, Paid, AwaitingCustomer, Arrived, Ongoing]
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ pub struct FieldErrors(pub BTreeMap<String, String>);
 
 impl FieldErrors {
     pub fn add(&mut self, field: &str, message: &str) {
-        self.0.entry(field.to_owned()).or_insert_with(|| message.to_owned());
+        self.0
+            .entry(field.to_owned())
+            .or_insert_with(|| message.to_owned());
     }
 
     pub fn single(field: &str, message: &str) -> Self {
@@ -28,7 +30,9 @@ impl FieldErrors {
 
 /// A plausible e-mail address: one `@`, a non-empty local part, a dotted domain, no spaces.
 pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && s.len() <= 254
         && !domain.contains('@')
@@ -42,7 +46,8 @@ pub fn is_email(s: &str) -> bool {
 pub fn is_phone(s: &str) -> bool {
     let len = s.chars().count();
     (6..=20).contains(&len)
-        && s.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '+' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || c == ' ' || c == '+' || c == '-')
         && s.chars().any(|c| c.is_ascii_digit())
 }
 
@@ -60,7 +65,9 @@ mod tests {
         for ok in ["a@b.co", "ops.team+x@booth.id"] {
             assert!(is_email(ok), "{ok}");
         }
-        for bad in ["", "a", "@b.co", "a@b", "a@.co", "a@b.", "a b@c.de", "a@b@c.de"] {
+        for bad in [
+            "", "a", "@b.co", "a@b", "a@.co", "a@b.", "a b@c.de", "a@b@c.de",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
     }
@@ -70,7 +77,13 @@ mod tests {
         for ok in ["081234", "+62 812-3456-7890", "12345678901234567890"] {
             assert!(is_phone(ok), "{ok}");
         }
-        for bad in ["12345", "123456789012345678901", "0812abc", "------", "+62(812)345"] {
+        for bad in [
+            "12345",
+            "123456789012345678901",
+            "0812abc",
+            "------",
+            "+62(812)345",
+        ] {
             assert!(!is_phone(bad), "{bad}");
         }
     }

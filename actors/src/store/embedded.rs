@@ -75,8 +75,9 @@ impl EmbeddedStore {
     /// Opens (creating when absent) the store in `dir`, applying the schema. Refuses a store
     /// written by a newer Booth Hub.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
         let path = dir.join("boothhub.sqlite3");
         let mut writer = open(&path, OpenFlags::default())?;
         migrate(&mut writer)?;
@@ -161,10 +162,16 @@ fn encode_cursor(parts: &[String]) -> String {
 }
 
 fn decode_cursor(cursor: &str, count: usize) -> Result<Vec<String>, StoreError> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::BadCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
     let parts: Vec<String> = text.split('|').map(str::to_owned).collect();
-    if parts.len() == count { Ok(parts) } else { Err(StoreError::BadCursor) }
+    if parts.len() == count {
+        Ok(parts)
+    } else {
+        Err(StoreError::BadCursor)
+    }
 }
 
 /// Turns up to `limit + 1` rows into a page whose cursor points after the last item.
@@ -172,7 +179,11 @@ fn page_of<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Vec<Strin
     let limit = limit as usize;
     let more = items.len() > limit;
     items.truncate(limit);
-    let next_cursor = if more { items.last().map(|last| encode_cursor(&cursor_of(last))) } else { None };
+    let next_cursor = if more {
+        items.last().map(|last| encode_cursor(&cursor_of(last)))
+    } else {
+        None
+    };
     Page { items, next_cursor }
 }
 
@@ -203,7 +214,11 @@ fn check_slot(tx: &Transaction<'_>, claim: &SlotClaim) -> Result<(), StoreError>
             |row| row.get(0),
         )?,
     };
-    if (taken as u64) < claim.capacity { Ok(()) } else { Err(StoreError::SlotTaken) }
+    if (taken as u64) < claim.capacity {
+        Ok(())
+    } else {
+        Err(StoreError::SlotTaken)
+    }
 }
 
 fn upsert_booking(tx: &Transaction<'_>, booking: &Booking) -> Result<(), StoreError> {
@@ -282,12 +297,17 @@ fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent
         "INSERT INTO streams (stream, seq) VALUES (?1, 1) \
          ON CONFLICT (stream) DO UPDATE SET seq = seq + 1 RETURNING seq",
     )?;
-    let mut append = tx.prepare_cached("INSERT INTO events (stream, seq, doc) VALUES (?1, ?2, ?3)")?;
+    let mut append =
+        tx.prepare_cached("INSERT INTO events (stream, seq, doc) VALUES (?1, ?2, ?3)")?;
     for event in change.events {
         for stream in event.streams() {
             let name = stream.to_string();
             let seq: i64 = next_seq.query_row([&name], |row| row.get(0))?;
-            let placed = StoredEvent { stream: name, seq: seq as u64, event: event.clone() };
+            let placed = StoredEvent {
+                stream: name,
+                seq: seq as u64,
+                event: event.clone(),
+            };
             append.execute(params![placed.stream, seq, to_json(&placed.event)?])?;
             stored.push(placed);
         }
@@ -325,7 +345,8 @@ fn list_by_id<T: DeserializeOwned>(
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?)).await?;
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+            .await?;
         Ok(())
     }
 
@@ -365,7 +386,9 @@ impl Store for EmbeddedStore {
                 AND (?3 IS NULL OR booking_time >= ?3) AND (?4 IS NULL OR booking_time <= ?4) \
                 AND (booking_time < ?5 OR (booking_time = ?5 AND (?6 = '' OR id < ?6))) \
                 ORDER BY booking_time DESC, id DESC LIMIT ?7";
-            let items: Vec<Booking> = query_docs(conn, sql,
+            let items: Vec<Booking> = query_docs(
+                conn,
+                sql,
                 params![
                     filter.outlet_id.map(|o| o.to_string()),
                     filter.status.map(|s| s.as_str()),
@@ -384,10 +407,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn live_bookings(&self) -> Result<Vec<Booking>, StoreError> {
-        self.read(|conn| {
-            query_docs(conn, "SELECT doc FROM bookings WHERE live = 1", [])
-        })
-        .await
+        self.read(|conn| query_docs(conn, "SELECT doc FROM bookings WHERE live = 1", []))
+            .await
     }
 
     async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError> {
@@ -456,7 +477,11 @@ impl Store for EmbeddedStore {
             })?;
             rows.map(|row| {
                 let (seq, doc) = row?;
-                Ok(StoredEvent { stream: stream.clone(), seq: seq as u64, event: from_json(&doc)? })
+                Ok(StoredEvent {
+                    stream: stream.clone(),
+                    seq: seq as u64,
+                    event: from_json(&doc)?,
+                })
             })
             .collect()
         })
@@ -466,7 +491,9 @@ impl Store for EmbeddedStore {
     async fn system_config(&self) -> Result<Option<SystemConfig>, StoreError> {
         self.read(|conn| {
             let doc: Option<String> = conn
-                .query_row("SELECT doc FROM system_config WHERE id = 1", [], |row| row.get(0))
+                .query_row("SELECT doc FROM system_config WHERE id = 1", [], |row| {
+                    row.get(0)
+                })
                 .optional()?;
             doc.map(|doc| from_json(&doc)).transpose()
         })
@@ -487,7 +514,9 @@ impl Store for EmbeddedStore {
             };
             let sql = "SELECT doc FROM audit WHERE (?1 IS NULL OR outlet_id = ?1) \
                 AND (?2 IS NULL OR booking_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4";
-            let items: Vec<AuditEntry> = query_docs(conn, sql,
+            let items: Vec<AuditEntry> = query_docs(
+                conn,
+                sql,
                 params![
                     filter.outlet_id.map(|o| o.to_string()),
                     filter.booking_id.map(|b| b.to_string()),
@@ -495,7 +524,9 @@ impl Store for EmbeddedStore {
                     i64::from(page.limit) + 1,
                 ],
             )?;
-            Ok(page_of(items, page.limit, |a: &AuditEntry| vec![a.id.to_string()]))
+            Ok(page_of(items, page.limit, |a: &AuditEntry| {
+                vec![a.id.to_string()]
+            }))
         })
         .await
     }
@@ -503,7 +534,10 @@ impl Store for EmbeddedStore {
     async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
         let (id, doc) = (outlet.id.to_string(), to_json(outlet)?);
         self.write(move |tx| {
-            tx.execute("INSERT INTO outlets (id, doc) VALUES (?1, ?2)", params![id, doc])?;
+            tx.execute(
+                "INSERT INTO outlets (id, doc) VALUES (?1, ?2)",
+                params![id, doc],
+            )?;
             Ok(())
         })
         .await
@@ -512,8 +546,15 @@ impl Store for EmbeddedStore {
     async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
         let (id, doc) = (outlet.id.to_string(), to_json(outlet)?);
         self.write(move |tx| {
-            let changed = tx.execute("UPDATE outlets SET doc = ?2 WHERE id = ?1", params![id, doc])?;
-            if changed == 0 { Err(StoreError::NotFound("outlet")) } else { Ok(()) }
+            let changed = tx.execute(
+                "UPDATE outlets SET doc = ?2 WHERE id = ?1",
+                params![id, doc],
+            )?;
+            if changed == 0 {
+                Err(StoreError::NotFound("outlet"))
+            } else {
+                Ok(())
+            }
         })
         .await
     }
@@ -537,7 +578,9 @@ impl Store for EmbeddedStore {
         let page = page.clone();
         self.read(move |conn| {
             let filter = only.map(|id| ("id", id.to_string()));
-            list_by_id(conn, "outlets", filter, &page, |o: &Outlet| o.id.to_string())
+            list_by_id(conn, "outlets", filter, &page, |o: &Outlet| {
+                o.id.to_string()
+            })
         })
         .await
     }
@@ -546,8 +589,11 @@ impl Store for EmbeddedStore {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT id FROM outlets")?;
             let ids = stmt.query_map([], |row| row.get::<_, String>(0))?;
-            ids.map(|id| id?.parse().map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string())))
-                .collect()
+            ids.map(|id| {
+                id?.parse()
+                    .map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
         })
         .await
     }
@@ -699,7 +745,11 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn login(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError> {
+    async fn login(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
         let token_hash = token_hash.to_owned();
         self.read(move |conn| {
             let user: Option<String> = conn
@@ -708,8 +758,11 @@ impl Store for EmbeddedStore {
                 )?
                 .query_row(params![token_hash, millis(now)], |row| row.get(0))
                 .optional()?;
-            user.map(|id| id.parse().map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string())))
-                .transpose()
+            user.map(|id| {
+                id.parse()
+                    .map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
         })
         .await
     }
@@ -717,7 +770,10 @@ impl Store for EmbeddedStore {
     async fn delete_login(&self, token_hash: &str) -> Result<(), StoreError> {
         let token_hash = token_hash.to_owned();
         self.write(move |tx| {
-            tx.execute("DELETE FROM login_tokens WHERE token_hash = ?1", [token_hash])?;
+            tx.execute(
+                "DELETE FROM login_tokens WHERE token_hash = ?1",
+                [token_hash],
+            )?;
             Ok(())
         })
         .await
@@ -731,7 +787,11 @@ impl Store for EmbeddedStore {
                 "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
                 params![name, candidate],
             )?;
-            Ok(tx.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |row| row.get(0))?)
+            Ok(
+                tx.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |row| {
+                    row.get(0)
+                })?,
+            )
         })
         .await
     }

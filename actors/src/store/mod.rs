@@ -96,28 +96,44 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError>;
     /// Newest `booking_time` first.
-    async fn list_bookings(&self, filter: &BookingFilter, page: &PageRequest)
-    -> Result<Page<Booking>, StoreError>;
+    async fn list_bookings(
+        &self,
+        filter: &BookingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError>;
     /// Every live booking, for rehydrating session actors at start.
     async fn live_bookings(&self) -> Result<Vec<Booking>, StoreError>;
 
     async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError>;
     /// Newest first.
-    async fn list_payments(&self, filter: &PaymentFilter, page: &PageRequest)
-    -> Result<Page<Payment>, StoreError>;
+    async fn list_payments(
+        &self,
+        filter: &PaymentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Payment>, StoreError>;
 
-    async fn events_after(&self, stream: &str, after: u64, limit: u32)
-    -> Result<Vec<StoredEvent>, StoreError>;
+    async fn events_after(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     async fn system_config(&self) -> Result<Option<SystemConfig>, StoreError>;
-    async fn list_audit(&self, filter: &AuditFilter, page: &PageRequest)
-    -> Result<Page<AuditEntry>, StoreError>;
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError>;
 
     async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError>;
     async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError>;
     async fn outlet(&self, id: OutletId) -> Result<Option<Outlet>, StoreError>;
-    async fn list_outlets(&self, only: Option<OutletId>, page: &PageRequest)
-    -> Result<Page<Outlet>, StoreError>;
+    async fn list_outlets(
+        &self,
+        only: Option<OutletId>,
+        page: &PageRequest,
+    ) -> Result<Page<Outlet>, StoreError>;
     async fn outlet_ids(&self) -> Result<Vec<OutletId>, StoreError>;
 
     /// Refused with [`StoreError::EmailTaken`] when the e-mail address is in use.
@@ -130,14 +146,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError>;
     async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError>;
     async fn booth_by_token(&self, token_hash: &str) -> Result<Option<Booth>, StoreError>;
-    async fn list_booths(&self, outlet: Option<OutletId>, page: &PageRequest)
-    -> Result<Page<Booth>, StoreError>;
+    async fn list_booths(
+        &self,
+        outlet: Option<OutletId>,
+        page: &PageRequest,
+    ) -> Result<Page<Booth>, StoreError>;
     async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError>;
 
-    async fn put_login(&self, token_hash: &str, user: UserId, expires_at: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn put_login(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The user of a login token that has not expired at `now`.
-    async fn login(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>, StoreError>;
+    async fn login(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError>;
     async fn delete_login(&self, token_hash: &str) -> Result<(), StoreError>;
 
     /// The named secret, created from `candidate` the first time (first writer wins).

@@ -1,0 +1,362 @@
+//! Starts the real `boothhub serve` on 127.0.0.1:0 with a temp data dir, and talks to it over
+//! HTTPS as clients do. The webhook is signed here with our own HMAC, as a provider would.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read the wall clock and the environment"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub const WEBHOOK_SECRET: &str = "whsec_integration_0123456789";
+pub const ROOT_EMAIL: &str = "root@boothhub.test";
+pub const ROOT_PASSWORD: &str = "root-password-1";
+
+/// A running hub process and a client that trusts its certificate.
+pub struct TestHub {
+    pub data: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    child: Child,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_boothhub"))
+}
+
+fn spawn(data: &Path, extra_env: &[(String, String)]) -> (Child, SocketAddr) {
+    let mut command = Command::new(binary());
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BOOTHHUB_LISTEN", "127.0.0.1:0")
+        .env("BOOTHHUB_DATA_DIR", data)
+        .env(
+            "BOOTHHUB_CONFIG",
+            "/nonexistent-so-built-in-defaults-apply.toml",
+        )
+        .env("BOOTHHUB_LOG_FORMAT", "json")
+        .env("BOOTHHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("BOOTHHUB_SUPER_ADMIN_EMAIL", ROOT_EMAIL)
+        .env("BOOTHHUB_SUPER_ADMIN_PASSWORD", ROOT_PASSWORD)
+        .env("RUST_LOG", "info")
+        // Tests drive many requests from one IP and one booth; the protection tests set their own.
+        .env("BOOTHHUB_RATE_BOOKING_BURST", "1000")
+        .env("BOOTHHUB_RATE_LOGIN_BURST", "1000")
+        .env("BOOTHHUB_RATE_ARRIVAL_BURST", "1000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    // A missing config file named by BOOTHHUB_CONFIG is an error; point at an empty one.
+    let config = data.join("empty.toml");
+    std::fs::write(&config, "").expect("write empty config");
+    command.env("BOOTHHUB_CONFIG", &config);
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("start boothhub");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let entry = serde_json::from_str::<Value>(&line).unwrap_or_default();
+            if !sent && entry["message"] == "listening" {
+                let addr: SocketAddr = entry["addr"].as_str().unwrap_or("").parse().expect("addr");
+                let _ = tx.send(addr);
+                sent = true;
+            }
+            if std::env::var_os("BOOTHHUB_TEST_LOGS").is_some() {
+                eprintln!("hub: {line}");
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the hub did not start listening");
+    (child, addr)
+}
+
+fn client_for(data: &Path) -> reqwest::Client {
+    let pem = std::fs::read(data.join("tls/cert.pem")).expect("generated cert");
+    let cert = reqwest::Certificate::from_pem(&pem).expect("pem");
+    reqwest::Client::builder()
+        .add_root_certificate(cert)
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+impl TestHub {
+    pub fn start() -> TestHub {
+        TestHub::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> TestHub {
+        let data = tempfile::tempdir().expect("temp dir");
+        let extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let (child, addr) = spawn(data.path(), &extra_env);
+        let client = client_for(data.path());
+        TestHub {
+            data,
+            addr,
+            client,
+            child,
+            extra_env,
+        }
+    }
+
+    /// `kill -9` (SIGKILL: no shutdown path runs).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same data dir.
+    pub fn restart(&mut self) {
+        let (child, addr) = spawn(self.data.path(), &self.extra_env);
+        self.child = child;
+        self.addr = addr;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/auth/login",
+                None,
+                json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {email}: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn root(&self) -> String {
+        self.login(ROOT_EMAIL, ROOT_PASSWORD).await
+    }
+
+    /// A world: one outlet with one booth, and their tokens.
+    pub async fn outlet(&self, root: &str, name: &str) -> Outlet {
+        let (status, outlet) = self
+            .post(
+                "/outlets",
+                Some(root),
+                json!({ "name": name, "location": "Jakarta" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{outlet}");
+        let id = outlet["id"].as_str().expect("id").to_owned();
+        let booth = self.booth(root, &id, "Booth 1").await;
+        let email = format!("admin-{}@boothhub.test", &id[24..]);
+        let (status, admin) = self
+            .post(
+                "/admin-users",
+                Some(root),
+                json!({ "name": "Outlet Admin", "email": email, "password": "admin-password-1", "role": "admin", "outlet_id": id }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{admin}");
+        let admin_token = self.login(&email, "admin-password-1").await;
+        Outlet {
+            id,
+            booth,
+            admin: admin_token,
+        }
+    }
+
+    pub async fn booth(&self, token: &str, outlet: &str, name: &str) -> Booth {
+        let (status, booth) = self
+            .post(
+                "/booths",
+                Some(token),
+                json!({ "outlet_id": outlet, "name": name }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{booth}");
+        Booth {
+            id: booth["id"].as_str().expect("id").into(),
+            token: booth["token"].as_str().expect("token").into(),
+        }
+    }
+
+    pub async fn book(&self, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.post("/booking", token, body).await
+    }
+
+    /// Sends the payment webhook signed at `at`.
+    pub async fn webhook_at(&self, body: &Value, at: i64, secret: &str) -> (StatusCode, Value) {
+        let raw = serde_json::to_vec(body).expect("json");
+        let signature = sign(secret.as_bytes(), at, &raw);
+        self.webhook_raw(raw, Some(signature)).await
+    }
+
+    pub async fn webhook(&self, body: &Value) -> (StatusCode, Value) {
+        self.webhook_at(body, Utc::now().timestamp(), WEBHOOK_SECRET)
+            .await
+    }
+
+    pub async fn webhook_raw(
+        &self,
+        raw: Vec<u8>,
+        signature: Option<String>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(self.url("/payment/confirm"))
+            .header("content-type", "application/json")
+            .body(raw);
+        if let Some(signature) = signature {
+            request = request.header("x-signature", signature);
+        }
+        let response = request.send().await.expect("webhook");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Pays `booking` through the signed webhook and checks it is confirmed.
+    pub async fn pay(&self, booking: &Value) {
+        let (status, body) = self
+            .webhook(&payment(
+                booking,
+                &uuid::Uuid::new_v4().to_string(),
+                "SUCCESS",
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["booking_status"], "AWAITING_CUSTOMER");
+    }
+
+    /// Polls the booking's status until `want` or the deadline.
+    pub async fn wait_status(&self, token: &str, id: &str, want: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (status, body) = self
+                .get(&format!("/session/{id}/status"), Some(token))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["status"] == want || tokio::time::Instant::now() > deadline {
+                assert_eq!(body["status"], want, "waited {within:?}");
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub struct Outlet {
+    pub id: String,
+    pub booth: Booth,
+    pub admin: String,
+}
+
+pub struct Booth {
+    pub id: String,
+    pub token: String,
+}
+
+pub fn sign(secret: &[u8], at: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("key");
+    mac.update(format!("{at}.").as_bytes());
+    mac.update(body);
+    format!("t={at},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A booking request `minutes` from now.
+pub fn booking_body(outlet: &str, booth: Option<&str>, minutes: i64) -> Value {
+    let at = Utc::now() + chrono::Duration::minutes(minutes);
+    booking_at(outlet, booth, at)
+}
+
+pub fn booking_at(outlet: &str, booth: Option<&str>, at: DateTime<Utc>) -> Value {
+    let mut body = json!({
+        "user": { "name": "Sari Dewi", "phone": "+62 812-3456-7890", "email": "sari@example.com" },
+        "outlet_id": outlet,
+        "booking_time": rfc3339(at),
+        "amount": 50000,
+    });
+    if let Some(booth) = booth {
+        body["booth_id"] = json!(booth);
+    }
+    body
+}
+
+/// A webhook body paying `booking` in full.
+pub fn payment(booking: &Value, event_id: &str, status: &str) -> Value {
+    json!({
+        "event_id": event_id,
+        "booking_id": booking["id"],
+        "status": status,
+        "amount": booking["amount"],
+        "currency": "IDR",
+        "paid_at": rfc3339(Utc::now()),
+        "provider": { "channel": "qris" },
+    })
+}
+
+pub fn id(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
+}

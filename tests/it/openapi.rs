@@ -1,0 +1,103 @@
+//! `openapi.yaml` describes exactly the routes the hub serves: every route in the code is in
+//! the file, every operation in the file is in the code, and the live server answers each.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+
+use crate::harness::TestHub;
+
+const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+fn documented() -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml"))
+        .unwrap();
+    let spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "an OpenAPI 3 document"
+    );
+    let paths = spec["paths"].as_mapping().expect("paths");
+    let mut operations = BTreeSet::new();
+    for (path, item) in paths {
+        let item = item.as_mapping().expect("path item");
+        for (method, operation) in item {
+            let method = method.as_str().unwrap_or("");
+            if METHODS.contains(&method) {
+                assert!(
+                    operation["responses"]
+                        .as_mapping()
+                        .is_some_and(|r| !r.is_empty()),
+                    "{method} {path:?} lists no responses"
+                );
+                operations.insert((method.to_uppercase(), path.as_str().unwrap().to_owned()));
+            }
+        }
+    }
+    operations
+}
+
+/// The `.route("path", get(..).post(..))` calls of `src/http/`.
+fn served() -> BTreeSet<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut routes = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for chunk in source.split(".route(\"").skip(1) {
+            let (path, rest) = chunk.split_once('"').unwrap();
+            let call = rest.split("\n}").next().unwrap_or(rest);
+            let call = call.split(".route(").next().unwrap_or(call);
+            for method in METHODS {
+                let needle = format!("{method}(");
+                let found = call.match_indices(&needle).any(|(at, _)| {
+                    at == 0
+                        || !call.as_bytes()[at - 1].is_ascii_alphanumeric()
+                            && call.as_bytes()[at - 1] != b'_'
+                });
+                if found {
+                    routes.insert((method.to_uppercase(), path.to_owned()));
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn the_openapi_file_and_the_router_name_the_same_operations() {
+    let documented = documented();
+    let served = served();
+    assert!(
+        served.len() >= 20,
+        "the route scan found too little: {served:?}"
+    );
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not in openapi.yaml: {undocumented:?}"
+    );
+    assert!(
+        unserved.is_empty(),
+        "in openapi.yaml but not served: {unserved:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_live_hub_answers_every_documented_operation() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    for (method, path) in documented() {
+        let concrete = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, body) = hub.call(method.clone(), &concrete, Some(&root), None).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let fallback =
+            status == StatusCode::NOT_FOUND && body["error"]["message"] == "route not found";
+        assert!(!fallback, "{method} {path} is not routed");
+        assert!(!status.is_server_error(), "{method} {path}: {status}");
+    }
+}

@@ -1,0 +1,181 @@
+//! Rate limits (per IP for anonymous booking and login, per booth for scans), CORS, request ids.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn a_booth_scanning_forged_codes_in_a_loop_meets_429_early() {
+    // The shipped limits: 30 scans a minute, 10 at once.
+    let hub = TestHub::start_with(&[("BOOTHHUB_RATE_ARRIVAL_BURST", "10")]);
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Scanner").await;
+    let (_, booking) = hub.book(None, booking_body(&outlet.id, None, 0)).await;
+    let path = format!("/session/{}/arrival", id(&booking));
+    let mut first_429 = None;
+    for attempt in 0..300 {
+        let qr = format!("{}.forged{attempt}", id(&booking));
+        let response = hub
+            .client
+            .post(hub.url(&path))
+            .bearer_auth(&outlet.booth.token)
+            .json(&json!({ "qr_token": qr }))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            assert!(
+                retry_after.is_some_and(|s| s >= 1),
+                "429 carries Retry-After"
+            );
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "RATE_LIMITED");
+            first_429 = Some(attempt);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let first = first_429.expect("the booth was never throttled");
+    assert!(first <= 20, "throttled only after {first} scans");
+    // Another booth is not throttled by this one.
+    let other = hub.booth(&root, &outlet.id, "Booth 2").await;
+    let (status, _) = hub
+        .post(&path, Some(&other.token), json!({ "qr_token": "x" }))
+        .await;
+    assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn anonymous_booking_and_login_are_limited_per_ip_but_admins_are_not() {
+    let hub = TestHub::start_with(&[
+        ("BOOTHHUB_RATE_BOOKING_BURST", "3"),
+        ("BOOTHHUB_RATE_LOGIN_BURST", "4"),
+    ]);
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Limits").await;
+    for n in 2..=8 {
+        hub.booth(&root, &outlet.id, &format!("Booth {n}")).await;
+    }
+    let mut statuses = vec![];
+    for hour in 0..5 {
+        statuses.push(
+            hub.book(None, booking_body(&outlet.id, None, 60 * (hour + 1)))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(&statuses[..3], &[StatusCode::CREATED; 3]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+    for hour in 0..5 {
+        let (status, body) = hub
+            .book(
+                Some(&outlet.admin),
+                booking_body(&outlet.id, None, 60 * (hour + 10)),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "admins are not throttled: {body}"
+        );
+    }
+    let mut login = vec![];
+    for _ in 0..6 {
+        login.push(
+            hub.post(
+                "/auth/login",
+                None,
+                json!({ "email": "nobody@x.id", "password": "wrong-password" }),
+            )
+            .await
+            .0,
+        );
+    }
+    assert!(login.contains(&StatusCode::UNAUTHORIZED));
+    assert_eq!(login.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+}
+
+#[tokio::test]
+async fn login_answers_the_same_for_unknown_email_and_wrong_password() {
+    let hub = TestHub::start();
+    let unknown = hub
+        .post(
+            "/auth/login",
+            None,
+            json!({ "email": "ghost@x.id", "password": "whatever-1" }),
+        )
+        .await;
+    let wrong = hub
+        .post(
+            "/auth/login",
+            None,
+            json!({ "email": ROOT_EMAIL, "password": "whatever-1" }),
+        )
+        .await;
+    assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown, wrong);
+    assert_eq!(unknown.1["error"]["code"], "INVALID_CREDENTIALS");
+    let response = hub
+        .client
+        .post(hub.url("/auth/login"))
+        .json(&json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    for part in ["boothhub_session=", "HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["user"].get("password_hash").is_none() && body["user"].get("password").is_none());
+    // The cookie works as a session on its own.
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let response = hub
+        .client
+        .get(hub.url("/outlets"))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins_and_requests_carry_an_id() {
+    let hub = TestHub::start_with(&[("BOOTHHUB_CORS_ORIGINS", "https://backoffice.example")]);
+    let preflight = |origin: &'static str| {
+        hub.client
+            .request(reqwest::Method::OPTIONS, hub.url("/outlets"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allowed = preflight("https://backoffice.example").await.unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://backoffice.example")
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let response = hub.client.get(hub.url("/healthz")).send().await.unwrap();
+    assert!(response.headers().get("x-request-id").is_some());
+}

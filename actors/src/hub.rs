@@ -139,9 +139,20 @@ pub struct Sessions {
     booths: ActorTable<BoothId, BoothMsg>,
     supervisor: OnceLock<ActorCell>,
     scan_limit: RateLimit,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Sessions {
+    /// Whether the hub is shutting down (stopped actors are not restarted then).
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The session actor of `id`, if one runs.
+    pub fn running(&self, id: BookingId) -> Option<ActorRef<SessionMsg>> {
+        self.sessions.get(&id)
+    }
+
     fn supervisor(&self) -> Result<ActorCell, HubError> {
         self.supervisor
             .get()
@@ -207,16 +218,8 @@ impl Sessions {
             .await
     }
 
-    /// Forgets a stopped actor of either kind.
-    pub fn forget(&self, actor: ActorId) {
-        if self.sessions.forget(actor).is_some() {
-            metrics::gauge!("boothhub_session_actors").decrement(1.0);
-        }
-        self.booths.forget(actor);
-    }
-
-    /// Forgets a failed actor; returns the booking it owned, if it was a session actor.
-    pub fn forget_booking(&self, actor: ActorId) -> Option<BookingId> {
+    /// Forgets a stopped actor of either kind; returns the booking of a session actor.
+    pub fn forget(&self, actor: ActorId) -> Option<BookingId> {
         self.booths.forget(actor);
         let booking = self.sessions.forget(actor);
         if booking.is_some() {
@@ -266,6 +269,7 @@ impl Hub {
             booths: ActorTable::default(),
             supervisor: OnceLock::new(),
             scan_limit: settings.scan_limit,
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         let (supervisor, _) = Actor::spawn(None, Supervisor, Arc::downgrade(&sessions))
             .await
@@ -288,6 +292,9 @@ impl Hub {
 
     /// Stops every actor and waits for them.
     pub async fn shutdown(&self) {
+        self.sessions
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self
             .supervisor
             .stop_children_and_wait(None, Some(Duration::from_secs(5)))
@@ -331,7 +338,9 @@ impl Hub {
                         "the session did not answer in time".into(),
                     ));
                 }
-                Ok(CallResult::SenderError) | Err(_) => self.sessions.forget(actor.get_id()),
+                Ok(CallResult::SenderError) | Err(_) => {
+                    self.sessions.forget(actor.get_id());
+                }
             }
         }
         Err(HubError::Unavailable(
@@ -651,5 +660,289 @@ impl Hub {
             filter.outlet_id = Some(own);
         }
         Ok(self.ctx.store.list_payments(&filter, page).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real actors on the real embedded store, in a temp dir, on paused Tokio time: time moves
+    //! only when the test sleeps, so 15-minute deadlines take no wall-clock time.
+
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::clock::TokioClock;
+    use crate::domain::booking::Customer;
+    use crate::domain::ids::OutletId;
+    use crate::domain::records::{Booth, Outlet};
+    use crate::store::embedded::EmbeddedStore;
+
+    fn base() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+            .single()
+            .unwrap()
+    }
+
+    struct World {
+        hub: Hub,
+        store: Arc<dyn Store>,
+        outlet: OutletId,
+        booths: Vec<Principal>,
+        admin: Principal,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world(booths: usize) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let outlet = Outlet {
+            id: OutletId::new(),
+            name: "Mall".into(),
+            location: String::new(),
+            timezone: "Asia/Jakarta".into(),
+        };
+        store.create_outlet(&outlet).await.unwrap();
+        let mut principals = vec![];
+        for n in 0..booths {
+            let booth = Booth {
+                id: BoothId::new(),
+                outlet_id: outlet.id,
+                name: format!("Booth {n}"),
+                created_at: base(),
+            };
+            store
+                .create_booth(&booth, &format!("hash-{n}"))
+                .await
+                .unwrap();
+            principals.push(Principal::Booth {
+                booth_id: booth.id,
+                outlet_id: outlet.id,
+            });
+        }
+        let hub = start(&store).await;
+        let admin = Principal::Admin {
+            user_id: UserId::new(),
+            outlet_id: outlet.id,
+        };
+        World {
+            hub,
+            store,
+            outlet: outlet.id,
+            booths: principals,
+            admin,
+            _dir: dir,
+        }
+    }
+
+    async fn start(store: &Arc<dyn Store>) -> Hub {
+        let clock = Arc::new(TokioClock::starting_at(base()));
+        Hub::start(Arc::clone(store), clock, HubSettings::default())
+            .await
+            .unwrap()
+    }
+
+    fn new_booking(world: &World, minutes: i64, paid: bool) -> NewBooking {
+        NewBooking {
+            user: Customer {
+                name: "Sari".into(),
+                phone: "0812 3456".into(),
+                email: "sari@x.id".into(),
+            },
+            outlet_id: world.outlet,
+            booth_id: None,
+            booking_time: base() + chrono::Duration::minutes(minutes),
+            amount: 50_000,
+            paid,
+        }
+    }
+
+    async fn status_of(world: &World, id: BookingId) -> Status {
+        world.store.booking(id).await.unwrap().unwrap().status
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unpaid_booking_expires_at_its_arrival_deadline() {
+        let world = world(1).await;
+        let mut events = world.hub.events();
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 10, false))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(24 * 60)).await;
+        assert_eq!(
+            status_of(&world, booking.id).await,
+            Status::PendingPayment,
+            "not before the deadline"
+        );
+        tokio::time::sleep(Duration::from_secs(60 + 1)).await;
+        let expired = world.store.booking(booking.id).await.unwrap().unwrap();
+        assert_eq!(expired.status, Status::Expired);
+        assert_eq!(
+            expired
+                .expired_at
+                .map(|at| at > base() + chrono::Duration::minutes(25)),
+            Some(true)
+        );
+        let mut kinds = vec![];
+        while let Ok(event) = events.try_recv() {
+            kinds.push((event.stream.clone(), event.event.event));
+        }
+        let on_outlet: Vec<EventKind> = kinds
+            .iter()
+            .filter(|(s, _)| s.starts_with("outlet:"))
+            .map(|(_, k)| *k)
+            .collect();
+        assert_eq!(
+            on_outlet,
+            vec![EventKind::BookingCreated, EventKind::SessionExpired]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_started_session_is_done_when_its_time_is_up() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let booth = world.booths[0];
+        world
+            .hub
+            .arrival(booth, booking.id, booking.qr_token.clone())
+            .await
+            .unwrap();
+        let started = world.hub.start_session(booth, booking.id).await.unwrap();
+        assert_eq!(
+            started.ends_at,
+            Some(base() + chrono::Duration::minutes(15))
+        );
+        tokio::time::sleep(Duration::from_secs(14 * 60)).await;
+        assert_eq!(status_of(&world, booking.id).await, Status::Ongoing);
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert_eq!(status_of(&world, booking.id).await, Status::Done);
+        // The repeat of a finish that the timer already did is a safe retry.
+        let done = world.hub.finish_session(booth, booking.id).await.unwrap();
+        assert_eq!(done.status, Status::Done);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_that_passed_while_the_hub_was_down_apply_at_start() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 5, true))
+            .await
+            .unwrap();
+        world.hub.shutdown().await;
+        // Nobody is running: the deadline (10:20) passes.
+        tokio::time::sleep(Duration::from_secs(60 * 60)).await;
+        let clock = Arc::new(TokioClock::starting_at(
+            base() + chrono::Duration::minutes(60),
+        ));
+        let hub = Hub::start(Arc::clone(&world.store), clock, HubSettings::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(status_of(&world, booking.id).await, Status::Expired);
+        hub.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_killed_session_actor_is_restarted_from_the_store_with_its_timer() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, false))
+            .await
+            .unwrap();
+        let first = world.hub.sessions().running(booking.id).unwrap();
+        first.kill();
+        let mut restarted = None;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            restarted = world
+                .hub
+                .sessions()
+                .running(booking.id)
+                .filter(|a| a.get_id() != first.get_id());
+            if restarted.is_some() {
+                break;
+            }
+        }
+        assert!(
+            restarted.is_some(),
+            "the supervisor did not restart the session actor"
+        );
+        tokio::time::sleep(Duration::from_secs(16 * 60)).await;
+        assert_eq!(
+            status_of(&world, booking.id).await,
+            Status::Expired,
+            "the restarted actor re-armed its timer"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_scans_of_one_qr_give_exactly_one_arrival() {
+        let world = world(8).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let hub = Arc::new(world.hub);
+        let scans = world.booths.iter().map(|booth| {
+            let hub = Arc::clone(&hub);
+            let (booth, qr) = (*booth, booking.qr_token.clone());
+            tokio::spawn(async move { hub.arrival(booth, booking.id, qr).await })
+        });
+        let mut arrived = 0;
+        let mut wrong_booth = 0;
+        for scan in scans.collect::<Vec<_>>() {
+            match scan.await.unwrap() {
+                Ok(b) => {
+                    assert_eq!(b.status, Status::Arrived);
+                    arrived += 1;
+                }
+                Err(HubError::WrongBooth) => wrong_booth += 1,
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((arrived, wrong_booth), (1, 7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_tolerance_rearms_and_expires_waiting_bookings() {
+        let world = world(2).await;
+        let sup = Principal::SuperAdmin {
+            user_id: UserId::new(),
+        };
+        let waiting = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let later = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 60, true))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+        world.hub.update_system_config(&sup, 15, 2).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            status_of(&world, waiting.id).await,
+            Status::Expired,
+            "10:02 has passed at 10:05"
+        );
+        let moved = world.store.booking(later.id).await.unwrap().unwrap();
+        assert_eq!(
+            moved.arrival_deadline,
+            base() + chrono::Duration::minutes(62)
+        );
+        assert_eq!(moved.status, Status::AwaitingCustomer);
     }
 }

@@ -23,6 +23,8 @@ use crate::store::{BookingWrite, Change, StoreError};
 
 /// How long the actor of a finished booking stays around for late requests.
 const IDLE_STOP: Duration = Duration::from_secs(30);
+/// The stop reason of an idle finished booking's actor (not restarted).
+pub const IDLE_STOP_REASON: &str = "finished booking idle";
 
 pub type Reply<T> = RpcReplyPort<Result<T, HubError>>;
 
@@ -149,7 +151,7 @@ impl Actor for SessionActor {
             SessionMsg::Tick => state.catch_up().await?,
             SessionMsg::Idle { generation } => {
                 if generation == state.idle_generation && !state.booking.status.is_live() {
-                    myself.stop(Some("finished booking idle".into()));
+                    myself.stop(Some(IDLE_STOP_REASON.into()));
                     return Ok(());
                 }
             }

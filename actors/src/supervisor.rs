@@ -1,6 +1,7 @@
-//! The supervisor of session and booth actors. A child that stops is forgotten; a child that
-//! fails is forgotten and, for a live booking, started again from the store after a short
-//! backoff, which re-reads its state and re-arms its timers.
+//! The supervisor of session and booth actors. A child that stops is forgotten; a session actor
+//! that fails (or is killed) while its booking is live is started again from the store after a
+//! short backoff, which re-reads its state and re-arms its timers. Booth actors start again on
+//! their next use.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tracing::{error, info};
 
 use crate::hub::Sessions;
+use crate::session::IDLE_STOP_REASON;
 
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -44,15 +46,20 @@ impl Actor for Supervisor {
         };
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                sessions.forget(cell.get_id());
-                if let Some(reason) = reason {
-                    info!(actor = %cell.get_id(), reason, "actor stopped");
+                let booking = sessions.forget(cell.get_id());
+                info!(actor = %cell.get_id(), reason = reason.as_deref().unwrap_or("-"), "actor stopped");
+                // A session actor killed from outside while its booking is live is started
+                // again; one that stopped because its booking is finished stays stopped.
+                if let Some(booking) =
+                    booking.filter(|_| reason.as_deref() != Some(IDLE_STOP_REASON))
+                {
+                    restart(Arc::clone(&sessions), booking);
                 }
             }
             SupervisionEvent::ActorFailed(cell, err) => {
                 metrics::counter!("boothhub_actor_failures_total").increment(1);
                 error!(actor = %cell.get_id(), error = %err, "actor failed; restarting from the store");
-                if let Some(booking) = sessions.forget_booking(cell.get_id()) {
+                if let Some(booking) = sessions.forget(cell.get_id()) {
                     restart(Arc::clone(&sessions), booking);
                 }
             }
@@ -63,10 +70,16 @@ impl Actor for Supervisor {
 }
 
 fn restart(sessions: Arc<Sessions>, booking: crate::domain::ids::BookingId) {
+    if sessions.is_closing() {
+        return;
+    }
     tokio::spawn(async move {
         let mut backoff = RESTART_BACKOFF;
         loop {
             tokio::time::sleep(backoff).await;
+            if sessions.is_closing() {
+                return;
+            }
             match sessions.revive(booking).await {
                 Ok(()) => return,
                 Err(err) => {

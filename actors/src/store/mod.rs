@@ -3,6 +3,8 @@
 //! is one [`Change`], committed atomically with its events before anyone is answered.
 
 pub mod embedded;
+#[cfg(test)]
+mod suite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,0 +1,351 @@
+//! The store's contract, as one suite of checks over `Arc<dyn Store>`, run on every backend.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::*;
+use crate::domain::booking::{Customer, NewBooking, Slot};
+use crate::domain::event::EventKind;
+use crate::domain::ids::{BoothId, OutletId, UserId};
+use crate::domain::payment::{PaymentNotice, PaymentOutcome, PaymentStatus};
+use crate::domain::records::{Booth, Outlet, Role, User};
+
+fn t(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+        .single()
+        .unwrap()
+        + Duration::minutes(minutes)
+}
+
+fn booking(
+    outlet: OutletId,
+    booth: Option<BoothId>,
+    minutes: i64,
+) -> (Booking, Vec<crate::domain::event::Event>) {
+    let new = NewBooking {
+        user: Customer {
+            name: "Sari".into(),
+            phone: "081234".into(),
+            email: "s@x.id".into(),
+        },
+        outlet_id: outlet,
+        booth_id: booth,
+        booking_time: t(minutes),
+        amount: 10_000,
+        paid: false,
+    };
+    new.into_booking(
+        BookingId::new(),
+        "qr".into(),
+        t(-60),
+        &SystemConfig::default(),
+    )
+}
+
+fn claim(b: &Booking, capacity: u64) -> SlotClaim {
+    SlotClaim {
+        outlet_id: b.outlet_id,
+        booth_id: b.booth_id,
+        slot: Slot::of(b.booking_time, Duration::minutes(15)),
+        duration: Duration::minutes(15),
+        capacity,
+    }
+}
+
+async fn create(
+    store: &Arc<dyn Store>,
+    b: &Booking,
+    events: Vec<crate::domain::event::Event>,
+    capacity: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    store
+        .commit(Change {
+            booking: Some(BookingWrite::Create(b.clone(), claim(b, capacity))),
+            events,
+            ..Change::default()
+        })
+        .await
+}
+
+pub async fn seqs_are_gapless_per_stream(store: Arc<dyn Store>) {
+    let outlet = OutletId::new();
+    let booth = BoothId::new();
+    let mut placed = vec![];
+    for n in 0..5 {
+        let (b, events) = booking(outlet, Some(booth), n * 15);
+        placed.extend(create(&store, &b, events, 1).await.unwrap());
+    }
+    let booth_stream = format!("booth:{booth}");
+    let seqs: Vec<u64> = placed
+        .iter()
+        .filter(|e| e.stream == booth_stream)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let replay = store.events_after(&booth_stream, 2, 100).await.unwrap();
+    assert_eq!(
+        replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert!(
+        replay
+            .iter()
+            .all(|e| e.event.event == EventKind::BookingCreated)
+    );
+    assert_eq!(
+        store.events_after(&booth_stream, 5, 100).await.unwrap(),
+        vec![]
+    );
+    let all = store.events_after("all", 0, 2).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2],
+        "limit is honoured"
+    );
+}
+
+pub async fn slot_claims_are_atomic(store: Arc<dyn Store>) {
+    let outlet = OutletId::new();
+    let booth = BoothId::new();
+    let (first, events) = booking(outlet, Some(booth), 0);
+    create(&store, &first, events, 1).await.unwrap();
+    let (clash, events) = booking(outlet, Some(booth), 14);
+    assert!(matches!(
+        create(&store, &clash, events, 1).await,
+        Err(StoreError::SlotTaken)
+    ));
+    let (next, events) = booking(outlet, Some(booth), 15);
+    create(&store, &next, events, 1).await.unwrap();
+    // Outlet-wide: capacity 2 admits a second overlapping booking, not a third.
+    let (a, events) = booking(outlet, None, 100);
+    create(&store, &a, events, 2).await.unwrap();
+    let (b, events) = booking(outlet, None, 105);
+    create(&store, &b, events, 2).await.unwrap();
+    let (c, events) = booking(outlet, None, 110);
+    assert!(matches!(
+        create(&store, &c, events, 2).await,
+        Err(StoreError::SlotTaken)
+    ));
+    // A booking that is no longer live frees its slot.
+    let mut done = first.clone();
+    done.status = crate::domain::status::Status::Overridden;
+    store
+        .commit(Change {
+            booking: Some(BookingWrite::Update(done)),
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let (again, events) = booking(outlet, Some(booth), -14);
+    create(&store, &again, events, 1).await.unwrap();
+    assert_eq!(store.live_bookings().await.unwrap().len(), 4);
+}
+
+pub async fn a_payment_event_id_is_stored_once(store: Arc<dyn Store>) {
+    let notice = PaymentNotice {
+        event_id: "evt-1".into(),
+        booking_id: BookingId::new(),
+        status: PaymentStatus::Success,
+        amount: 1,
+        currency: "IDR".into(),
+        paid_at: None,
+        raw: "{\"x\":1}".into(),
+        body_hash: "h".into(),
+    };
+    let payment = Payment::record(&notice, None, PaymentOutcome::UnknownBooking, t(0));
+    store
+        .commit(Change {
+            payment: Some(payment.clone()),
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let again = store
+        .commit(Change {
+            payment: Some(payment.clone()),
+            ..Change::default()
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Duplicate(_))));
+    assert_eq!(store.payment("evt-1").await.unwrap(), Some(payment));
+    assert_eq!(store.payment("evt-2").await.unwrap(), None);
+}
+
+pub async fn bookings_page_newest_first(store: Arc<dyn Store>) {
+    let outlet = OutletId::new();
+    for n in 0..7 {
+        let (b, events) = booking(outlet, None, n * 20);
+        create(&store, &b, events, 10).await.unwrap();
+    }
+    let filter = BookingFilter {
+        outlet_id: Some(outlet),
+        ..BookingFilter::default()
+    };
+    let mut cursor = None;
+    let mut times = vec![];
+    loop {
+        let page = store
+            .list_bookings(
+                &filter,
+                &PageRequest {
+                    limit: 3,
+                    cursor: cursor.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        times.extend(page.items.iter().map(|b| b.booking_time));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<DateTime<Utc>> = (0..7).rev().map(|n| t(n * 20)).collect();
+    assert_eq!(times, expected);
+    let bounded = BookingFilter {
+        from: Some(t(20)),
+        to: Some(t(60)),
+        ..filter.clone()
+    };
+    let page = store
+        .list_bookings(
+            &bounded,
+            &PageRequest {
+                limit: 50,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 3);
+    let bad = store
+        .list_bookings(
+            &filter,
+            &PageRequest {
+                limit: 3,
+                cursor: Some("garbage".into()),
+            },
+        )
+        .await;
+    assert!(matches!(bad, Err(StoreError::BadCursor)));
+}
+
+pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
+    let outlet = Outlet {
+        id: OutletId::new(),
+        name: "Mall".into(),
+        location: "Bandung".into(),
+        timezone: "Asia/Jakarta".into(),
+    };
+    store.create_outlet(&outlet).await.unwrap();
+    assert_eq!(store.outlet(outlet.id).await.unwrap(), Some(outlet.clone()));
+    let user = User {
+        id: UserId::new(),
+        name: "A".into(),
+        email: "a@x.id".into(),
+        role: Role::Admin,
+        outlet_id: Some(outlet.id),
+        password_hash: "h".into(),
+    };
+    store.create_user(&user).await.unwrap();
+    let twin = User {
+        id: UserId::new(),
+        email: "A@X.ID".into(),
+        ..user.clone()
+    };
+    assert!(matches!(
+        store.create_user(&twin).await,
+        Err(StoreError::EmailTaken)
+    ));
+    assert_eq!(
+        store.user_by_email("A@x.id").await.unwrap().map(|u| u.id),
+        Some(user.id)
+    );
+    assert!(!store.has_super_admin().await.unwrap());
+    let booth = Booth {
+        id: BoothId::new(),
+        outlet_id: outlet.id,
+        name: "B".into(),
+        created_at: t(0),
+    };
+    store.create_booth(&booth, "token-hash").await.unwrap();
+    assert_eq!(
+        store.booth_by_token("token-hash").await.unwrap(),
+        Some(booth.clone())
+    );
+    assert_eq!(store.count_booths(outlet.id).await.unwrap(), 1);
+    store.put_login("login-hash", user.id, t(60)).await.unwrap();
+    assert_eq!(
+        store.login("login-hash", t(59)).await.unwrap(),
+        Some(user.id)
+    );
+    assert_eq!(
+        store.login("login-hash", t(61)).await.unwrap(),
+        None,
+        "expired"
+    );
+    store.delete_login("login-hash").await.unwrap();
+    assert_eq!(store.login("login-hash", t(0)).await.unwrap(), None);
+    let first = store.secret("qr", b"one").await.unwrap();
+    assert_eq!(
+        store.secret("qr", b"two").await.unwrap(),
+        first,
+        "the first secret stays"
+    );
+}
+
+mod embedded {
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+
+    fn open() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn seqs() {
+        let (_dir, store) = open();
+        seqs_are_gapless_per_stream(store).await;
+    }
+
+    #[tokio::test]
+    async fn slots() {
+        let (_dir, store) = open();
+        slot_claims_are_atomic(store).await;
+    }
+
+    #[tokio::test]
+    async fn payments() {
+        let (_dir, store) = open();
+        a_payment_event_id_is_stored_once(store).await;
+    }
+
+    #[tokio::test]
+    async fn paging() {
+        let (_dir, store) = open();
+        bookings_page_newest_first(store).await;
+    }
+
+    #[tokio::test]
+    async fn directory() {
+        let (_dir, store) = open();
+        directory_records_round_trip(store).await;
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(EmbeddedStore::open(dir.path()).unwrap());
+        let conn = rusqlite::Connection::open(dir.path().join("boothhub.sqlite3")).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = EmbeddedStore::open(dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("newer"), "{err}");
+    }
+}

@@ -1,1 +1,147 @@
-fn main() {}
+//! `boothhub-loadtest`: drives a Booth Hub through its public API and measures it.
+//!
+//! This first version measures the payment webhook under sequential load (issue #2); the
+//! WebSocket load of 500–10,000 booths comes with the load-test issue.
+
+mod hub;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use hub::{Hub, LocalHub};
+use stats::Summary;
+
+#[derive(Parser)]
+#[command(
+    name = "boothhub-loadtest",
+    version,
+    about = "Measure a Booth Hub through its API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signed payment webhooks, one after another, each for its own pending booking.
+    Webhook {
+        #[command(flatten)]
+        target: Target,
+        /// How many webhooks to send (each needs one booking, provisioned first).
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Write the figures as JSON to this file too.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// Start this `boothhub` binary on a temp data dir and measure it.
+    #[arg(long, value_name = "BOOTHHUB_BINARY", conflicts_with = "url")]
+    local: Option<PathBuf>,
+    /// Or measure a running hub at this URL.
+    #[arg(long)]
+    url: Option<String>,
+    /// The hub's certificate (PEM) to trust, for --url with a self-signed certificate.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Super admin e-mail (for --url).
+    #[arg(long, default_value = "loadtest@boothhub.local")]
+    email: String,
+    /// Super admin password (for --url).
+    #[arg(long, default_value = "loadtest-password")]
+    password: String,
+    /// The webhook secret of the hub (for --url).
+    #[arg(long, default_value = "loadtest-webhook-secret-0123456789")]
+    secret: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Webhook {
+            target,
+            count,
+            json,
+        } => webhook(target, count, json).await,
+    }
+}
+
+async fn connect(target: &Target) -> anyhow::Result<(Hub, Option<LocalHub>)> {
+    match (&target.local, &target.url) {
+        (Some(binary), _) => {
+            let local = LocalHub::start(binary, &target.email, &target.password, &target.secret)?;
+            let hub = Hub::new(&local.url, Some(&local.cert), &target.secret)?;
+            Ok((hub, Some(local)))
+        }
+        (None, Some(url)) => Ok((Hub::new(url, target.ca.as_deref(), &target.secret)?, None)),
+        (None, None) => {
+            anyhow::bail!("give --local <boothhub binary> or --url <https://host:port>")
+        }
+    }
+}
+
+async fn webhook(target: Target, count: usize, json_out: Option<PathBuf>) -> anyhow::Result<()> {
+    anyhow::ensure!(count > 0, "--count must be at least 1");
+    let (mut hub, local) = connect(&target).await?;
+    hub.login(&target.email, &target.password).await?;
+    let outlet = hub.create_outlet("Loadtest Mall").await?;
+    let booth = hub.create_booth(&outlet, "Loadtest Booth").await?;
+
+    eprintln!("provisioning {count} bookings…");
+    let mut bookings = Vec::with_capacity(count);
+    let started = Instant::now();
+    for n in 0..count {
+        // One booth, one booking per 15-minute slot, all in the future.
+        let minutes = 60 + 15 * n as i64;
+        bookings.push(hub.create_booking(&outlet, &booth, minutes).await?);
+        if (n + 1) % 500 == 0 {
+            eprintln!(
+                "  {} bookings ({:.1}s)",
+                n + 1,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    eprintln!("sending {count} signed webhooks one after another…");
+    let mut latencies = Vec::with_capacity(count);
+    let started = Instant::now();
+    for (n, (id, amount)) in bookings.iter().enumerate() {
+        let body = json!({
+            "event_id": format!("evt-loadtest-{}", uuid::Uuid::new_v4()),
+            "booking_id": id,
+            "status": "SUCCESS",
+            "amount": amount,
+            "currency": "IDR",
+        });
+        let sent = Instant::now();
+        let status = hub.send_webhook(&body).await?;
+        latencies.push(sent.elapsed());
+        anyhow::ensure!(status == 200, "webhook {n} answered {status}");
+    }
+    let elapsed = started.elapsed();
+    let summary = Summary::of(&mut latencies);
+    println!(
+        "webhook latency, {count} sequential requests in {:.2}s ({:.0}/s):",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64()
+    );
+    println!("{}", summary.table());
+    if let Some(path) = json_out {
+        let report = json!({ "scenario": "webhook-sequential", "count": count, "elapsed_s": elapsed.as_secs_f64(), "latency_ms": summary.json() });
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    drop(local);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}

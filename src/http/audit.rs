@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Query};
-use super::{AppState, PageQuery, list, time};
-use crate::error::{ApiError, ApiResult};
+use super::{AppState, PageQuery, list, query_id, time};
+use crate::error::ApiResult;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/audit", get(list_audit))
@@ -45,20 +45,8 @@ async fn list_audit(
     Authed(caller): Authed,
     Query(query): Query<AuditQuery>,
 ) -> ApiResult<AxumJson<Value>> {
-    let outlet_id = match query.outlet_id.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<OutletId>()
-                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
-        ),
-    };
-    let booking_id = match query.booking_id.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<BookingId>()
-                .map_err(|_| ApiError::invalid_query("booking_id must be a booking id"))?,
-        ),
-    };
+    let outlet_id = query_id::<OutletId>(query.outlet_id.as_deref(), "outlet_id")?;
+    let booking_id = query_id::<BookingId>(query.booking_id.as_deref(), "booking_id")?;
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Caller, ClientIp, Json, Query};
-use super::{AppState, PageQuery, list, opt_time, parse_time, time};
+use super::{AppState, PageQuery, list, opt_time, parse_time, query_id, time};
 use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> Router<AppState> {
@@ -131,13 +131,7 @@ async fn list_bookings(
                 .ok_or_else(|| ApiError::invalid_query(format!("unknown status {raw:?}")))?,
         ),
     };
-    let outlet_id = match query.outlet_id.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<OutletId>()
-                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
-        ),
-    };
+    let outlet_id = query_id::<OutletId>(query.outlet_id.as_deref(), "outlet_id")?;
     let bound = |raw: Option<String>, name: &str| -> Result<_, ApiError> {
         match raw.as_deref() {
             None | Some("") => Ok(None),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Json, Query};
-use super::{AppState, PageQuery, time};
+use super::{AppState, PageQuery, query_id, time};
 use crate::auth::{self, BOOTH_PREFIX};
 use crate::error::{ApiError, ApiResult};
 
@@ -70,13 +70,7 @@ async fn list_booths(
     Authed(caller): Authed,
     Query(query): Query<BoothQuery>,
 ) -> ApiResult<AxumJson<Value>> {
-    let outlet = match query.outlet_id.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<OutletId>()
-                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
-        ),
-    };
+    let outlet = query_id::<OutletId>(query.outlet_id.as_deref(), "outlet_id")?;
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor,

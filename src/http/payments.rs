@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::extract::{Authed, Query, RawJson, parse_json};
-use super::{AppState, PageQuery, list, parse_time, time};
+use super::{AppState, PageQuery, list, parse_time, query_id, time};
 use crate::auth::webhook;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -159,13 +159,7 @@ async fn list_payments(
     Authed(caller): Authed,
     Query(query): Query<PaymentQuery>,
 ) -> ApiResult<AxumJson<Value>> {
-    let outlet_id = match query.outlet_id.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<OutletId>()
-                .map_err(|_| ApiError::invalid_query("outlet_id must be an outlet id"))?,
-        ),
-    };
+    let outlet_id = query_id::<OutletId>(query.outlet_id.as_deref(), "outlet_id")?;
     let refund_required = match query.refund_required.as_deref() {
         None | Some("") => None,
         Some("true") => Some(true),

@@ -1,0 +1,183 @@
+//! A client of the hub's public API, and a local hub started on a temp data dir.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load tool reads the wall clock and its own environment"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub struct Hub {
+    base: String,
+    client: reqwest::Client,
+    secret: String,
+    token: Option<String>,
+}
+
+impl Hub {
+    pub fn new(url: &str, ca: Option<&Path>, secret: &str) -> anyhow::Result<Hub> {
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            builder = builder
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+                .tls_built_in_root_certs(false);
+        }
+        Ok(Hub {
+            base: url.trim_end_matches('/').to_owned(),
+            client: builder.build()?,
+            secret: secret.to_owned(),
+            token: None,
+        })
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {body}");
+        Ok(body)
+    }
+
+    pub async fn login(&mut self, email: &str, password: &str) -> anyhow::Result<()> {
+        let body = self
+            .post(
+                "/auth/login",
+                &json!({ "email": email, "password": password }),
+            )
+            .await?;
+        self.token = body["token"].as_str().map(str::to_owned);
+        Ok(())
+    }
+
+    pub async fn create_outlet(&self, name: &str) -> anyhow::Result<String> {
+        let body = self
+            .post("/outlets", &json!({ "name": name, "location": "loadtest" }))
+            .await?;
+        Ok(body["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    pub async fn create_booth(&self, outlet: &str, name: &str) -> anyhow::Result<String> {
+        let body = self
+            .post("/booths", &json!({ "outlet_id": outlet, "name": name }))
+            .await?;
+        Ok(body["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// A pending booking `minutes` from now; returns its id and amount.
+    pub async fn create_booking(
+        &self,
+        outlet: &str,
+        booth: &str,
+        minutes: i64,
+    ) -> anyhow::Result<(String, i64)> {
+        let at = chrono::Utc::now() + chrono::Duration::minutes(minutes);
+        let body = json!({
+            "user": { "name": "Load Test", "phone": "+62 800 0000", "email": "load@test.id" },
+            "outlet_id": outlet,
+            "booth_id": booth,
+            "booking_time": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "amount": 50_000,
+        });
+        let booking = self.post("/booking", &body).await?;
+        Ok((
+            booking["id"].as_str().unwrap_or_default().to_owned(),
+            booking["amount"].as_i64().unwrap_or_default(),
+        ))
+    }
+
+    /// Sends a webhook signed now; returns the HTTP status.
+    pub async fn send_webhook(&self, body: &Value) -> anyhow::Result<u16> {
+        let raw = serde_json::to_vec(body)?;
+        let at = chrono::Utc::now().timestamp();
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes())?;
+        mac.update(format!("{at}.").as_bytes());
+        mac.update(&raw);
+        let signature = format!("t={at},v1={}", hex::encode(mac.finalize().into_bytes()));
+        let response = self
+            .client
+            .post(format!("{}/payment/confirm", self.base))
+            .header("content-type", "application/json")
+            .header("x-signature", signature)
+            .body(raw)
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
+    }
+}
+
+/// A hub process on a temp data dir, stopped when dropped.
+pub struct LocalHub {
+    child: Child,
+    pub url: String,
+    pub cert: PathBuf,
+    _data: tempfile::TempDir,
+}
+
+impl LocalHub {
+    pub fn start(
+        binary: &Path,
+        email: &str,
+        password: &str,
+        secret: &str,
+    ) -> anyhow::Result<LocalHub> {
+        let data = tempfile::tempdir()?;
+        let config = data.path().join("empty.toml");
+        std::fs::write(&config, "")?;
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .env("BOOTHHUB_CONFIG", &config)
+            .env("BOOTHHUB_LISTEN", "127.0.0.1:0")
+            .env("BOOTHHUB_DATA_DIR", data.path())
+            .env("BOOTHHUB_LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn,boothhub::serve=info")
+            .env("BOOTHHUB_WEBHOOK_SECRET", secret)
+            .env("BOOTHHUB_SUPER_ADMIN_EMAIL", email)
+            .env("BOOTHHUB_SUPER_ADMIN_PASSWORD", password)
+            .env("BOOTHHUB_RATE_LOGIN_BURST", "1000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let entry: Value = serde_json::from_str(&line).unwrap_or_default();
+                if entry["message"] == "listening" {
+                    let _ = tx.send(entry["addr"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .context("the local hub did not start listening")?;
+        let port = addr.rsplit(':').next().unwrap_or_default();
+        let cert = data.path().join("tls/cert.pem");
+        Ok(LocalHub {
+            child,
+            url: format!("https://localhost:{port}"),
+            cert,
+            _data: data,
+        })
+    }
+}
+
+impl Drop for LocalHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

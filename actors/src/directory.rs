@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::clock::SharedClock;
-use crate::domain::access::{Action, Principal, Scope, permits};
+use crate::domain::access::{Action, Principal, permits};
 use crate::domain::ids::{BoothId, OutletId, UserId};
 use crate::domain::records::{Booth, DEFAULT_TIMEZONE, Outlet, Role, User};
 use crate::hub::HubError;
@@ -97,10 +97,7 @@ impl Directory {
         page: &PageRequest,
     ) -> Result<Page<Outlet>, HubError> {
         permits(Some(by), Action::ListOutlets)?;
-        let only = match by.scope() {
-            Scope::Everything => None,
-            Scope::Outlet(own) => Some(own),
-        };
+        let only = by.outlet_filter(None).flatten();
         Ok(self.store.list_outlets(only, page).await?)
     }
 
@@ -200,15 +197,11 @@ impl Directory {
         page: &PageRequest,
     ) -> Result<Page<Booth>, HubError> {
         permits(Some(by), Action::ListBooths)?;
-        let outlet = match by.scope() {
-            Scope::Everything => outlet,
-            Scope::Outlet(own) if outlet.is_none_or(|o| o == own) => Some(own),
-            Scope::Outlet(_) => {
-                return Ok(Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
-            }
+        let Some(outlet) = by.outlet_filter(outlet) else {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
         };
         Ok(self.store.list_booths(outlet, page).await?)
     }

@@ -14,7 +14,7 @@ use tracing::info;
 use crate::booth::{BoothActor, BoothArgs, BoothMsg};
 use crate::clock::SharedClock;
 use crate::directory::Directory;
-use crate::domain::access::{Action, Denied, Principal, Scope, permits};
+use crate::domain::access::{Action, Denied, Principal, permits};
 use crate::domain::booking::{Booking, NewBooking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind, StoredEvent};
@@ -612,15 +612,13 @@ impl Hub {
         page: &PageRequest,
     ) -> Result<Page<Booking>, HubError> {
         permits(Some(caller), Action::ListBookings)?;
-        if let Scope::Outlet(own) = caller.scope() {
-            if filter.outlet_id.is_some_and(|o| o != own) {
-                return Ok(Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
-            }
-            filter.outlet_id = Some(own);
-        }
+        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
+        };
+        filter.outlet_id = outlet_id;
         Ok(self.ctx.store.list_bookings(&filter, page).await?)
     }
 
@@ -631,15 +629,13 @@ impl Hub {
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, HubError> {
         permits(Some(caller), Action::ReadAudit)?;
-        if let Scope::Outlet(own) = caller.scope() {
-            if filter.outlet_id.is_some_and(|o| o != own) {
-                return Ok(Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
-            }
-            filter.outlet_id = Some(own);
-        }
+        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
+        };
+        filter.outlet_id = outlet_id;
         Ok(self.ctx.store.list_audit(&filter, page).await?)
     }
 
@@ -650,15 +646,13 @@ impl Hub {
         page: &PageRequest,
     ) -> Result<Page<Payment>, HubError> {
         permits(Some(caller), Action::ListBookings)?;
-        if let Scope::Outlet(own) = caller.scope() {
-            if filter.outlet_id.is_some_and(|o| o != own) {
-                return Ok(Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
-            }
-            filter.outlet_id = Some(own);
-        }
+        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
+        };
+        filter.outlet_id = outlet_id;
         Ok(self.ctx.store.list_payments(&filter, page).await?)
     }
 }

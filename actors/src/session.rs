@@ -66,6 +66,27 @@ pub enum SessionMsg {
 
 pub struct SessionActor;
 
+/// What one request or timer does to the booking, committed as one change.
+struct Step {
+    next: Booking,
+    event: Option<Event>,
+    audit: Option<AuditEntry>,
+    payment: Option<Payment>,
+}
+
+impl Step {
+    /// The booking after `decision`, with the decision's event if it has one.
+    fn decided(next: Booking, decision: &Decision, now: DateTime<Utc>) -> Step {
+        let event = decision.event.map(|kind| next.event(kind, now));
+        Step {
+            next,
+            event,
+            audit: None,
+            payment: None,
+        }
+    }
+}
+
 pub struct SessionState {
     ctx: Arc<HubContext>,
     booking: Booking,
@@ -199,36 +220,26 @@ impl SessionState {
         let decision = decide(self.booking.status, trigger);
         let mut next = self.booking.clone();
         next.apply(&decision, now, &self.ctx.config());
-        self.commit(next, &decision, None, None, None, now).await?;
+        self.commit(Step::decided(next, &decision, now)).await?;
         info!(booking_id = %self.booking.id, status = self.booking.status.as_str(), "timer applied");
         Ok(())
     }
 
-    /// Commits `next` with the decision's event (plus any audit or payment), then makes it
-    /// the actor's state and publishes the events.
-    async fn commit(
-        &mut self,
-        next: Booking,
-        decision: &Decision,
-        event: Option<Event>,
-        audit: Option<AuditEntry>,
-        payment: Option<Payment>,
-        now: DateTime<Utc>,
-    ) -> Result<(), HubError> {
-        let event = event.or_else(|| decision.event.map(|kind| next.event(kind, now)));
-        let changed = next != self.booking;
+    /// Commits a step, then makes its booking the actor's state and publishes its events.
+    async fn commit(&mut self, step: Step) -> Result<(), HubError> {
+        let changed = step.next != self.booking;
         let change = Change {
-            booking: changed.then(|| BookingWrite::Update(next.clone())),
-            payment,
-            audit,
+            booking: changed.then(|| BookingWrite::Update(step.next.clone())),
+            payment: step.payment,
+            audit: step.audit,
             config: None,
-            events: event.into_iter().collect(),
+            events: step.event.into_iter().collect(),
         };
         if change.booking.is_none() && change.payment.is_none() && change.events.is_empty() {
             return Ok(());
         }
         let stored = self.ctx.store.commit(change).await?;
-        self.booking = next;
+        self.booking = step.next;
         self.ctx.publish(stored);
         Ok(())
     }
@@ -263,31 +274,11 @@ impl SessionState {
             SessionAccess::Allowed => {}
             SessionAccess::Hidden => return Err(HubError::NotFound("booking")),
             SessionAccess::WrongBooth => {
-                let event = self.rejection(&caller, "WRONG_BOOTH", now);
-                self.commit(
-                    self.booking.clone(),
-                    &Decision::default(),
-                    Some(event),
-                    None,
-                    None,
-                    now,
-                )
-                .await?;
-                return Err(HubError::WrongBooth);
+                return self.reject(&caller, HubError::WrongBooth, now).await;
             }
         }
         if !self.ctx.qr.verify(self.booking.id, qr_token) {
-            let event = self.rejection(&caller, "INVALID_QR", now);
-            self.commit(
-                self.booking.clone(),
-                &Decision::default(),
-                Some(event),
-                None,
-                None,
-                now,
-            )
-            .await?;
-            return Err(HubError::InvalidQr);
+            return self.reject(&caller, HubError::InvalidQr, now).await;
         }
         let config = self.ctx.config();
         let window = self.booking.window(now, &config);
@@ -306,7 +297,12 @@ impl SessionState {
             }
         };
         let before = self.booking.status;
-        self.commit(next, &decision, event, None, None, now).await?;
+        let step = Step::decided(next, &decision, now);
+        self.commit(Step {
+            event: event.or(step.event),
+            ..step
+        })
+        .await?;
         match decision.refusal {
             Some(refusal) => Err(HubError::Refused {
                 refusal,
@@ -314,6 +310,26 @@ impl SessionState {
             }),
             None => Ok(self.booking.clone()),
         }
+    }
+
+    /// Records a scan refused before the status machine (scope, QR) and answers `refusal`.
+    async fn reject(
+        &mut self,
+        caller: &Principal,
+        refusal: HubError,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, HubError> {
+        let reason = match refusal {
+            HubError::WrongBooth => "WRONG_BOOTH",
+            _ => "INVALID_QR",
+        };
+        let event = self.rejection(caller, reason, now);
+        let step = Step {
+            event: Some(event),
+            ..Step::decided(self.booking.clone(), &Decision::default(), now)
+        };
+        self.commit(step).await?;
+        Err(refusal)
     }
 
     async fn drive(&mut self, caller: Principal, trigger: Trigger) -> Result<Booking, HubError> {
@@ -333,7 +349,7 @@ impl SessionState {
         }
         let mut next = self.booking.clone();
         next.apply(&decision, now, &self.ctx.config());
-        self.commit(next, &decision, None, None, None, now).await?;
+        self.commit(Step::decided(next, &decision, now)).await?;
         Ok(self.booking.clone())
     }
 
@@ -371,8 +387,12 @@ impl SessionState {
             to: serde_json::json!(next.status),
             reason: Some(reason.to_owned()),
         };
-        self.commit(next, &decision, Some(event), Some(audit), None, now)
-            .await?;
+        let step = Step {
+            event: Some(event),
+            audit: Some(audit),
+            ..Step::decided(next, &decision, now)
+        };
+        self.commit(step).await?;
         Ok(self.booking.clone())
     }
 
@@ -395,7 +415,10 @@ impl SessionState {
         }
         let payment = Payment::record(&notice, Some(self.booking.outlet_id), outcome.clone(), now);
         match self
-            .commit(next, &decision, None, None, Some(payment), now)
+            .commit(Step {
+                payment: Some(payment),
+                ..Step::decided(next, &decision, now)
+            })
             .await
         {
             Ok(()) => Ok(outcome),
@@ -426,7 +449,7 @@ impl SessionState {
                 next.arrival_deadline = deadline;
                 let now = self.now();
                 if let Err(err) = self
-                    .commit(next, &Decision::default(), None, None, None, now)
+                    .commit(Step::decided(next, &Decision::default(), now))
                     .await
                 {
                     warn!(booking_id = %self.booking.id, error = %err, "re-arming the deadline failed");

@@ -104,6 +104,16 @@ impl Principal {
         }
     }
 
+    /// The outlet filter a listing runs with: a scoped caller's own outlet, whatever it
+    /// asked for; `None` when it asked for an outlet it may not see (an empty listing).
+    pub fn outlet_filter(&self, requested: Option<OutletId>) -> Option<Option<OutletId>> {
+        match self.scope() {
+            Scope::Everything => Some(requested),
+            Scope::Outlet(own) if requested.is_none_or(|r| r == own) => Some(Some(own)),
+            Scope::Outlet(_) => None,
+        }
+    }
+
     /// The user behind an admin or super admin; booths have none.
     pub fn user_id(&self) -> Option<UserId> {
         match self {
@@ -258,6 +268,23 @@ mod tests {
             user_id: UserId::new(),
         };
         assert_eq!(sup.session_access(b, None), SessionAccess::Allowed);
+    }
+
+    #[test]
+    fn listing_filters() {
+        let (a, b) = (OutletId::new(), OutletId::new());
+        let admin = Principal::Admin {
+            user_id: UserId::new(),
+            outlet_id: a,
+        };
+        assert_eq!(admin.outlet_filter(None), Some(Some(a)));
+        assert_eq!(admin.outlet_filter(Some(a)), Some(Some(a)));
+        assert_eq!(admin.outlet_filter(Some(b)), None);
+        let sup = Principal::SuperAdmin {
+            user_id: UserId::new(),
+        };
+        assert_eq!(sup.outlet_filter(None), Some(None));
+        assert_eq!(sup.outlet_filter(Some(b)), Some(Some(b)));
     }
 
     #[test]

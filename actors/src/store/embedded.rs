@@ -197,6 +197,19 @@ fn query_docs<T: DeserializeOwned>(
     docs.map(|doc| from_json(&doc?)).collect()
 }
 
+/// The one document a keyed query finds, if any.
+fn doc_by<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    key: String,
+) -> Result<Option<T>, StoreError> {
+    let doc: Option<String> = conn
+        .prepare_cached(sql)?
+        .query_row([key], |row| row.get(0))
+        .optional()?;
+    doc.map(|doc| from_json(&doc)).transpose()
+}
+
 fn check_slot(tx: &Transaction<'_>, claim: &SlotClaim) -> Result<(), StoreError> {
     let earliest = millis(claim.slot.start - claim.duration);
     let latest = millis(claim.slot.end);
@@ -356,11 +369,11 @@ impl Store for EmbeddedStore {
 
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
         self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM bookings WHERE id = ?1")?
-                .query_row([id.to_string()], |row| row.get(0))
-                .optional()?;
-            doc.map(|doc| from_json(&doc)).transpose()
+            doc_by(
+                conn,
+                "SELECT doc FROM bookings WHERE id = ?1",
+                id.to_string(),
+            )
         })
         .await
     }
@@ -414,11 +427,11 @@ impl Store for EmbeddedStore {
     async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError> {
         let event_id = event_id.to_owned();
         self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM payments WHERE event_id = ?1")?
-                .query_row([event_id], |row| row.get(0))
-                .optional()?;
-            doc.map(|doc| from_json(&doc)).transpose()
+            doc_by(
+                conn,
+                "SELECT doc FROM payments WHERE event_id = ?1",
+                event_id,
+            )
         })
         .await
     }
@@ -561,11 +574,11 @@ impl Store for EmbeddedStore {
 
     async fn outlet(&self, id: OutletId) -> Result<Option<Outlet>, StoreError> {
         self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM outlets WHERE id = ?1")?
-                .query_row([id.to_string()], |row| row.get(0))
-                .optional()?;
-            doc.map(|doc| from_json(&doc)).transpose()
+            doc_by(
+                conn,
+                "SELECT doc FROM outlets WHERE id = ?1",
+                id.to_string(),
+            )
         })
         .await
     }
@@ -622,26 +635,14 @@ impl Store for EmbeddedStore {
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
-                .query_row([id.to_string()], |row| row.get(0))
-                .optional()?;
-            doc.map(|doc| from_json(&doc)).transpose()
-        })
-        .await
+        self.read(move |conn| doc_by(conn, "SELECT doc FROM users WHERE id = ?1", id.to_string()))
+            .await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let email = email.to_lowercase();
-        self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM users WHERE email = ?1")?
-                .query_row([email], |row| row.get(0))
-                .optional()?;
-            doc.map(|doc| from_json(&doc)).transpose()
-        })
-        .await
+        self.read(move |conn| doc_by(conn, "SELECT doc FROM users WHERE email = ?1", email))
+            .await
     }
 
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
@@ -677,24 +678,18 @@ impl Store for EmbeddedStore {
     }
 
     async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError> {
-        self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM booths WHERE id = ?1")?
-                .query_row([id.to_string()], |row| row.get(0))
-                .optional()?;
-            doc.map(|doc| from_json(&doc)).transpose()
-        })
-        .await
+        self.read(move |conn| doc_by(conn, "SELECT doc FROM booths WHERE id = ?1", id.to_string()))
+            .await
     }
 
     async fn booth_by_token(&self, token_hash: &str) -> Result<Option<Booth>, StoreError> {
         let token_hash = token_hash.to_owned();
         self.read(move |conn| {
-            let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM booths WHERE token_hash = ?1")?
-                .query_row([token_hash], |row| row.get(0))
-                .optional()?;
-            doc.map(|doc| from_json(&doc)).transpose()
+            doc_by(
+                conn,
+                "SELECT doc FROM booths WHERE token_hash = ?1",
+                token_hash,
+            )
         })
         .await
     }

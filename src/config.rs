@@ -39,6 +39,20 @@ pub const KEYS: &[(&str, &str)] = &[
         "BOOTHHUB_RATE_ARRIVAL_PER_MINUTE",
     ),
     ("rate_limits.arrival_burst", "BOOTHHUB_RATE_ARRIVAL_BURST"),
+    (
+        "socket_send_buffer_bytes",
+        "BOOTHHUB_SOCKET_SEND_BUFFER_BYTES",
+    ),
+    (
+        "ws.ping_interval_seconds",
+        "BOOTHHUB_WS_PING_INTERVAL_SECONDS",
+    ),
+    (
+        "ws.idle_timeout_seconds",
+        "BOOTHHUB_WS_IDLE_TIMEOUT_SECONDS",
+    ),
+    ("ws.queue_capacity", "BOOTHHUB_WS_QUEUE_CAPACITY"),
+    ("ws.retry_base_ms", "BOOTHHUB_WS_RETRY_BASE_MS"),
 ];
 
 /// The variable that names another config file.
@@ -95,6 +109,16 @@ pub struct RateLimits {
     pub arrival: Limit,
 }
 
+/// The WebSocket hub's timings and bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WsSettings {
+    pub ping_interval_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    pub queue_capacity: usize,
+    /// The first wait before an unacked booth event is sent again (then 2×, 4×, 8×…).
+    pub retry_base_ms: u64,
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -112,6 +136,9 @@ pub struct Config {
     pub super_admin_email: Option<String>,
     pub super_admin_password: Option<String>,
     pub rate_limits: RateLimits,
+    pub ws: WsSettings,
+    /// SO_SNDBUF of accepted sockets; 0 leaves the OS's autotuning.
+    pub socket_send_buffer_bytes: u32,
     /// Where the settings came from, for the start-up log.
     pub source: String,
 }
@@ -135,6 +162,8 @@ impl std::fmt::Debug for Config {
             .field("super_admin_email", &self.super_admin_email)
             .field("super_admin_password", &secret(&self.super_admin_password))
             .field("rate_limits", &self.rate_limits)
+            .field("ws", &self.ws)
+            .field("socket_send_buffer_bytes", &self.socket_send_buffer_bytes)
             .field("source", &self.source)
             .finish()
     }
@@ -430,6 +459,42 @@ impl Config {
                     "rate_limits.arrival_burst",
                     "30",
                     "10",
+                )?,
+            },
+            socket_send_buffer_bytes: raw.parse(
+                "socket_send_buffer_bytes",
+                "0",
+                "0 (the OS decides) or bytes from 4096 to 67108864",
+                |v| {
+                    v.parse()
+                        .ok()
+                        .filter(|b| *b == 0 || (4096..=67_108_864).contains(b))
+                },
+            )?,
+            ws: WsSettings {
+                ping_interval_seconds: raw.parse(
+                    "ws.ping_interval_seconds",
+                    "15",
+                    "seconds from 1 to 3600",
+                    |v| v.parse().ok().filter(|s| (1..=3600).contains(s)),
+                )?,
+                idle_timeout_seconds: raw.parse(
+                    "ws.idle_timeout_seconds",
+                    "45",
+                    "seconds from 2 to 7200",
+                    |v| v.parse().ok().filter(|s| (2..=7200).contains(s)),
+                )?,
+                queue_capacity: raw.parse(
+                    "ws.queue_capacity",
+                    "1024",
+                    "a queue length from 8 to 1000000",
+                    |v| v.parse().ok().filter(|n| (8..=1_000_000).contains(n)),
+                )?,
+                retry_base_ms: raw.parse(
+                    "ws.retry_base_ms",
+                    "1000",
+                    "milliseconds from 10 to 600000",
+                    |v| v.parse().ok().filter(|ms| (10..=600_000).contains(ms)),
                 )?,
             },
             source,

@@ -38,6 +38,8 @@ pub enum ErrorCode {
     AmountMismatch,
     EventIdReused,
     RateLimited,
+    UnsupportedSubprotocol,
+    UpgradeRequired,
     Unavailable,
     Internal,
 }

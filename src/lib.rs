@@ -9,3 +9,4 @@ pub mod http;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+pub mod ws;

@@ -55,6 +55,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             per_minute: limits.arrival.per_minute,
             burst: limits.arrival.burst,
         },
+        retry_base: Duration::from_millis(config.ws.retry_base_ms),
         ..HubSettings::default()
     };
     let hub = Arc::new(
@@ -85,9 +86,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             info!(addr = %addr, url = %format!("https://{addr}"), "listening");
         }
     });
-    let listener = std::net::TcpListener::bind(config.listen)
+    let listener = listen(&config)
         .with_context(|| format!("cannot listen on {} (BOOTHHUB_LISTEN)", config.listen))?;
-    listener.set_nonblocking(true)?;
     axum_server::from_tcp_rustls(listener, rustls)
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
@@ -97,6 +97,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     hub.shutdown().await;
     info!("stopped");
     Ok(())
+}
+
+/// The listening socket; accepted sockets inherit its send buffer size.
+fn listen(config: &Config) -> std::io::Result<std::net::TcpListener> {
+    let socket = match config.listen {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    if config.socket_send_buffer_bytes > 0 {
+        socket.set_send_buffer_size(config.socket_send_buffer_bytes)?;
+    }
+    socket.bind(config.listen)?;
+    socket.listen(4096)?.into_std()
 }
 
 /// Creates the first super admin from `BOOTHHUB_SUPER_ADMIN_*` when there is none yet.

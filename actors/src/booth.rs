@@ -1,13 +1,32 @@
 //! The booth actor: one per booth. It owns what belongs to the device rather than to a
-//! booking: how fast it may scan (a booth scanning in a loop meets 429 early) and when it was
-//! last heard from.
+//! booking: how fast it may scan (a booth scanning in a loop meets 429 early), its presence
+//! (`BOOTH_ONLINE` when its first connection opens, `BOOTH_OFFLINE` when its last closes), and
+//! acked delivery of its stream: an event not acked is sent again with backoff, at most 5
+//! times, then dead-lettered with `DELIVERY_FAILED` on the outlet stream.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
-use crate::clock::SharedClock;
-use crate::domain::ids::BoothId;
+use crate::clock::until;
+use crate::connection::ConnMsg;
+use crate::domain::event::{Event, EventKind, Stream};
+use crate::domain::ids::{AuditId, BoothId, OutletId};
 use crate::domain::rate::{RateLimit, TokenBucket};
+use crate::domain::records::DeadLetter;
+use crate::hub::HubContext;
+use crate::registry::{Listener, ListenerId, Published};
+use crate::store::{Change, Presence};
+
+/// Deliveries of one event before it is dead-lettered: the first and 5 retries.
+pub const MAX_DELIVERIES: u32 = 6;
+/// The longest wait between two deliveries.
+const MAX_BACKOFF_FACTOR: u32 = 8;
 
 pub enum BoothMsg {
     /// May the booth scan now? `Err(seconds)` says when it may again.
@@ -17,6 +36,20 @@ pub enum BoothMsg {
     Snapshot {
         reply: RpcReplyPort<BoothSnapshot>,
     },
+    Connected {
+        conn: ActorRef<ConnMsg>,
+    },
+    Disconnected {
+        conn: ActorId,
+    },
+    /// An event of the booth's stream (from the stream router).
+    Deliver(Arc<Published>),
+    /// The booth acked its stream up to `seq`.
+    Ack {
+        seq: u64,
+    },
+    /// A redelivery may be due.
+    RetryDue,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -24,15 +57,27 @@ pub struct BoothSnapshot {
     pub booth_id: BoothId,
     pub scans: u64,
     pub throttled: u64,
-    pub last_seen: Option<DateTime<Utc>>,
+    pub connections: usize,
+    pub unacked: Vec<(u64, u32)>,
 }
 
 pub struct BoothActor;
 
 pub struct BoothArgs {
     pub booth_id: BoothId,
-    pub clock: SharedClock,
+    pub outlet_id: OutletId,
+    pub ctx: Arc<HubContext>,
     pub scan_limit: RateLimit,
+    /// The first wait before a redelivery; it doubles each time (up to 8×).
+    pub retry_base: Duration,
+}
+
+/// An event of the booth's stream that is not acked yet.
+struct Pending {
+    event: Arc<Published>,
+    deliveries: u32,
+    /// When to send it again; `None` while the booth has no connection.
+    due: Option<DateTime<Utc>>,
 }
 
 pub struct BoothState {
@@ -40,7 +85,10 @@ pub struct BoothState {
     bucket: TokenBucket,
     scans: u64,
     throttled: u64,
-    last_seen: Option<DateTime<Utc>>,
+    connections: HashMap<ActorId, ActorRef<ConnMsg>>,
+    pending: BTreeMap<u64, Pending>,
+    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<BoothMsg>>>>,
+    listener: ListenerId,
 }
 
 impl Actor for BoothActor {
@@ -50,22 +98,40 @@ impl Actor for BoothActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<BoothMsg>,
+        myself: ActorRef<BoothMsg>,
         args: BoothArgs,
     ) -> Result<BoothState, ActorProcessingErr> {
-        let bucket = TokenBucket::full(args.scan_limit, args.clock.now());
+        let bucket = TokenBucket::full(args.scan_limit, args.ctx.clock.now());
+        let stream = Stream::Booth(args.booth_id).to_string();
+        let listener = args.ctx.router.listen(&stream, Listener::Booth(myself));
         Ok(BoothState {
             args,
             bucket,
             scans: 0,
             throttled: 0,
-            last_seen: None,
+            connections: HashMap::new(),
+            pending: BTreeMap::new(),
+            timer: None,
+            listener,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<BoothMsg>,
+        state: &mut BoothState,
+    ) -> Result<(), ActorProcessingErr> {
+        let stream = Stream::Booth(state.args.booth_id).to_string();
+        state.args.ctx.router.unlisten(&stream, state.listener);
+        if let Some(timer) = state.timer.take() {
+            timer.abort();
+        }
+        Ok(())
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<BoothMsg>,
+        myself: ActorRef<BoothMsg>,
         msg: BoothMsg,
         state: &mut BoothState,
     ) -> Result<(), ActorProcessingErr> {
@@ -76,15 +142,24 @@ impl Actor for BoothActor {
             BoothMsg::Snapshot { reply } => {
                 let _ = reply.send(state.snapshot());
             }
+            BoothMsg::Connected { conn } => state.connected(conn).await,
+            BoothMsg::Disconnected { conn } => state.disconnected(conn).await,
+            BoothMsg::Deliver(event) => state.track(event),
+            BoothMsg::Ack { seq } => state.ack(seq),
+            BoothMsg::RetryDue => state.retry().await,
         }
+        state.arm(&myself);
         Ok(())
     }
 }
 
 impl BoothState {
+    fn now(&self) -> DateTime<Utc> {
+        self.args.ctx.clock.now()
+    }
+
     fn scan(&mut self) -> Result<(), u64> {
-        let now = self.args.clock.now();
-        self.last_seen = Some(now);
+        let now = self.now();
         let admitted = self.bucket.take(self.args.scan_limit, now);
         match admitted {
             Ok(()) => self.scans += 1,
@@ -101,7 +176,199 @@ impl BoothState {
             booth_id: self.args.booth_id,
             scans: self.scans,
             throttled: self.throttled,
-            last_seen: self.last_seen,
+            connections: self.connections.len(),
+            unacked: self
+                .pending
+                .iter()
+                .map(|(seq, p)| (*seq, p.deliveries))
+                .collect(),
         }
+    }
+
+    /// The wait after the `deliveries`-th delivery: base, 2×, 4×, 8×, 8×…
+    fn backoff(&self, deliveries: u32) -> chrono::Duration {
+        let factor = 1u32 << deliveries.saturating_sub(1).min(3);
+        let wait = self.args.retry_base * factor.min(MAX_BACKOFF_FACTOR);
+        chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::seconds(1))
+    }
+
+    /// Records presence as an event (and on the booth record), atomically.
+    async fn presence(&self, online: bool) {
+        let now = self.now();
+        let kind = if online {
+            EventKind::BoothOnline
+        } else {
+            EventKind::BoothOffline
+        };
+        let event = Event {
+            event: kind,
+            booking_id: None,
+            booth_id: Some(self.args.booth_id),
+            outlet_id: Some(self.args.outlet_id),
+            status: None,
+            at: now,
+            data: serde_json::Value::Null,
+        };
+        let presence = Presence {
+            booth_id: self.args.booth_id,
+            online,
+            at: now,
+        };
+        let change = Change {
+            presence: Some(presence),
+            events: vec![event],
+            ..Change::default()
+        };
+        self.args.ctx.presence.insert(self.args.booth_id, presence);
+        match self.args.ctx.store.commit(change).await {
+            Ok(stored) => self.args.ctx.publish(stored),
+            Err(err) => {
+                warn!(booth_id = %self.args.booth_id, error = %err, "presence not recorded")
+            }
+        }
+    }
+
+    async fn connected(&mut self, conn: ActorRef<ConnMsg>) {
+        let first = self.connections.is_empty();
+        self.connections.insert(conn.get_id(), conn);
+        if first {
+            metrics::gauge!("boothhub_booths_online").increment(1.0);
+            self.presence(true).await;
+            // Events waiting for a connection count as delivered by the resume or the live
+            // push; they are sent again if not acked in time.
+            let now = self.now();
+            let mut resumed = vec![];
+            for (seq, pending) in &self.pending {
+                if pending.due.is_none() {
+                    resumed.push((*seq, now + self.backoff(pending.deliveries.max(1))));
+                }
+            }
+            for (seq, due) in resumed {
+                if let Some(pending) = self.pending.get_mut(&seq) {
+                    pending.deliveries = pending.deliveries.max(1);
+                    pending.due = Some(due);
+                }
+            }
+        }
+    }
+
+    async fn disconnected(&mut self, conn: ActorId) {
+        if self.connections.remove(&conn).is_none() {
+            return;
+        }
+        if self.connections.is_empty() {
+            metrics::gauge!("boothhub_booths_online").decrement(1.0);
+            for pending in self.pending.values_mut() {
+                pending.due = None;
+            }
+            self.presence(false).await;
+        }
+    }
+
+    fn track(&mut self, event: Arc<Published>) {
+        let seq = event.event.seq;
+        let connected = !self.connections.is_empty();
+        let due = connected.then(|| self.now() + self.backoff(1));
+        let deliveries = u32::from(connected);
+        self.pending.insert(
+            seq,
+            Pending {
+                event,
+                deliveries,
+                due,
+            },
+        );
+    }
+
+    fn ack(&mut self, seq: u64) {
+        let still_pending = self.pending.split_off(&(seq + 1));
+        self.pending = still_pending;
+    }
+
+    /// Sends again what is due, and dead-letters what was sent six times unacked.
+    async fn retry(&mut self) {
+        let now = self.now();
+        let due: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.due.is_some_and(|at| at <= now))
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in due {
+            let Some(pending) = self.pending.get(&seq) else {
+                continue;
+            };
+            if pending.deliveries >= MAX_DELIVERIES {
+                if let Some(pending) = self.pending.remove(&seq) {
+                    self.dead_letter(pending).await;
+                }
+                continue;
+            }
+            for conn in self.connections.values() {
+                let _ = conn.cast(ConnMsg::Redeliver(Arc::clone(&pending.event)));
+            }
+            let deliveries = pending.deliveries + 1;
+            let next_due = now + self.backoff(deliveries);
+            if let Some(pending) = self.pending.get_mut(&seq) {
+                pending.deliveries = deliveries;
+                pending.due = Some(next_due);
+            }
+        }
+    }
+
+    async fn dead_letter(&self, pending: Pending) {
+        let now = self.now();
+        let stored = &pending.event.event;
+        let letter = DeadLetter {
+            id: AuditId::new(),
+            booth_id: self.args.booth_id,
+            outlet_id: self.args.outlet_id,
+            stream: stored.stream.clone(),
+            seq: stored.seq,
+            event: stored.event.clone(),
+            deliveries: pending.deliveries,
+            at: now,
+        };
+        let failed = Event {
+            event: EventKind::DeliveryFailed,
+            booking_id: stored.event.booking_id,
+            booth_id: Some(self.args.booth_id),
+            outlet_id: Some(self.args.outlet_id),
+            status: stored.event.status,
+            at: now,
+            data: serde_json::json!({
+                "stream": stored.stream,
+                "seq": stored.seq,
+                "event": stored.event.event,
+                "deliveries": pending.deliveries,
+            }),
+        };
+        let change = Change {
+            dead_letter: Some(letter),
+            events: vec![failed],
+            ..Change::default()
+        };
+        match self.args.ctx.store.commit(change).await {
+            Ok(events) => {
+                metrics::counter!("boothhub_events_dead_lettered_total").increment(1);
+                info!(booth_id = %self.args.booth_id, seq = stored.seq, "event dead-lettered");
+                self.args.ctx.publish(events);
+            }
+            Err(err) => {
+                warn!(booth_id = %self.args.booth_id, error = %err, "dead letter not recorded")
+            }
+        }
+    }
+
+    /// Arms the timer for the earliest redelivery.
+    fn arm(&mut self, myself: &ActorRef<BoothMsg>) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+        let Some(next) = self.pending.values().filter_map(|p| p.due).min() else {
+            return;
+        };
+        let delay = until(self.now(), next) + Duration::from_millis(1);
+        self.timer = Some(myself.send_after(delay, || BoothMsg::RetryDue));
     }
 }

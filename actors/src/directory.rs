@@ -185,6 +185,8 @@ impl Directory {
             outlet_id,
             name,
             created_at: self.clock.now(),
+            online: false,
+            last_seen_at: None,
         };
         self.store.create_booth(&booth, token_hash).await?;
         Ok(booth)

@@ -5,14 +5,16 @@
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
+use dashmap::DashMap;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorId, ActorRef};
 use rand::RngCore;
-use tokio::sync::broadcast;
+use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use crate::booth::{BoothActor, BoothArgs, BoothMsg};
 use crate::clock::SharedClock;
+use crate::connection::{ConnMsg, ConnectionActor, ConnectionArgs, Outbound};
 use crate::directory::Directory;
 use crate::domain::access::{Action, Denied, Principal, permits};
 use crate::domain::booking::{Booking, NewBooking, SlotClaim};
@@ -22,19 +24,17 @@ use crate::domain::ids::{AuditId, BookingId, BoothId, UserId};
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome};
 use crate::domain::qr::QrSigner;
 use crate::domain::rate::RateLimit;
+use crate::domain::records::DeadLetter;
 use crate::domain::records::{AuditEntry, AuditKind};
 use crate::domain::status::{OverrideTarget, Refusal, Status};
 use crate::domain::validate::FieldErrors;
-use crate::registry::ActorTable;
+use crate::registry::{ActorTable, Listener, Published, StreamRouter};
 use crate::session::{Reply, SessionActor, SessionMsg, replay};
 use crate::store::{
-    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, PaymentFilter, Store,
-    StoreError,
+    AuditFilter, BookingFilter, BookingWrite, Change, DeadLetterFilter, Page, PageRequest,
+    PaymentFilter, Presence, Store, StoreError,
 };
 use crate::supervisor::{Supervisor, SupervisorMsg};
-
-/// How many published events a slow listener may fall behind before it misses some.
-const EVENT_BUFFER: usize = 65_536;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -77,15 +77,17 @@ impl From<Denied> for HubError {
     }
 }
 
-/// What every actor shares: the store, the clock, the QR secret, the system config and the
-/// channel on which committed events are published.
+/// What every actor shares: the store, the clock, the QR secret, the system config, the
+/// router that hands committed events to their streams' listeners, and booth presence.
 #[derive(Debug)]
 pub struct HubContext {
     pub store: Arc<dyn Store>,
     pub clock: SharedClock,
     pub qr: QrSigner,
+    pub router: StreamRouter,
+    /// The last presence of each booth seen by this hub.
+    pub presence: DashMap<BoothId, Presence>,
     config: RwLock<SystemConfig>,
-    events: broadcast::Sender<Arc<StoredEvent>>,
 }
 
 impl HubContext {
@@ -103,11 +105,14 @@ impl HubContext {
         }
     }
 
-    /// Hands committed events to listeners (the WebSocket hub). Called only after commit.
+    /// Hands committed events to their streams' listeners. Called only after commit.
     pub fn publish(&self, events: Vec<StoredEvent>) {
         for event in events {
             metrics::counter!("boothhub_events_published_total").increment(1);
-            let _ = self.events.send(Arc::new(event));
+            self.router.publish(&Arc::new(Published {
+                event,
+                at: std::time::Instant::now(),
+            }));
         }
     }
 }
@@ -117,6 +122,8 @@ impl HubContext {
 pub struct HubSettings {
     pub scan_limit: RateLimit,
     pub ask_timeout: Duration,
+    /// The first wait before an unacked booth event is sent again.
+    pub retry_base: Duration,
 }
 
 impl Default for HubSettings {
@@ -127,8 +134,16 @@ impl Default for HubSettings {
                 burst: 10,
             },
             ask_timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(1),
         }
     }
+}
+
+/// What a stopped actor owned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Child {
+    Session(BookingId),
+    Booth(BoothId),
 }
 
 /// The session and booth actors, started on demand under one supervisor.
@@ -139,6 +154,7 @@ pub struct Sessions {
     booths: ActorTable<BoothId, BoothMsg>,
     supervisor: OnceLock<ActorCell>,
     scan_limit: RateLimit,
+    retry_base: Duration,
     closing: std::sync::atomic::AtomicBool,
 }
 
@@ -200,13 +216,22 @@ impl Sessions {
         }
     }
 
+    /// The booth actor of `id`, started when there is none.
     pub async fn booth(&self, id: BoothId) -> Result<ActorRef<BoothMsg>, HubError> {
         self.booths
             .get_or_start(id, || async {
+                let booth = self
+                    .ctx
+                    .store
+                    .booth(id)
+                    .await?
+                    .ok_or(HubError::NotFound("booth"))?;
                 let args = BoothArgs {
                     booth_id: id,
-                    clock: Arc::clone(&self.ctx.clock),
+                    outlet_id: booth.outlet_id,
+                    ctx: Arc::clone(&self.ctx),
                     scan_limit: self.scan_limit,
+                    retry_base: self.retry_base,
                 };
                 let (actor, _) = Actor::spawn_linked(None, BoothActor, args, self.supervisor()?)
                     .await
@@ -218,18 +243,89 @@ impl Sessions {
             .await
     }
 
-    /// Forgets a stopped actor of either kind; returns the booking of a session actor.
-    pub fn forget(&self, actor: ActorId) -> Option<BookingId> {
-        self.booths.forget(actor);
-        let booking = self.sessions.forget(actor);
-        if booking.is_some() {
-            metrics::gauge!("boothhub_session_actors").decrement(1.0);
+    /// Forgets a stopped actor of either kind; says what it owned.
+    pub fn forget(&self, actor: ActorId) -> Option<Child> {
+        if let Some(booth) = self.booths.forget(actor) {
+            return Some(Child::Booth(booth));
         }
-        booking
+        let booking = self.sessions.forget(actor)?;
+        metrics::gauge!("boothhub_session_actors").decrement(1.0);
+        Some(Child::Session(booking))
+    }
+
+    /// Starts a stopped child again: a live booking's session, or a booth.
+    pub async fn restart(&self, child: Child) -> Result<(), HubError> {
+        match child {
+            Child::Session(booking) => self.revive(booking).await,
+            Child::Booth(booth) => self.booth(booth).await.map(|_| ()),
+        }
     }
 
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+}
+
+/// Booths recorded online when the hub stopped without recording them offline (a crash):
+/// their connections died with it.
+async fn close_stale_presence(ctx: &Arc<HubContext>) -> Result<(), HubError> {
+    for booth in ctx.store.booths_online().await? {
+        let now = ctx.clock.now();
+        let event = Event {
+            event: EventKind::BoothOffline,
+            booking_id: None,
+            booth_id: Some(booth.id),
+            outlet_id: Some(booth.outlet_id),
+            status: None,
+            at: now,
+            data: serde_json::json!({ "reason": "the hub restarted" }),
+        };
+        let presence = Presence {
+            booth_id: booth.id,
+            online: false,
+            at: now,
+        };
+        let change = Change {
+            presence: Some(presence),
+            events: vec![event],
+            ..Change::default()
+        };
+        let stored = ctx.store.commit(change).await?;
+        ctx.presence.insert(booth.id, presence);
+        ctx.publish(stored);
+    }
+    Ok(())
+}
+
+/// Every booth gets its actor at start, so that its stream's events are tracked for acks.
+async fn start_booth_actors(
+    store: &Arc<dyn Store>,
+    sessions: &Sessions,
+) -> Result<usize, HubError> {
+    let mut count = 0;
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_booths(None, &PageRequest { limit: 200, cursor })
+            .await?;
+        for booth in &page.items {
+            if let Some(seen) = booth.last_seen_at {
+                sessions.ctx.presence.insert(
+                    booth.id,
+                    Presence {
+                        booth_id: booth.id,
+                        online: false,
+                        at: seen,
+                    },
+                );
+            }
+            sessions.booth(booth.id).await?;
+            count += 1;
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(count),
+        }
     }
 }
 
@@ -255,13 +351,13 @@ impl Hub {
         let mut candidate = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut candidate);
         let qr = QrSigner::new(store.secret("qr", &candidate).await?);
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
         let ctx = Arc::new(HubContext {
             store: Arc::clone(&store),
             clock,
             qr,
+            router: StreamRouter::default(),
+            presence: DashMap::new(),
             config: RwLock::new(config),
-            events,
         });
         let sessions = Arc::new(Sessions {
             ctx: Arc::clone(&ctx),
@@ -269,6 +365,7 @@ impl Hub {
             booths: ActorTable::default(),
             supervisor: OnceLock::new(),
             scan_limit: settings.scan_limit,
+            retry_base: settings.retry_base,
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         let (supervisor, _) = Actor::spawn(None, Supervisor, Arc::downgrade(&sessions))
@@ -281,6 +378,9 @@ impl Hub {
             sessions.start(booking).await?;
         }
         info!(live_bookings = count, "session actors rehydrated");
+        close_stale_presence(&ctx).await?;
+        let booths = start_booth_actors(&store, &sessions).await?;
+        info!(booths, "booth actors started");
         Ok(Hub {
             directory: Directory::new(Arc::clone(&store), Arc::clone(&ctx.clock)),
             ctx,
@@ -318,9 +418,78 @@ impl Hub {
         &self.sessions
     }
 
-    /// Every event committed from now on.
-    pub fn events(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
-        self.ctx.events.subscribe()
+    /// Every event committed on `stream` from now on, on an in-process channel.
+    pub fn listen(&self, stream: &str) -> mpsc::UnboundedReceiver<Arc<Published>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.ctx.router.listen(stream, Listener::Channel(tx));
+        rx
+    }
+
+    /// Starts the connection actor of a WebSocket client; it feeds `outbound` and asks for a
+    /// close through `close`.
+    pub async fn connect(
+        &self,
+        principal: Principal,
+        outbound: mpsc::Sender<Outbound>,
+        close: watch::Sender<Option<(u16, String)>>,
+    ) -> Result<ActorRef<ConnMsg>, HubError> {
+        permits(Some(&principal), Action::Subscribe)?;
+        let booth = match principal.booth_id() {
+            Some(id) => Some(self.sessions.booth(id).await?),
+            None => None,
+        };
+        let args = ConnectionArgs {
+            ctx: Arc::clone(&self.ctx),
+            principal,
+            outbound,
+            close,
+            booth,
+        };
+        let (actor, _) =
+            Actor::spawn_linked(None, ConnectionActor, args, self.sessions.supervisor()?)
+                .await
+                .map_err(|e| {
+                    HubError::Unavailable(format!("cannot start a connection actor: {e}"))
+                })?;
+        Ok(actor)
+    }
+
+    /// Registers a booth and starts its actor; returns it with the hash of its token stored.
+    pub async fn register_booth(
+        &self,
+        by: &Principal,
+        outlet_id: crate::domain::ids::OutletId,
+        name: String,
+        token_hash: &str,
+    ) -> Result<crate::domain::records::Booth, HubError> {
+        let booth = self
+            .directory
+            .create_booth(by, outlet_id, name, token_hash)
+            .await?;
+        self.sessions.booth(booth.id).await?;
+        Ok(booth)
+    }
+
+    /// What this hub knows of a booth's presence (online, last seen).
+    pub fn presence(&self, booth: BoothId) -> Option<Presence> {
+        self.ctx.presence.get(&booth).map(|p| *p)
+    }
+
+    pub async fn list_dead_letters(
+        &self,
+        caller: &Principal,
+        mut filter: DeadLetterFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeadLetter>, HubError> {
+        permits(Some(caller), Action::ListBooths)?;
+        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
+        };
+        filter.outlet_id = outlet_id;
+        Ok(self.ctx.store.list_dead_letters(&filter, page).await?)
     }
 
     async fn ask<T: Send + 'static>(
@@ -705,6 +874,8 @@ mod tests {
                 outlet_id: outlet.id,
                 name: format!("Booth {n}"),
                 created_at: base(),
+                online: false,
+                last_seen_at: None,
             };
             store
                 .create_booth(&booth, &format!("hash-{n}"))
@@ -759,7 +930,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_unpaid_booking_expires_at_its_arrival_deadline() {
         let world = world(1).await;
-        let mut events = world.hub.events();
+        let mut events = world.hub.listen(&format!("outlet:{}", world.outlet));
         let booking = world
             .hub
             .create_booking(Some(&world.admin), new_booking(&world, 10, false))
@@ -781,18 +952,14 @@ mod tests {
             Some(true)
         );
         let mut kinds = vec![];
-        while let Ok(event) = events.try_recv() {
-            kinds.push((event.stream.clone(), event.event.event));
+        while let Ok(published) = events.try_recv() {
+            kinds.push((published.event.seq, published.event.event.event));
         }
-        let on_outlet: Vec<EventKind> = kinds
-            .iter()
-            .filter(|(s, _)| s.starts_with("outlet:"))
-            .map(|(_, k)| *k)
-            .collect();
-        assert_eq!(
-            on_outlet,
-            vec![EventKind::BookingCreated, EventKind::SessionExpired]
-        );
+        let want = vec![
+            (1, EventKind::BookingCreated),
+            (2, EventKind::SessionExpired),
+        ];
+        assert_eq!(kinds, want, "the outlet stream in order");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,9 +1,11 @@
 //! Booth Hub's core: the rules of the contract (`domain`), durable records (`store`) and the
-//! actors that own live state and timers (`session`, `booth`, `supervisor`), reached through
+//! actors that own live state and timers (`session`, `booth`, `connection`, `supervisor`),
+//! reached through
 //! [`hub::Hub`]. Knows no HTTP and no sockets: transports translate and call the hub.
 
 pub mod booth;
 pub mod clock;
+pub mod connection;
 pub mod directory;
 pub mod domain;
 pub mod hub;

@@ -89,3 +89,88 @@ where
         self.keys.is_empty()
     }
 }
+
+/// A committed event on its way to listeners, stamped when it was published (push latency
+/// is measured from here to the frame written).
+#[derive(Debug)]
+pub struct Published {
+    pub event: crate::domain::event::StoredEvent,
+    pub at: std::time::Instant,
+}
+
+/// Who listens to a stream.
+pub enum Listener {
+    Connection(ActorRef<crate::connection::ConnMsg>),
+    Booth(ActorRef<crate::booth::BoothMsg>),
+    /// An in-process channel (tests, tools).
+    Channel(tokio::sync::mpsc::UnboundedSender<Arc<Published>>),
+}
+
+impl Listener {
+    fn send(&self, event: &Arc<Published>) {
+        match self {
+            Listener::Connection(actor) => {
+                let _ = actor.cast(crate::connection::ConnMsg::Deliver(Arc::clone(event)));
+            }
+            Listener::Booth(actor) => {
+                let _ = actor.cast(crate::booth::BoothMsg::Deliver(Arc::clone(event)));
+            }
+            Listener::Channel(tx) => {
+                let _ = tx.send(Arc::clone(event));
+            }
+        }
+    }
+}
+
+/// Identifies one registration, to remove it again.
+pub type ListenerId = u64;
+
+/// Stream name → its listeners. Publishing never waits: each listener gets a message in its
+/// mailbox (connections then bound what they queue for the socket).
+#[derive(Default)]
+pub struct StreamRouter {
+    listeners: DashMap<String, Vec<(ListenerId, Listener)>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for StreamRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamRouter")
+            .field("streams", &self.listeners.len())
+            .finish()
+    }
+}
+
+impl StreamRouter {
+    pub fn listen(&self, stream: &str, listener: Listener) -> ListenerId {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.listeners
+            .entry(stream.to_owned())
+            .or_default()
+            .push((id, listener));
+        id
+    }
+
+    pub fn unlisten(&self, stream: &str, id: ListenerId) {
+        if let Some(mut listeners) = self.listeners.get_mut(stream) {
+            listeners.retain(|(listener, _)| *listener != id);
+        }
+        self.listeners
+            .remove_if(stream, |_, listeners| listeners.is_empty());
+    }
+
+    /// Hands `event` to every listener of its stream.
+    pub fn publish(&self, event: &Arc<Published>) {
+        if let Some(listeners) = self.listeners.get(&event.event.stream) {
+            for (_, listener) in listeners.iter() {
+                listener.send(event);
+            }
+        }
+    }
+
+    pub fn listener_count(&self, stream: &str) -> usize {
+        self.listeners.get(stream).map_or(0, |l| l.len())
+    }
+}

@@ -232,8 +232,8 @@ impl SessionState {
             booking: changed.then(|| BookingWrite::Update(step.next.clone())),
             payment: step.payment,
             audit: step.audit,
-            config: None,
             events: step.event.into_iter().collect(),
+            ..Change::default()
         };
         if change.booking.is_none() && change.payment.is_none() && change.events.is_empty() {
             return Ok(());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tracing::{error, info};
 
-use crate::hub::Sessions;
+use crate::hub::{Child, Sessions};
 use crate::session::IDLE_STOP_REASON;
 
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
@@ -46,21 +46,21 @@ impl Actor for Supervisor {
         };
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                let booking = sessions.forget(cell.get_id());
-                info!(actor = %cell.get_id(), reason = reason.as_deref().unwrap_or("-"), "actor stopped");
-                // A session actor killed from outside while its booking is live is started
-                // again; one that stopped because its booking is finished stays stopped.
-                if let Some(booking) =
-                    booking.filter(|_| reason.as_deref() != Some(IDLE_STOP_REASON))
-                {
-                    restart(Arc::clone(&sessions), booking);
+                let child = sessions.forget(cell.get_id());
+                // A child killed from outside is started again (a session only while its
+                // booking is live); one that stopped because its booking is finished stays
+                // stopped. Connection actors are not children that restart.
+                let stopped_idle = reason.as_deref() == Some(IDLE_STOP_REASON);
+                if let Some(child) = child.filter(|_| !stopped_idle) {
+                    info!(actor = %cell.get_id(), ?child, "actor stopped; restarting");
+                    restart(Arc::clone(&sessions), child);
                 }
             }
             SupervisionEvent::ActorFailed(cell, err) => {
                 metrics::counter!("boothhub_actor_failures_total").increment(1);
                 error!(actor = %cell.get_id(), error = %err, "actor failed; restarting from the store");
-                if let Some(booking) = sessions.forget(cell.get_id()) {
-                    restart(Arc::clone(&sessions), booking);
+                if let Some(child) = sessions.forget(cell.get_id()) {
+                    restart(Arc::clone(&sessions), child);
                 }
             }
             _ => {}
@@ -69,7 +69,7 @@ impl Actor for Supervisor {
     }
 }
 
-fn restart(sessions: Arc<Sessions>, booking: crate::domain::ids::BookingId) {
+fn restart(sessions: Arc<Sessions>, child: Child) {
     if sessions.is_closing() {
         return;
     }
@@ -80,10 +80,10 @@ fn restart(sessions: Arc<Sessions>, booking: crate::domain::ids::BookingId) {
             if sessions.is_closing() {
                 return;
             }
-            match sessions.revive(booking).await {
+            match sessions.restart(child).await {
                 Ok(()) => return,
                 Err(err) => {
-                    error!(booking_id = %booking, error = %err, "restart failed; retrying");
+                    error!(?child, error = %err, "restart failed; retrying");
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }

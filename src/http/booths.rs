@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::{Json as AxumJson, Router};
 use boothhub_actors::domain::ids::OutletId;
 use boothhub_actors::domain::records::Booth;
+use boothhub_actors::store::Presence;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,12 +19,17 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/booths", get(list_booths).post(create_booth))
 }
 
-fn booth_body(booth: &Booth) -> Value {
+/// A booth as the API shows it, with what this hub knows of its presence.
+fn booth_body(booth: &Booth, presence: Option<Presence>) -> Value {
+    let online = presence.is_some_and(|p| p.online);
+    let last_seen = presence.map(|p| p.at).or(booth.last_seen_at);
     json!({
         "id": booth.id,
         "outlet_id": booth.outlet_id,
         "name": booth.name,
         "created_at": time(booth.created_at),
+        "online": online,
+        "last_seen_at": last_seen.map(time),
     })
 }
 
@@ -50,10 +56,9 @@ async fn create_booth(
     let token = auth::new_token(BOOTH_PREFIX);
     let booth = state
         .hub
-        .directory()
-        .create_booth(&caller, outlet, body.name, &auth::token_hash(&token))
+        .register_booth(&caller, outlet, body.name, &auth::token_hash(&token))
         .await?;
-    let mut body = booth_body(&booth);
+    let mut body = booth_body(&booth, None);
     body["token"] = json!(token);
     Ok((StatusCode::CREATED, AxumJson(body)))
 }
@@ -81,6 +86,10 @@ async fn list_booths(
         .directory()
         .list_booths(&caller, outlet, &page)
         .await?;
-    let items: Vec<Value> = page.items.iter().map(booth_body).collect();
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|b| booth_body(b, state.hub.presence(b.id)))
+        .collect();
     Ok(super::list(items, page.next_cursor))
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bookings;
 pub mod booths;
+pub mod dead_letters;
 pub mod extract;
 pub mod health;
 pub mod outlets;
@@ -16,7 +17,7 @@ pub mod system_config;
 pub mod users;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -34,6 +35,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode};
+use crate::ws::socket::SocketSettings;
 use ratelimit::IpLimiter;
 
 /// The largest body the hub reads.
@@ -48,12 +50,19 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     pub booking_limiter: Arc<IpLimiter>,
     pub login_limiter: Arc<IpLimiter>,
+    pub sockets: SocketSettings,
 }
 
 impl AppState {
     pub fn new(hub: Arc<Hub>, config: Arc<Config>, metrics: Option<PrometheusHandle>) -> Self {
         let limits = &config.rate_limits;
+        let ws = config.ws;
         AppState {
+            sockets: SocketSettings {
+                ping_interval: Duration::from_secs(ws.ping_interval_seconds),
+                idle_timeout: Duration::from_secs(ws.idle_timeout_seconds),
+                queue_capacity: ws.queue_capacity,
+            },
             booking_limiter: Arc::new(IpLimiter::new(limits.booking)),
             login_limiter: Arc::new(IpLimiter::new(limits.login)),
             hub,
@@ -81,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .merge(payments::routes())
         .merge(system_config::routes())
         .merge(audit::routes())
+        .merge(dead_letters::routes())
+        .route("/ws", axum::routing::get(crate::ws::socket::upgrade))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "method not allowed on this route")

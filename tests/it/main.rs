@@ -20,3 +20,5 @@ mod protection;
 mod rbac;
 mod refusals;
 mod webhook;
+mod ws;
+mod ws_client;

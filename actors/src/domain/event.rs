@@ -78,12 +78,18 @@ pub struct Event {
 impl Event {
     /// The streams this event goes to: its booth's, its outlet's, and `all`. A config change
     /// is one event per outlet stream plus one on `all`, so each outlet copy skips `all`.
+    /// Presence and delivery failures are about a booth, for its outlet: they skip the booth's
+    /// own stream (whose events the booth must ack).
     pub fn streams(&self) -> Vec<Stream> {
         if let (EventKind::ConfigUpdated, Some(outlet)) = (self.event, self.outlet_id) {
             return vec![Stream::Outlet(outlet)];
         }
+        let for_the_booth = !matches!(
+            self.event,
+            EventKind::BoothOnline | EventKind::BoothOffline | EventKind::DeliveryFailed
+        );
         let mut streams = Vec::with_capacity(3);
-        if let Some(booth) = self.booth_id {
+        if let Some(booth) = self.booth_id.filter(|_| for_the_booth) {
             streams.push(Stream::Booth(booth));
         }
         if let Some(outlet) = self.outlet_id {

@@ -132,6 +132,25 @@ pub struct Booth {
     pub outlet_id: OutletId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Whether a connection of the booth was open when last recorded.
+    #[serde(default)]
+    pub online: bool,
+    /// When the booth was last heard from (its last connection closing, or opening).
+    #[serde(default)]
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A booth event that was sent six times and never acked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: super::ids::AuditId,
+    pub booth_id: BoothId,
+    pub outlet_id: OutletId,
+    pub stream: String,
+    pub seq: u64,
+    pub event: super::event::Event,
+    pub deliveries: u32,
+    pub at: DateTime<Utc>,
 }
 
 /// What the audit trail records.

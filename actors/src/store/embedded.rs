@@ -16,18 +16,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuditFilter, BookingFilter, BookingWrite, Change, Page, PageRequest, PaymentFilter, Store,
-    StoreError,
+    AuditFilter, BookingFilter, BookingWrite, Change, DeadLetterFilter, Page, PageRequest,
+    PaymentFilter, Presence, Store, StoreError,
 };
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::StoredEvent;
 use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
 use crate::domain::payment::Payment;
-use crate::domain::records::{AuditEntry, Booth, Outlet, Role, User};
+use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 
 /// The schema files, in order; `PRAGMA user_version` says how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../../schema/embedded/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../schema/embedded/001_init.sql"),
+    include_str!("../../../schema/embedded/002_websocket_hub.sql"),
+];
 const READERS: usize = 4;
 
 #[derive(Debug)]
@@ -298,6 +301,20 @@ fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent
             ],
         )?;
     }
+    if let Some(presence) = &change.presence {
+        record_presence(tx, presence)?;
+    }
+    if let Some(letter) = &change.dead_letter {
+        tx.execute(
+            "INSERT INTO dead_letters (id, outlet_id, booth_id, doc) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                letter.id.to_string(),
+                letter.outlet_id.to_string(),
+                letter.booth_id.to_string(),
+                to_json(letter)?,
+            ],
+        )?;
+    }
     if let Some(config) = &change.config {
         tx.execute(
             "INSERT INTO system_config (id, doc) VALUES (1, ?1) \
@@ -326,6 +343,21 @@ fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent
         }
     }
     Ok(stored)
+}
+
+fn record_presence(tx: &Transaction<'_>, presence: &Presence) -> Result<(), StoreError> {
+    let id = presence.booth_id.to_string();
+    let Some(mut booth) = doc_by::<Booth>(tx, "SELECT doc FROM booths WHERE id = ?1", id.clone())?
+    else {
+        return Err(StoreError::NotFound("booth"));
+    };
+    booth.online = presence.online;
+    booth.last_seen_at = Some(presence.at);
+    tx.execute(
+        "UPDATE booths SET online = ?2, doc = ?3 WHERE id = ?1",
+        params![id, presence.online, to_json(&booth)?],
+    )?;
+    Ok(())
 }
 
 fn list_by_id<T: DeserializeOwned>(
@@ -497,6 +529,49 @@ impl Store for EmbeddedStore {
                 })
             })
             .collect()
+        })
+        .await
+    }
+
+    async fn stream_head(&self, stream: &str) -> Result<u64, StoreError> {
+        let stream = stream.to_owned();
+        self.read(move |conn| {
+            let seq: Option<i64> = conn
+                .prepare_cached("SELECT seq FROM streams WHERE stream = ?1")?
+                .query_row([stream], |row| row.get(0))
+                .optional()?;
+            Ok(seq.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeadLetter>, StoreError> {
+        let filter = filter.clone();
+        let page = page.clone();
+        self.read(move |conn| {
+            let before = match &page.cursor {
+                Some(cursor) => decode_cursor(cursor, 1)?.remove(0),
+                None => "~".to_owned(),
+            };
+            let sql = "SELECT doc FROM dead_letters WHERE (?1 IS NULL OR outlet_id = ?1) \
+                AND (?2 IS NULL OR booth_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4";
+            let items: Vec<DeadLetter> = query_docs(
+                conn,
+                sql,
+                params![
+                    filter.outlet_id.map(|o| o.to_string()),
+                    filter.booth_id.map(|b| b.to_string()),
+                    before,
+                    i64::from(page.limit) + 1,
+                ],
+            )?;
+            Ok(page_of(items, page.limit, |d: &DeadLetter| {
+                vec![d.id.to_string()]
+            }))
         })
         .await
     }
@@ -717,6 +792,11 @@ impl Store for EmbeddedStore {
             Ok(count as u64)
         })
         .await
+    }
+
+    async fn booths_online(&self) -> Result<Vec<Booth>, StoreError> {
+        self.read(|conn| query_docs(conn, "SELECT doc FROM booths WHERE online = 1", []))
+            .await
     }
 
     async fn put_login(

@@ -14,7 +14,7 @@ use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, StoredEvent};
 use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
 use crate::domain::payment::Payment;
-use crate::domain::records::{AuditEntry, Booth, Outlet, User};
+use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, User};
 use crate::domain::status::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,17 @@ pub struct Change {
     pub payment: Option<Payment>,
     pub audit: Option<AuditEntry>,
     pub config: Option<SystemConfig>,
+    pub presence: Option<Presence>,
+    pub dead_letter: Option<DeadLetter>,
     pub events: Vec<Event>,
+}
+
+/// A booth going online or offline, recorded on its booth record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub booth_id: BoothId,
+    pub online: bool,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug)]
@@ -73,6 +83,12 @@ pub struct AuditFilter {
     /// `None`: every outlet, config changes included (super admins).
     pub outlet_id: Option<OutletId>,
     pub booking_id: Option<BookingId>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeadLetterFilter {
+    pub outlet_id: Option<OutletId>,
+    pub booth_id: Option<BoothId>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -120,6 +136,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The last seq given out on `stream` (0 for a stream with no event yet).
+    async fn stream_head(&self, stream: &str) -> Result<u64, StoreError>;
+
+    /// Newest first.
+    async fn list_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeadLetter>, StoreError>;
 
     async fn system_config(&self) -> Result<Option<SystemConfig>, StoreError>;
     async fn list_audit(
@@ -154,6 +179,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         page: &PageRequest,
     ) -> Result<Page<Booth>, StoreError>;
     async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError>;
+    /// Booths recorded online (after a crash, nobody recorded them going offline).
+    async fn booths_online(&self) -> Result<Vec<Booth>, StoreError>;
 
     async fn put_login(
         &self,

@@ -268,6 +268,8 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
         outlet_id: outlet.id,
         name: "B".into(),
         created_at: t(0),
+        online: false,
+        last_seen_at: None,
     };
     store.create_booth(&booth, "token-hash").await.unwrap();
     assert_eq!(

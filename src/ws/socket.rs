@@ -1,0 +1,338 @@
+//! One client's socket: the upgrade (auth, subprotocol), a reader that decodes frames and
+//! hands them to the client's connection actor, and a writer that drains the actor's bounded
+//! queue, pings every `ping_interval` and closes when told. A client silent for
+//! `idle_timeout` is closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use boothhub_actors::connection::{ConnMsg, Outbound};
+use boothhub_actors::domain::access::{Action, Principal, permits};
+use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocket, WebSocketError};
+use hyper_util::rt::TokioIo;
+use ractor::ActorRef;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
+
+use super::protocol::{ClientMessage, Protocol, ServerMessage, StreamSeq, decode, encode};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::AppState;
+use crate::http::extract::Caller;
+
+/// Frames a client may send wrong before it is closed with 1008.
+const MALFORMED_LIMIT: u32 = 20;
+/// The largest message a client may send.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Socket settings from the config.
+#[derive(Clone, Copy, Debug)]
+pub struct SocketSettings {
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub queue_capacity: usize,
+}
+
+type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// `GET /ws`: authenticates, negotiates the subprotocol and upgrades.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    let principal = caller.ok_or_else(ApiError::unauthenticated)?;
+    permits(Some(&principal), Action::Subscribe)?;
+    let offered = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok());
+    let negotiated = Protocol::negotiate(offered).map_err(|message| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedSubprotocol,
+            message,
+        )
+    })?;
+    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
+        return Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::UpgradeRequired,
+            "GET /ws is a WebSocket endpoint",
+        ));
+    }
+    let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut req).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UpgradeRequired,
+            e.to_string(),
+        )
+    })?;
+    let protocol = negotiated.unwrap_or(Protocol::MsgPack);
+    let settings = state.sockets;
+    let hub = Arc::clone(&state.hub);
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(socket) => run(socket, hub, principal, protocol, settings).await,
+            Err(err) => debug!(error = %err, "websocket upgrade failed"),
+        }
+    });
+    let (mut parts, _) = response.into_parts();
+    if let Some(chosen) = negotiated {
+        parts.headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(chosen.name()),
+        );
+    }
+    Ok(Response::from_parts(parts, Body::empty()).into_response())
+}
+
+fn role(principal: &Principal) -> &'static str {
+    match principal {
+        Principal::SuperAdmin { .. } => "super_admin",
+        Principal::Admin { .. } => "admin",
+        Principal::Booth { .. } => "booth",
+    }
+}
+
+/// A frame the reader must send (a pong, the echo of a close), owned for the writer.
+struct Control {
+    opcode: OpCode,
+    payload: Vec<u8>,
+}
+
+async fn run(
+    mut socket: WebSocket<Upgraded>,
+    hub: Arc<boothhub_actors::hub::Hub>,
+    principal: Principal,
+    protocol: Protocol,
+    settings: SocketSettings,
+) {
+    socket.set_auto_close(true);
+    socket.set_auto_pong(true);
+    socket.set_max_message_size(MAX_MESSAGE);
+    let (read, write) = socket.split(tokio::io::split);
+    let mut read = FragmentCollectorRead::new(read);
+    let (outbound, queue) = mpsc::channel(settings.queue_capacity);
+    let (close, closed) = watch::channel(None);
+    let actor = match hub
+        .connect(principal, outbound.clone(), close.clone())
+        .await
+    {
+        Ok(actor) => actor,
+        Err(err) => {
+            warn!(error = %err, "no connection actor; closing the socket");
+            return;
+        }
+    };
+    let role = role(&principal);
+    metrics::gauge!("boothhub_ws_connections", "role" => role).increment(1.0);
+    let (control, controls) = mpsc::channel::<Control>(16);
+    let (done, mut writer_done) = oneshot::channel();
+    let writer = tokio::spawn(async move {
+        write_loop(write, queue, controls, closed, protocol, settings).await;
+        let _ = done.send(());
+    });
+
+    let mut malformed = 0;
+    loop {
+        let mut obligated = |frame: Frame<'_>| {
+            let owned = Control {
+                opcode: frame.opcode,
+                payload: frame.payload.to_vec(),
+            };
+            let control = control.clone();
+            async move {
+                control
+                    .send(owned)
+                    .await
+                    .map_err(|_| "the writer has stopped")
+            }
+        };
+        let frame = tokio::select! {
+            read = tokio::time::timeout(settings.idle_timeout, read.read_frame(&mut obligated)) => read,
+            _ = &mut writer_done => break,
+        };
+        let frame = match frame {
+            Err(_) => {
+                let _ = close.send(Some((1000, "idle timeout".into())));
+                break;
+            }
+            Ok(Err(err)) => {
+                if let Some(code) = close_code(&err) {
+                    let _ = close.send(Some((code, err.to_string())));
+                }
+                break;
+            }
+            Ok(Ok(frame)) => frame,
+        };
+        match frame.opcode {
+            OpCode::Text | OpCode::Binary => {
+                match decode(&frame.payload, frame.opcode == OpCode::Text) {
+                    Ok(message) => forward(&actor, message),
+                    Err(err) => {
+                        malformed += 1;
+                        let error = Outbound::Error {
+                            code: "MALFORMED_MESSAGE",
+                            message: err.to_string(),
+                        };
+                        let _ = outbound.try_send(error);
+                        if malformed >= MALFORMED_LIMIT {
+                            let _ = close.send(Some((1008, "too many malformed messages".into())));
+                            break;
+                        }
+                    }
+                }
+            }
+            OpCode::Close => break,
+            OpCode::Ping | OpCode::Pong | OpCode::Continuation => {}
+        }
+    }
+    let _ = actor.cast(ConnMsg::Closed);
+    if close.borrow().is_none() {
+        let _ = close.send(Some((1000, String::new())));
+    }
+    let _ = writer.await;
+    metrics::gauge!("boothhub_ws_connections", "role" => role).decrement(1.0);
+}
+
+/// The close code for a read error that the client caused, if the socket can still carry it.
+fn close_code(err: &WebSocketError) -> Option<u16> {
+    match err {
+        WebSocketError::InvalidUTF8 => Some(1007),
+        WebSocketError::FrameTooLarge => Some(1009),
+        WebSocketError::ConnectionClosed
+        | WebSocketError::UnexpectedEOF
+        | WebSocketError::IoError(_) => None,
+        _ => Some(1002),
+    }
+}
+
+fn forward(actor: &ActorRef<ConnMsg>, message: ClientMessage) {
+    let msg = match message {
+        ClientMessage::Subscribe { streams, resume } => ConnMsg::Subscribe { streams, resume },
+        ClientMessage::Unsubscribe { streams } => ConnMsg::Unsubscribe { streams },
+        ClientMessage::Ack { stream, seq } => ConnMsg::Ack { stream, seq },
+    };
+    let _ = actor.cast(msg);
+}
+
+fn server_message(item: &Outbound) -> ServerMessage {
+    match item {
+        Outbound::Subscribed(streams) => ServerMessage::Subscribed {
+            streams: streams
+                .iter()
+                .map(|(stream, seq)| StreamSeq {
+                    stream: stream.clone(),
+                    seq: *seq,
+                })
+                .collect(),
+        },
+        Outbound::Event { event, .. } => ServerMessage::event(&event.event),
+        Outbound::Error { code, message } => ServerMessage::Error {
+            code: (*code).to_owned(),
+            message: message.clone(),
+        },
+    }
+}
+
+/// What the writer sends next.
+enum Next {
+    Item(Outbound),
+    Ping,
+}
+
+async fn write_loop(
+    mut write: fastwebsockets::WebSocketWrite<tokio::io::WriteHalf<Upgraded>>,
+    mut queue: mpsc::Receiver<Outbound>,
+    mut controls: mpsc::Receiver<Control>,
+    mut closed: watch::Receiver<Option<(u16, String)>>,
+    protocol: Protocol,
+    settings: SocketSettings,
+) {
+    let first_ping = tokio::time::Instant::now() + settings.ping_interval;
+    let mut ping = tokio::time::interval_at(first_ping, settings.ping_interval);
+    // A write that cannot finish within the idle timeout means the client is gone.
+    let deadline = settings.idle_timeout;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = closed.changed() => {
+                let reason = closed.borrow().clone();
+                if let Some((code, reason)) = reason {
+                    debug!(code, reason = %reason, "closing websocket");
+                    let close = Frame::close(code, reason.as_bytes());
+                    let _ = tokio::time::timeout(deadline, async {
+                        write.write_frame(close).await?;
+                        write.flush().await
+                    })
+                    .await;
+                }
+                return;
+            }
+            control = controls.recv() => match control {
+                Some(Control { opcode, payload }) => {
+                    let is_close = opcode == OpCode::Close;
+                    let frame = Frame::new(true, opcode, None, Payload::Owned(payload));
+                    let _ = tokio::time::timeout(deadline, async {
+                        write.write_frame(frame).await?;
+                        write.flush().await
+                    })
+                    .await;
+                    if is_close {
+                        return;
+                    }
+                    continue;
+                }
+                None => return,
+            },
+            item = queue.recv() => match item {
+                Some(item) => Next::Item(item),
+                None => return,
+            },
+            _ = ping.tick() => Next::Ping,
+        };
+        let (frame, published) = match next {
+            Next::Ping => (
+                Frame::new(true, OpCode::Ping, None, Payload::Owned(Vec::new())),
+                None,
+            ),
+            Next::Item(item) => {
+                let (bytes, text) = encode(protocol, &server_message(&item));
+                let payload = Payload::Owned(bytes);
+                let frame = if text {
+                    Frame::text(payload)
+                } else {
+                    Frame::binary(payload)
+                };
+                let published = match item {
+                    Outbound::Event { event, .. } => Some(event.at),
+                    _ => None,
+                };
+                (frame, published)
+            }
+        };
+        // Frames are flushed when the queue is momentarily empty: a burst goes out in few
+        // TLS records, and nothing waits in a buffer.
+        let flush = queue.is_empty();
+        let written = tokio::time::timeout(deadline, async {
+            write.write_frame(frame).await?;
+            if flush {
+                write.flush().await?;
+            }
+            Ok::<(), WebSocketError>(())
+        });
+        match written.await {
+            Ok(Ok(())) => {
+                if let Some(at) = published {
+                    metrics::histogram!("boothhub_push_latency_seconds")
+                        .record(at.elapsed().as_secs_f64());
+                }
+            }
+            _ => return,
+        }
+    }
+}

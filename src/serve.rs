@@ -46,6 +46,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init_logs(config.log_format);
     let metrics = telemetry::init_metrics();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Every booth holds a socket: raise the open-file limit to the hard limit.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => info!(limit, "open-file limit"),
+        Err(err) => warn!(error = %err, "could not raise the open-file limit"),
+    }
     info!(source = %config.source, store = ?config.store, data_dir = %config.data_dir.display(), "starting boothhub");
 
     let store = open_store(&config).await?;

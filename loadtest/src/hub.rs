@@ -15,7 +15,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+#[derive(Clone)]
 pub struct Hub {
+    pub ca: Option<PathBuf>,
     base: String,
     client: reqwest::Client,
     secret: String,
@@ -32,6 +34,7 @@ impl Hub {
                 .tls_built_in_root_certs(false);
         }
         Ok(Hub {
+            ca: ca.map(Path::to_path_buf),
             base: url.trim_end_matches('/').to_owned(),
             client: builder.build()?,
             secret: secret.to_owned(),
@@ -69,11 +72,50 @@ impl Hub {
         Ok(body["id"].as_str().unwrap_or_default().to_owned())
     }
 
-    pub async fn create_booth(&self, outlet: &str, name: &str) -> anyhow::Result<String> {
+    /// A booth; returns its id and its token.
+    pub async fn create_booth(&self, outlet: &str, name: &str) -> anyhow::Result<(String, String)> {
         let body = self
             .post("/booths", &json!({ "outlet_id": outlet, "name": name }))
             .await?;
-        Ok(body["id"].as_str().unwrap_or_default().to_owned())
+        let id = body["id"].as_str().unwrap_or_default().to_owned();
+        Ok((id, body["token"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    /// A booking paid at the counter for `booth`, now; returns the booking.
+    pub async fn create_paid_booking(&self, outlet: &str, booth: &str) -> anyhow::Result<Value> {
+        let at = chrono::Utc::now();
+        let body = json!({
+            "user": { "name": "Load Test", "phone": "+62 800 0000", "email": "load@test.id" },
+            "outlet_id": outlet,
+            "booth_id": booth,
+            "booking_time": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "amount": 50_000,
+            "paid": true,
+        });
+        self.post("/booking", &body).await
+    }
+
+    /// POSTs as `token` (a booth) and checks for success.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {body}");
+        Ok(body)
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// A pending booking `minutes` from now; returns its id and amount.

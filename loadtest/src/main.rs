@@ -1,9 +1,11 @@
 //! `boothhub-loadtest`: drives a Booth Hub through its public API and measures it.
 //!
-//! This first version measures the payment webhook under sequential load (issue #2); the
-//! WebSocket load of 500–10,000 booths comes with the load-test issue.
+//! Scenarios: `webhook` (signed payment webhooks, sequential) and `push` (booths and
+//! dashboards on WebSockets while lifecycles run; push latency, lost/duplicate events).
 
 mod hub;
+mod push;
+mod socket;
 mod stats;
 
 use std::path::PathBuf;
@@ -39,6 +41,24 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Booths (MessagePack, acking) and dashboards (JSON) connected while lifecycles run.
+    Push {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 500)]
+        booths: usize,
+        #[arg(long, default_value_t = 20)]
+        dashboards: usize,
+        /// Lifecycles started per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Seconds of driving.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Write the figures as JSON to this file too.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -66,13 +86,87 @@ struct Target {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Thousands of sockets need file descriptors; a spawned local hub inherits the limit.
+    if let Err(err) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("could not raise the open-file limit: {err}");
+    }
     match cli.command {
         Command::Webhook {
             target,
             count,
             json,
         } => webhook(target, count, json).await,
+        Command::Push {
+            target,
+            booths,
+            dashboards,
+            rate,
+            seconds,
+            json,
+        } => {
+            push_scenario(
+                target,
+                push::Shape {
+                    booths,
+                    dashboards,
+                    rate,
+                    duration: Duration::from_secs(seconds),
+                },
+                json,
+            )
+            .await
+        }
     }
+}
+
+async fn push_scenario(
+    target: Target,
+    shape: push::Shape,
+    json_out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        shape.booths > 0 && shape.rate > 0.0 && !shape.duration.is_zero(),
+        "--booths, --rate and --seconds must be positive"
+    );
+    let (mut hub, local) = connect(&target).await?;
+    hub.login(&target.email, &target.password).await?;
+    let (booths, dashboards, rate) = (shape.booths, shape.dashboards, shape.rate);
+    let report = push::run(&hub, shape).await?;
+    let elapsed = report.elapsed.as_secs_f64();
+    println!(
+        "push: {booths} booths, {dashboards} dashboards, {} lifecycles in {elapsed:.1}s ({:.1}/s)",
+        report.lifecycles,
+        report.lifecycles as f64 / elapsed
+    );
+    println!(
+        "\nbooth: request sent → event received ({} events)\n{}",
+        report.booth_receipts,
+        report.booth_latency.table()
+    );
+    println!(
+        "dashboards: request sent → event received ({} events)\n{}",
+        report.dashboard_receipts,
+        report.dashboard_latency.table()
+    );
+    println!(
+        "lost: {}, gaps: {}, duplicates: {}",
+        report.lost, report.gaps, report.duplicates
+    );
+    if let Some(path) = json_out {
+        let figures = json!({
+            "scenario": "push", "booths": booths, "dashboards": dashboards, "rate": rate,
+            "lifecycles": report.lifecycles, "elapsed_s": elapsed,
+            "booth_latency_ms": report.booth_latency.json(), "dashboard_latency_ms": report.dashboard_latency.json(),
+            "lost": report.lost, "gaps": report.gaps, "duplicates": report.duplicates,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&figures)?)?;
+    }
+    drop(local);
+    anyhow::ensure!(
+        report.lost + report.gaps + report.duplicates == 0,
+        "events were lost, skipped or duplicated"
+    );
+    Ok(())
 }
 
 async fn connect(target: &Target) -> anyhow::Result<(Hub, Option<LocalHub>)> {
@@ -94,7 +188,7 @@ async fn webhook(target: Target, count: usize, json_out: Option<PathBuf>) -> any
     let (mut hub, local) = connect(&target).await?;
     hub.login(&target.email, &target.password).await?;
     let outlet = hub.create_outlet("Loadtest Mall").await?;
-    let booth = hub.create_booth(&outlet, "Loadtest Booth").await?;
+    let (booth, _) = hub.create_booth(&outlet, "Loadtest Booth").await?;
 
     eprintln!("provisioning {count} bookings…");
     let mut bookings = Vec::with_capacity(count);

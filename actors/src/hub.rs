@@ -1106,4 +1106,213 @@ mod tests {
         );
         assert_eq!(moved.status, Status::AwaitingCustomer);
     }
+
+    mod streams {
+        //! Connection and booth actors: ordered delivery, gap filling, backpressure, acks.
+
+        use std::collections::HashMap;
+
+        use tokio::sync::{mpsc, watch};
+
+        use super::*;
+        use crate::connection::{ConnMsg, Outbound};
+        use crate::domain::event::Event;
+
+        fn outlet_event(world: &World, kind: EventKind) -> Event {
+            Event {
+                event: kind,
+                booking_id: None,
+                booth_id: None,
+                outlet_id: Some(world.outlet),
+                status: None,
+                at: base(),
+                data: serde_json::Value::Null,
+            }
+        }
+
+        /// Commits events on the outlet stream without publishing them; returns them placed.
+        async fn commit_quietly(world: &World, count: usize) -> Vec<Arc<Published>> {
+            let events = (0..count)
+                .map(|_| outlet_event(world, EventKind::ConfigUpdated))
+                .collect();
+            let stored = world
+                .store
+                .commit(Change {
+                    events,
+                    ..Change::default()
+                })
+                .await
+                .unwrap();
+            stored
+                .into_iter()
+                .map(|event| {
+                    Arc::new(Published {
+                        event,
+                        at: std::time::Instant::now(),
+                    })
+                })
+                .collect()
+        }
+
+        fn seqs(received: &[Outbound]) -> Vec<u64> {
+            received
+                .iter()
+                .filter_map(|o| match o {
+                    Outbound::Event { event, .. } => Some(event.event.seq),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<Outbound> {
+            let mut received = vec![];
+            while let Ok(item) = rx.try_recv() {
+                received.push(item);
+            }
+            received
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn events_reach_a_client_in_seq_order_and_gaps_are_filled_from_the_log() {
+            let world = world(1).await;
+            let (tx, mut rx) = mpsc::channel(64);
+            let (close, _closed) = watch::channel(None);
+            let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
+            let stream = format!("outlet:{}", world.outlet);
+            conn.cast(ConnMsg::Subscribe {
+                streams: vec![stream.clone()],
+                resume: HashMap::new(),
+            })
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let subscribed = drain(&mut rx);
+            assert!(
+                matches!(&subscribed[..], [Outbound::Subscribed(s)] if s == &vec![(stream.clone(), 0)])
+            );
+
+            let events = commit_quietly(&world, 4).await;
+            // Published out of order, and seq 3 never published at all.
+            for index in [1, 0, 3] {
+                world.hub.context().router.publish(&events[index]);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert_eq!(seqs(&drain(&mut rx)), vec![1, 2], "held 4 until 3 shows up");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(seqs(&drain(&mut rx)), vec![3, 4], "3 read from the log");
+            // A late duplicate is dropped.
+            world.hub.context().router.publish(&events[2]);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(drain(&mut rx).is_empty());
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_full_queue_closes_the_connection_with_4008() {
+            let world = world(1).await;
+            let (tx, _never_read) = mpsc::channel(8);
+            let (close, closed) = watch::channel(None);
+            let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
+            let stream = format!("outlet:{}", world.outlet);
+            conn.cast(ConnMsg::Subscribe {
+                streams: vec![stream.clone()],
+                resume: HashMap::new(),
+            })
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            for event in commit_quietly(&world, 20).await {
+                world.hub.context().router.publish(&event);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let code = closed.borrow().as_ref().map(|(code, _)| *code);
+            assert_eq!(code, Some(crate::connection::CLOSE_SLOW_CONSUMER));
+            assert_eq!(
+                world.hub.context().router.listener_count(&stream),
+                0,
+                "it stopped listening"
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn unacked_booth_events_are_sent_six_times_then_dead_lettered() {
+            let world = world(1).await;
+            let booth = world.booths[0];
+            let booth_id = booth.booth_id().unwrap();
+            let mut failures = world.hub.listen(&format!("outlet:{}", world.outlet));
+            let (tx, mut rx) = mpsc::channel(256);
+            let (close, _closed) = watch::channel(None);
+            let _conn = world.hub.connect(booth, tx, close).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut booking = new_booking(&world, 0, true);
+            booking.booth_id = Some(booth_id);
+            world
+                .hub
+                .create_booking(Some(&world.admin), booking)
+                .await
+                .unwrap();
+            // Backoff 1, 2, 4, 8, 8 s between the six deliveries, then 8 s more before giving up.
+            tokio::time::sleep(Duration::from_secs(40)).await;
+            let received = drain(&mut rx);
+            let per_seq = |seq: u64| seqs(&received).iter().filter(|s| **s == seq).count();
+            assert_eq!(
+                (per_seq(1), per_seq(2)),
+                (6, 6),
+                "BOOKING_CREATED and PAYMENT_CONFIRMED"
+            );
+            let filter = DeadLetterFilter {
+                booth_id: Some(booth_id),
+                ..DeadLetterFilter::default()
+            };
+            let page = PageRequest {
+                limit: 10,
+                cursor: None,
+            };
+            let letters = world.store.list_dead_letters(&filter, &page).await.unwrap();
+            assert_eq!(letters.items.len(), 2);
+            let mut failed = 0;
+            while let Ok(published) = failures.try_recv() {
+                failed += usize::from(published.event.event.event == EventKind::DeliveryFailed);
+            }
+            assert_eq!(failed, 2, "DELIVERY_FAILED on the outlet stream for each");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_ack_stops_redelivery() {
+            let world = world(1).await;
+            let booth = world.booths[0];
+            let booth_id = booth.booth_id().unwrap();
+            let (tx, mut rx) = mpsc::channel(256);
+            let (close, _closed) = watch::channel(None);
+            let conn = world.hub.connect(booth, tx, close).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut booking = new_booking(&world, 0, true);
+            booking.booth_id = Some(booth_id);
+            world
+                .hub
+                .create_booking(Some(&world.admin), booking)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let stream = format!("booth:{booth_id}");
+            conn.cast(ConnMsg::Ack { stream, seq: 2 }).unwrap();
+            tokio::time::sleep(Duration::from_secs(40)).await;
+            assert_eq!(
+                seqs(&drain(&mut rx)),
+                vec![1, 2],
+                "delivered once each, acked, never again"
+            );
+            let snapshot = world
+                .hub
+                .sessions()
+                .booth(booth_id)
+                .await
+                .unwrap()
+                .call(|reply| BoothMsg::Snapshot { reply }, None)
+                .await
+                .unwrap();
+            let unacked = match snapshot {
+                CallResult::Success(snapshot) => snapshot.unacked,
+                _ => panic!("no snapshot"),
+            };
+            assert!(unacked.is_empty());
+        }
+    }
 }

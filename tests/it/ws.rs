@@ -175,6 +175,7 @@ async fn streams_outside_the_callers_scope_are_forbidden() {
 
     assert_eq!(
         hub.ws_connect(Connect {
+            cookie: None,
             token: None,
             protocol: None,
             recv_buffer: None
@@ -185,6 +186,7 @@ async fn streams_outside_the_callers_scope_are_forbidden() {
     );
     assert_eq!(
         hub.ws_connect(Connect {
+            cookie: None,
             token: Some("bhl_forged"),
             protocol: None,
             recv_buffer: None
@@ -193,7 +195,34 @@ async fn streams_outside_the_callers_scope_are_forbidden() {
         .err(),
         Some(401)
     );
+    // The web UI authenticates with its session cookie.
+    let login = hub
+        .client
+        .post(hub.url("/auth/login"))
+        .json(&json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let mut web = hub
+        .ws_connect(Connect {
+            cookie: Some(&cookie),
+            protocol: Some("boothhub.json"),
+            ..Connect::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(web.subscribe(&["all"], None).await["type"], "subscribed");
     let unsupported = Connect {
+        cookie: None,
         token: Some(&root),
         protocol: Some("graphql-ws"),
         recv_buffer: None,
@@ -343,6 +372,7 @@ async fn a_stalled_reader_is_closed_with_4008_while_others_keep_receiving() {
     let outlet = hub.outlet(&root, "Mall Stall").await;
     let stream = format!("outlet:{}", outlet.id);
     let stalled_options = Connect {
+        cookie: None,
         token: Some(&root),
         protocol: Some("boothhub.json"),
         recv_buffer: Some(2048),

@@ -29,8 +29,11 @@ pub enum Received {
     Nothing,
 }
 
+#[derive(Default)]
 pub struct Connect<'a> {
     pub token: Option<&'a str>,
+    /// The web UI's session cookie instead of a bearer token.
+    pub cookie: Option<&'a str>,
     pub protocol: Option<&'a str>,
     /// A small receive buffer, for a client that stops reading.
     pub recv_buffer: Option<u32>,
@@ -69,6 +72,11 @@ impl TestHub {
                 .headers_mut()
                 .insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
+        if let Some(cookie) = options.cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().unwrap());
+        }
         if let Some(protocol) = options.protocol {
             request
                 .headers_mut()
@@ -99,6 +107,7 @@ impl TestHub {
 
     pub async fn ws(&self, token: &str, protocol: Option<&str>) -> WsClient {
         self.ws_connect(Connect {
+            cookie: None,
             token: Some(token),
             protocol,
             recv_buffer: None,

@@ -20,7 +20,7 @@ use crate::domain::access::{Action, Denied, Principal, permits};
 use crate::domain::booking::{Booking, NewBooking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind, StoredEvent};
-use crate::domain::ids::{AuditId, BookingId, BoothId, UserId};
+use crate::domain::ids::{AuditId, BookingId, BoothId, OutletId, UserId};
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome};
 use crate::domain::qr::QrSigner;
 use crate::domain::rate::RateLimit;
@@ -266,6 +266,26 @@ impl Sessions {
     }
 }
 
+/// Runs a listing with the caller's outlet scope applied: scoped callers list their outlet;
+/// asking for an outlet the caller may not see lists nothing.
+async fn scoped<T, F, Fut>(
+    caller: &Principal,
+    requested: Option<OutletId>,
+    list: F,
+) -> Result<Page<T>, HubError>
+where
+    F: FnOnce(Option<OutletId>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    match caller.outlet_filter(requested) {
+        Some(outlet) => Ok(list(outlet).await?),
+        None => Ok(Page {
+            items: vec![],
+            next_cursor: None,
+        }),
+    }
+}
+
 /// Booths recorded online when the hub stopped without recording them offline (a crash):
 /// their connections died with it.
 async fn close_stale_presence(ctx: &Arc<HubContext>) -> Result<(), HubError> {
@@ -482,14 +502,11 @@ impl Hub {
         page: &PageRequest,
     ) -> Result<Page<DeadLetter>, HubError> {
         permits(Some(caller), Action::ListBooths)?;
-        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
-            return Ok(Page {
-                items: vec![],
-                next_cursor: None,
-            });
-        };
-        filter.outlet_id = outlet_id;
-        Ok(self.ctx.store.list_dead_letters(&filter, page).await?)
+        scoped(caller, filter.outlet_id, |outlet_id| {
+            filter.outlet_id = outlet_id;
+            self.ctx.store.list_dead_letters(&filter, page)
+        })
+        .await
     }
 
     async fn ask<T: Send + 'static>(
@@ -781,14 +798,11 @@ impl Hub {
         page: &PageRequest,
     ) -> Result<Page<Booking>, HubError> {
         permits(Some(caller), Action::ListBookings)?;
-        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
-            return Ok(Page {
-                items: vec![],
-                next_cursor: None,
-            });
-        };
-        filter.outlet_id = outlet_id;
-        Ok(self.ctx.store.list_bookings(&filter, page).await?)
+        scoped(caller, filter.outlet_id, |outlet_id| {
+            filter.outlet_id = outlet_id;
+            self.ctx.store.list_bookings(&filter, page)
+        })
+        .await
     }
 
     pub async fn list_audit(
@@ -798,14 +812,11 @@ impl Hub {
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, HubError> {
         permits(Some(caller), Action::ReadAudit)?;
-        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
-            return Ok(Page {
-                items: vec![],
-                next_cursor: None,
-            });
-        };
-        filter.outlet_id = outlet_id;
-        Ok(self.ctx.store.list_audit(&filter, page).await?)
+        scoped(caller, filter.outlet_id, |outlet_id| {
+            filter.outlet_id = outlet_id;
+            self.ctx.store.list_audit(&filter, page)
+        })
+        .await
     }
 
     pub async fn list_payments(
@@ -815,14 +826,11 @@ impl Hub {
         page: &PageRequest,
     ) -> Result<Page<Payment>, HubError> {
         permits(Some(caller), Action::ListBookings)?;
-        let Some(outlet_id) = caller.outlet_filter(filter.outlet_id) else {
-            return Ok(Page {
-                items: vec![],
-                next_cursor: None,
-            });
-        };
-        filter.outlet_id = outlet_id;
-        Ok(self.ctx.store.list_payments(&filter, page).await?)
+        scoped(caller, filter.outlet_id, |outlet_id| {
+            filter.outlet_id = outlet_id;
+            self.ctx.store.list_payments(&filter, page)
+        })
+        .await
     }
 }
 

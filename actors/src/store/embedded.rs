@@ -360,6 +360,32 @@ fn record_presence(tx: &Transaction<'_>, presence: &Presence) -> Result<(), Stor
     Ok(())
 }
 
+/// Newest first by time-ordered id (UUID v7), with two optional equality filters.
+fn list_newest<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &str,
+    filters: [(&str, Option<String>); 2],
+    page: &PageRequest,
+    id_of: impl Fn(&T) -> String,
+) -> Result<Page<T>, StoreError> {
+    let before = match &page.cursor {
+        Some(cursor) => decode_cursor(cursor, 1)?.remove(0),
+        None => "~".to_owned(),
+    };
+    let [(first, first_value), (second, second_value)] = filters;
+    let sql = format!(
+        "SELECT doc FROM {table} WHERE (?1 IS NULL OR {first} = ?1) \
+         AND (?2 IS NULL OR {second} = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4"
+    );
+    let limit = i64::from(page.limit) + 1;
+    let items = query_docs(
+        conn,
+        &sql,
+        params![first_value, second_value, before, limit],
+    )?;
+    Ok(page_of(items, page.limit, |item| vec![id_of(item)]))
+}
+
 fn list_by_id<T: DeserializeOwned>(
     conn: &Connection,
     table: &str,
@@ -550,28 +576,15 @@ impl Store for EmbeddedStore {
         filter: &DeadLetterFilter,
         page: &PageRequest,
     ) -> Result<Page<DeadLetter>, StoreError> {
-        let filter = filter.clone();
+        let filters = [
+            ("outlet_id", filter.outlet_id.map(|o| o.to_string())),
+            ("booth_id", filter.booth_id.map(|id| id.to_string())),
+        ];
         let page = page.clone();
         self.read(move |conn| {
-            let before = match &page.cursor {
-                Some(cursor) => decode_cursor(cursor, 1)?.remove(0),
-                None => "~".to_owned(),
-            };
-            let sql = "SELECT doc FROM dead_letters WHERE (?1 IS NULL OR outlet_id = ?1) \
-                AND (?2 IS NULL OR booth_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4";
-            let items: Vec<DeadLetter> = query_docs(
-                conn,
-                sql,
-                params![
-                    filter.outlet_id.map(|o| o.to_string()),
-                    filter.booth_id.map(|b| b.to_string()),
-                    before,
-                    i64::from(page.limit) + 1,
-                ],
-            )?;
-            Ok(page_of(items, page.limit, |d: &DeadLetter| {
-                vec![d.id.to_string()]
-            }))
+            list_newest(conn, "dead_letters", filters, &page, |x: &DeadLetter| {
+                x.id.to_string()
+            })
         })
         .await
     }
@@ -593,28 +606,15 @@ impl Store for EmbeddedStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
-        let filter = filter.clone();
+        let filters = [
+            ("outlet_id", filter.outlet_id.map(|o| o.to_string())),
+            ("booking_id", filter.booking_id.map(|id| id.to_string())),
+        ];
         let page = page.clone();
         self.read(move |conn| {
-            let before = match &page.cursor {
-                Some(cursor) => decode_cursor(cursor, 1)?.remove(0),
-                None => "~".to_owned(),
-            };
-            let sql = "SELECT doc FROM audit WHERE (?1 IS NULL OR outlet_id = ?1) \
-                AND (?2 IS NULL OR booking_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4";
-            let items: Vec<AuditEntry> = query_docs(
-                conn,
-                sql,
-                params![
-                    filter.outlet_id.map(|o| o.to_string()),
-                    filter.booking_id.map(|b| b.to_string()),
-                    before,
-                    i64::from(page.limit) + 1,
-                ],
-            )?;
-            Ok(page_of(items, page.limit, |a: &AuditEntry| {
-                vec![a.id.to_string()]
-            }))
+            list_newest(conn, "audit", filters, &page, |x: &AuditEntry| {
+                x.id.to_string()
+            })
         })
         .await
     }

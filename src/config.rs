@@ -19,6 +19,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("metrics_public", "BOOTHHUB_METRICS_PUBLIC"),
     ("scylla.nodes", "BOOTHHUB_SCYLLA_NODES"),
     ("scylla.keyspace", "BOOTHHUB_SCYLLA_KEYSPACE"),
+    ("scylla.replication", "BOOTHHUB_SCYLLA_REPLICATION"),
     ("tls.cert", "BOOTHHUB_TLS_CERT"),
     ("tls.key", "BOOTHHUB_TLS_KEY"),
     ("webhook.secret", "BOOTHHUB_WEBHOOK_SECRET"),
@@ -130,6 +131,8 @@ pub struct Config {
     pub metrics_public: bool,
     pub scylla_nodes: Vec<String>,
     pub scylla_keyspace: String,
+    /// The keyspace's replication map, used when the hub creates the keyspace.
+    pub scylla_replication: String,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub webhook_secret: Option<String>,
@@ -156,6 +159,7 @@ impl std::fmt::Debug for Config {
             .field("metrics_public", &self.metrics_public)
             .field("scylla_nodes", &self.scylla_nodes)
             .field("scylla_keyspace", &self.scylla_keyspace)
+            .field("scylla_replication", &self.scylla_replication)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("webhook_secret", &secret(&self.webhook_secret))
@@ -433,6 +437,18 @@ impl Config {
                         && v.len() <= 48
                         && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                         && v.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+                    valid.then(|| v.to_owned())
+                },
+            )?,
+            scylla_replication: raw.parse(
+                "scylla.replication",
+                "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+                "a CQL replication map such as {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+                |v| {
+                    let valid = v.starts_with('{')
+                        && v.ends_with('}')
+                        && v.contains("'class'")
+                        && !v.contains(';');
                     valid.then(|| v.to_owned())
                 },
             )?,

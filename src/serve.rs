@@ -13,6 +13,7 @@ use boothhub_actors::domain::records::Role;
 use boothhub_actors::hub::{Hub, HubSettings};
 use boothhub_actors::store::Store;
 use boothhub_actors::store::embedded::EmbeddedStore;
+use boothhub_actors::store::scylla::{ScyllaSettings, ScyllaStore};
 use tracing::{info, warn};
 
 use crate::auth::password;
@@ -34,10 +35,21 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             info!(path = %store.path().display(), "embedded store open");
             Ok(Arc::new(store))
         }
-        StoreKind::Scylla => anyhow::bail!(
-            "BOOTHHUB_STORE=scylla: the ScyllaDB backend is not part of this build yet; \
-             use BOOTHHUB_STORE=embedded"
-        ),
+        StoreKind::Scylla => {
+            let settings = ScyllaSettings {
+                nodes: config.scylla_nodes.clone(),
+                keyspace: config.scylla_keyspace.clone(),
+                replication: config.scylla_replication.clone(),
+            };
+            let store = ScyllaStore::connect(&settings).await.with_context(|| {
+                format!(
+                    "opening the ScyllaDB store (BOOTHHUB_SCYLLA_NODES={})",
+                    settings.nodes.join(",")
+                )
+            })?;
+            info!(nodes = %settings.nodes.join(","), keyspace = %settings.keyspace, "ScyllaDB store open");
+            Ok(Arc::new(store))
+        }
     }
 }
 

@@ -35,6 +35,56 @@ impl Drop for TestHub {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        drop_keyspace(&self.extra_env);
+    }
+}
+
+/// On the CQL backend each hub has a keyspace of its own; it goes with the hub, so that a
+/// long suite does not fill the test server's memory with tables.
+fn drop_keyspace(env: &[(String, String)]) {
+    let find = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let (Some(nodes), Some(keyspace)) = (
+        find("BOOTHHUB_SCYLLA_NODES"),
+        find("BOOTHHUB_SCYLLA_KEYSPACE"),
+    ) else {
+        return;
+    };
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let session = scylla::client::session_builder::SessionBuilder::new()
+                .known_nodes(nodes.split(','))
+                .build()
+                .await
+                .ok()?;
+            session
+                .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
+                .await
+                .ok()
+        })
+    });
+    let _ = dropped.join();
+}
+
+/// The store the suite runs on: embedded, or with `BOOTHHUB_TEST_STORE=scylla` the CQL server
+/// at `BOOTHHUB_TEST_SCYLLA_NODES`, on a fresh keyspace per hub.
+fn store_env() -> Vec<(String, String)> {
+    match std::env::var("BOOTHHUB_TEST_STORE").as_deref() {
+        Ok("scylla") => {
+            let nodes = std::env::var("BOOTHHUB_TEST_SCYLLA_NODES")
+                .unwrap_or_else(|_| "127.0.0.1:9042".into());
+            let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
+            vec![
+                ("BOOTHHUB_STORE".into(), "scylla".into()),
+                ("BOOTHHUB_SCYLLA_NODES".into(), nodes),
+                ("BOOTHHUB_SCYLLA_KEYSPACE".into(), keyspace),
+            ]
+        }
+        Ok("embedded") | Err(_) => vec![],
+        Ok(other) => panic!("BOOTHHUB_TEST_STORE={other}: use embedded or scylla"),
     }
 }
 
@@ -114,10 +164,8 @@ impl TestHub {
 
     pub fn start_with(env: &[(&str, &str)]) -> TestHub {
         let data = tempfile::tempdir().expect("temp dir");
-        let extra_env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let mut extra_env = store_env();
+        extra_env.extend(env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         let (child, addr) = spawn(data.path(), &extra_env);
         let client = client_for(data.path());
         TestHub {

@@ -3,6 +3,7 @@
 //! is one [`Change`], committed atomically with its events before anyone is answered.
 
 pub mod embedded;
+pub mod scylla;
 #[cfg(test)]
 mod suite;
 

@@ -351,3 +351,52 @@ mod embedded {
         assert!(err.contains("newer"), "{err}");
     }
 }
+
+#[cfg(feature = "scylla-tests")]
+mod scylla {
+    use super::*;
+    use crate::store::scylla::{ScyllaSettings, ScyllaStore};
+
+    /// A store on a fresh keyspace of the CQL server named by `BOOTHHUB_TEST_SCYLLA_NODES`.
+    async fn open() -> Arc<dyn Store> {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test server's address comes from the test runner"
+        )]
+        let nodes = std::env::var("BOOTHHUB_TEST_SCYLLA_NODES").unwrap_or_else(|_| {
+            panic!("set BOOTHHUB_TEST_SCYLLA_NODES (scripts/test starts a server)")
+        });
+        let keyspace = format!("suite_{}", uuid::Uuid::new_v4().simple());
+        let settings = ScyllaSettings {
+            nodes: nodes.split(',').map(str::to_owned).collect(),
+            keyspace,
+            replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".into(),
+        };
+        Arc::new(ScyllaStore::connect(&settings).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn seqs() {
+        seqs_are_gapless_per_stream(open().await).await;
+    }
+
+    #[tokio::test]
+    async fn slots() {
+        slot_claims_are_atomic(open().await).await;
+    }
+
+    #[tokio::test]
+    async fn payments() {
+        a_payment_event_id_is_stored_once(open().await).await;
+    }
+
+    #[tokio::test]
+    async fn paging() {
+        bookings_page_newest_first(open().await).await;
+    }
+
+    #[tokio::test]
+    async fn directory() {
+        directory_records_round_trip(open().await).await;
+    }
+}

@@ -1,0 +1,1083 @@
+//! The ScyllaDB backend (also runs on Apache Cassandra 5), for operators who outgrow one
+//! machine. Same behaviour as the embedded store behind the same trait; the design choices
+//! (LWT where compare-and-set is needed, logged batches for atomicity, consistency levels)
+//! are in `schema/README.md`.
+
+mod cql;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, Utc};
+use scylla::value::CqlValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use self::cql::{Cql, bigint, blob, int, text, ts};
+use super::{
+    AuditFilter, BookingFilter, BookingWrite, Change, DeadLetterFilter, Page, PageRequest,
+    PaymentFilter, Presence, Store, StoreError,
+};
+use crate::domain::booking::{Booking, SlotClaim};
+use crate::domain::config::SystemConfig;
+use crate::domain::event::StoredEvent;
+use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
+use crate::domain::payment::Payment;
+use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
+
+/// The schema files, in order; `meta.schema_version` says how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../../../schema/cql/001_init.cql")];
+/// Seqs a partition of the event log holds.
+const EVENT_BUCKET: u64 = 1000;
+/// How long a slot lease lives if its holder dies.
+const LEASE_TTL_SECONDS: i32 = 10;
+
+#[derive(Debug)]
+pub struct ScyllaStore {
+    cql: Cql,
+}
+
+/// Where to connect and what to create.
+#[derive(Clone, Debug)]
+pub struct ScyllaSettings {
+    pub nodes: Vec<String>,
+    pub keyspace: String,
+    /// The replication map of the keyspace, e.g. `{'class': 'SimpleStrategy', 'replication_factor': 3}`.
+    pub replication: String,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn month(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", at.year(), at.month())
+}
+
+fn bucket(seq: u64) -> i64 {
+    (seq / EVENT_BUCKET) as i64
+}
+
+fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}|{id}", at.timestamp_millis()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, String), StoreError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::BadCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
+    let (millis, id) = text.split_once('|').ok_or(StoreError::BadCursor)?;
+    let millis = millis.parse::<i64>().map_err(|_| StoreError::BadCursor)?;
+    let at = DateTime::from_timestamp_millis(millis).ok_or(StoreError::BadCursor)?;
+    Ok((at, id.to_owned()))
+}
+
+/// One row of a listing: when, and the id of the record.
+struct Entry {
+    at: DateTime<Utc>,
+    id: String,
+}
+
+impl ScyllaStore {
+    /// Connects, creates or migrates the schema, and refuses a schema newer than this build.
+    pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
+        let cql = Cql::connect(&settings.nodes, &settings.keyspace).await?;
+        let store = ScyllaStore { cql };
+        store.migrate(&settings.replication).await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self, replication: &str) -> Result<(), StoreError> {
+        let ks = self.cql.keyspace();
+        self.cql
+            .ddl(&format!(
+                "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}"
+            ))
+            .await?;
+        self.cql
+            .ddl(&format!(
+                "CREATE TABLE IF NOT EXISTS {ks}.meta (key text PRIMARY KEY, value text)"
+            ))
+            .await?;
+        let rows = self
+            .cql
+            .rows(
+                "SELECT value FROM {ks}.meta WHERE key = 'schema_version'",
+                vec![],
+            )
+            .await?;
+        let version: usize = rows
+            .first()
+            .and_then(|r| cql::col_text(r, 0))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Unavailable(format!(
+                "keyspace {ks} has schema version {version}, newer than this Booth Hub knows ({}); \
+                 run a newer boothhub",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, file) in MIGRATIONS.iter().enumerate().skip(version) {
+            for statement in statements(file) {
+                self.cql.ddl(&statement.replace("{ks}", ks)).await?;
+            }
+            self.cql
+                .exec(
+                    "INSERT INTO {ks}.meta (key, value) VALUES ('schema_version', ?)",
+                    vec![text((index + 1).to_string())],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn doc<T: DeserializeOwned>(
+        &self,
+        cql: &'static str,
+        key: CqlValue,
+    ) -> Result<Option<T>, StoreError> {
+        let rows = self.cql.rows(cql, vec![key]).await?;
+        rows.first()
+            .and_then(|r| cql::col_text(r, 0))
+            .map(|doc| from_json(&doc))
+            .transpose()
+    }
+
+    /// Takes a short lease on `name`; waits (with backoff) while another holder has it.
+    async fn lease(&self, name: &str) -> Result<String, StoreError> {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let mut wait = Duration::from_millis(2);
+        for _ in 0..200 {
+            let applied = self
+                .cql
+                .lwt(
+                    "INSERT INTO {ks}.locks (name, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?",
+                    vec![text(name), text(&owner), int(LEASE_TTL_SECONDS)],
+                )
+                .await?;
+            if applied {
+                return Ok(owner);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(100));
+        }
+        Err(StoreError::Unavailable(format!(
+            "the lease {name} stayed taken"
+        )))
+    }
+
+    async fn release(&self, name: &str, owner: &str) {
+        let _ = self
+            .cql
+            .lwt(
+                "DELETE FROM {ks}.locks WHERE name = ? IF owner = ?",
+                vec![text(name), text(owner)],
+            )
+            .await;
+    }
+
+    async fn check_slot(&self, claim: &SlotClaim, booking: &Booking) -> Result<(), StoreError> {
+        let existing = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.bookings WHERE id = ?",
+                vec![text(booking.id.to_string())],
+            )
+            .await?;
+        if !existing.is_empty() {
+            return Err(StoreError::Duplicate("booking"));
+        }
+        let scope = match claim.booth_id {
+            Some(booth) => format!("booth:{booth}"),
+            None => format!("outlet:{}", claim.outlet_id),
+        };
+        let earliest = claim.slot.start - claim.duration;
+        let taken = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.live_bookings WHERE scope = ? AND booking_time > ? AND booking_time < ?",
+                vec![text(scope), ts(earliest), ts(claim.slot.end)],
+            )
+            .await?
+            .len() as u64;
+        if taken < claim.capacity {
+            Ok(())
+        } else {
+            Err(StoreError::SlotTaken)
+        }
+    }
+
+    /// Gives the next seq of `stream`, compare-and-set on its head.
+    async fn next_seq(&self, stream: &str) -> Result<u64, StoreError> {
+        for _ in 0..1000 {
+            let head = self
+                .cql
+                .serial_rows(
+                    "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
+                    vec![text(stream)],
+                )
+                .await?;
+            let applied = match head.first().and_then(|r| cql::col_bigint(r, 0)) {
+                None => self
+                    .cql
+                    .lwt(
+                        "INSERT INTO {ks}.stream_heads (stream, seq) VALUES (?, 1) IF NOT EXISTS",
+                        vec![text(stream)],
+                    )
+                    .await?
+                    .then_some(1),
+                Some(seq) => self
+                    .cql
+                    .lwt(
+                        "UPDATE {ks}.stream_heads SET seq = ? WHERE stream = ? IF seq = ?",
+                        vec![bigint(seq + 1), text(stream), bigint(seq)],
+                    )
+                    .await?
+                    .then_some(seq + 1),
+            };
+            if let Some(seq) = applied {
+                return Ok(seq as u64);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "no seq could be taken on {stream}"
+        )))
+    }
+
+    fn timeline(
+        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+        kind: &str,
+        scopes: &[String],
+        at: DateTime<Utc>,
+        id: &str,
+    ) {
+        for scope in scopes {
+            batch.push((
+                "INSERT INTO {ks}.timeline (kind, scope, month, at, id) VALUES (?, ?, ?, ?, ?)",
+                vec![text(kind), text(scope), text(month(at)), ts(at), text(id)],
+            ));
+            batch.push((
+                "INSERT INTO {ks}.timeline_months (kind, scope, month) VALUES (?, ?, ?)",
+                vec![text(kind), text(scope), text(month(at))],
+            ));
+        }
+    }
+
+    fn booking_rows(
+        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+        booking: &Booking,
+        created: bool,
+    ) -> Result<(), StoreError> {
+        let id = booking.id.to_string();
+        batch.push((
+            "INSERT INTO {ks}.bookings (id, doc) VALUES (?, ?)",
+            vec![text(&id), text(to_json(booking)?)],
+        ));
+        if created {
+            let scopes = ["all".to_owned(), format!("outlet:{}", booking.outlet_id)];
+            Self::timeline(batch, "booking", &scopes, booking.booking_time, &id);
+        }
+        let mut scopes = vec!["all".to_owned(), format!("outlet:{}", booking.outlet_id)];
+        if let Some(booth) = booking.booth_id {
+            scopes.push(format!("booth:{booth}"));
+        }
+        for scope in scopes {
+            let key = vec![text(scope), ts(booking.booking_time), text(&id)];
+            if booking.status.is_live() {
+                batch.push((
+                    "INSERT INTO {ks}.live_bookings (scope, booking_time, id) VALUES (?, ?, ?)",
+                    key,
+                ));
+            } else {
+                batch.push(("DELETE FROM {ks}.live_bookings WHERE scope = ? AND booking_time = ? AND id = ?", key));
+            }
+        }
+        Ok(())
+    }
+
+    async fn presence_rows(
+        &self,
+        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+        presence: &Presence,
+    ) -> Result<(), StoreError> {
+        let id = presence.booth_id.to_string();
+        let Some(mut booth) = self.booth(presence.booth_id).await? else {
+            return Err(StoreError::NotFound("booth"));
+        };
+        booth.online = presence.online;
+        booth.last_seen_at = Some(presence.at);
+        batch.push((
+            "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('booth', ?, ?)",
+            vec![text(&id), text(to_json(&booth)?)],
+        ));
+        if presence.online {
+            batch.push((
+                "INSERT INTO {ks}.booths_online (shard, id) VALUES (0, ?)",
+                vec![text(&id)],
+            ));
+        } else {
+            batch.push((
+                "DELETE FROM {ks}.booths_online WHERE shard = 0 AND id = ?",
+                vec![text(&id)],
+            ));
+        }
+        Ok(())
+    }
+
+    async fn commit_locked(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut batch: Vec<(&'static str, Vec<CqlValue>)> = vec![];
+        match &change.booking {
+            Some(BookingWrite::Create(booking, claim)) => {
+                self.check_slot(claim, booking).await?;
+                Self::booking_rows(&mut batch, booking, true)?;
+            }
+            Some(BookingWrite::Update(booking)) => Self::booking_rows(&mut batch, booking, false)?,
+            None => {}
+        }
+        if let Some(payment) = &change.payment {
+            if self.payment(&payment.event_id).await?.is_some() {
+                return Err(StoreError::Duplicate("payment event id"));
+            }
+            batch.push((
+                "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
+                vec![text(&payment.event_id), text(to_json(payment)?)],
+            ));
+            let mut scopes = vec!["all".to_owned()];
+            if let Some(outlet) = payment.outlet_id {
+                scopes.push(format!("outlet:{outlet}"));
+            }
+            Self::timeline(
+                &mut batch,
+                "payment",
+                &scopes,
+                payment.received_at,
+                &payment.event_id,
+            );
+        }
+        if let Some(audit) = &change.audit {
+            let id = audit.id.to_string();
+            batch.push((
+                "INSERT INTO {ks}.audit (id, doc) VALUES (?, ?)",
+                vec![text(&id), text(to_json(audit)?)],
+            ));
+            let mut scopes = vec!["all".to_owned()];
+            scopes.extend(audit.outlet_id.map(|o| format!("outlet:{o}")));
+            scopes.extend(audit.booking_id.map(|b| format!("booking:{b}")));
+            Self::timeline(&mut batch, "audit", &scopes, audit.at, &id);
+        }
+        if let Some(config) = &change.config {
+            batch.push((
+                "INSERT INTO {ks}.system_config (id, doc) VALUES (1, ?)",
+                vec![text(to_json(config)?)],
+            ));
+        }
+        if let Some(presence) = &change.presence {
+            self.presence_rows(&mut batch, presence).await?;
+        }
+        if let Some(letter) = &change.dead_letter {
+            let id = letter.id.to_string();
+            batch.push((
+                "INSERT INTO {ks}.dead_letters (id, doc) VALUES (?, ?)",
+                vec![text(&id), text(to_json(letter)?)],
+            ));
+            let scopes = [
+                "all".to_owned(),
+                format!("outlet:{}", letter.outlet_id),
+                format!("booth:{}", letter.booth_id),
+            ];
+            Self::timeline(&mut batch, "dead_letter", &scopes, letter.at, &id);
+        }
+        let mut stored = vec![];
+        for event in change.events {
+            for stream in event.streams() {
+                let name = stream.to_string();
+                let seq = self.next_seq(&name).await?;
+                let placed = StoredEvent {
+                    stream: name,
+                    seq,
+                    event: event.clone(),
+                };
+                batch.push((
+                    "INSERT INTO {ks}.events (stream, bucket, seq, doc) VALUES (?, ?, ?, ?)",
+                    vec![
+                        text(&placed.stream),
+                        bigint(bucket(seq)),
+                        bigint(seq as i64),
+                        text(to_json(&placed.event)?),
+                    ],
+                ));
+                stored.push(placed);
+            }
+        }
+        if !batch.is_empty() {
+            self.cql.logged_batch(batch).await?;
+        }
+        Ok(stored)
+    }
+
+    /// A page of a timeline, newest first, starting after `cursor`, keeping the entries that
+    /// `keep` accepts (filters the timeline cannot express).
+    async fn list_timeline<T, K, Fut>(
+        &self,
+        kind: &str,
+        scope: &str,
+        bounds: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        page: &PageRequest,
+        mut fetch: K,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Page<T>, StoreError>
+    where
+        K: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+    {
+        let cursor = page.cursor.as_deref().map(decode_cursor).transpose()?;
+        let months: Vec<String> = self
+            .cql
+            .rows(
+                "SELECT month FROM {ks}.timeline_months WHERE kind = ? AND scope = ?",
+                vec![text(kind), text(scope)],
+            )
+            .await?
+            .iter()
+            .filter_map(|r| cql::col_text(r, 0))
+            .collect();
+        let (from, to) = bounds;
+        let limit = page.limit as usize;
+        let mut items: Vec<(Entry, T)> = vec![];
+        for month_name in months {
+            if from.is_some_and(|f| month_name < month(f))
+                || to.is_some_and(|t| month_name > month(t))
+            {
+                continue;
+            }
+            let mut entries = vec![];
+            let rows = match &cursor {
+                Some((at, id)) => {
+                    self.cql
+                        .rows(
+                            "SELECT at, id FROM {ks}.timeline WHERE kind = ? AND scope = ? AND month = ? AND (at, id) < (?, ?)",
+                            vec![text(kind), text(scope), text(&month_name), ts(*at), text(id)],
+                        )
+                        .await?
+                }
+                None => {
+                    self.cql
+                        .rows(
+                            "SELECT at, id FROM {ks}.timeline WHERE kind = ? AND scope = ? AND month = ?",
+                            vec![text(kind), text(scope), text(&month_name)],
+                        )
+                        .await?
+                }
+            };
+            for row in &rows {
+                if let (Some(at), Some(id)) = (cql::col_ts(row, 0), cql::col_text(row, 1)) {
+                    if from.is_some_and(|f| at < f) || to.is_some_and(|t| at > t) {
+                        continue;
+                    }
+                    entries.push(Entry { at, id });
+                }
+            }
+            for entry in entries {
+                let item = fetch(entry.id.clone()).await?.filter(|item| keep(item));
+                if let Some(item) = item {
+                    items.push((entry, item));
+                    if items.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if items.len() > limit {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more {
+            items.last().map(|(e, _)| encode_cursor(e.at, &e.id))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: items.into_iter().map(|(_, item)| item).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn list_directory<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        ids: Option<Vec<String>>,
+        page: &PageRequest,
+    ) -> Result<Page<T>, StoreError> {
+        let after = page.cursor.clone().unwrap_or_default();
+        let limit = page.limit as usize;
+        let rows = match ids {
+            Some(ids) => {
+                let mut docs = vec![];
+                for id in ids.into_iter().filter(|id| *id > after).take(limit + 1) {
+                    docs.extend(
+                        self.cql
+                            .rows(
+                                "SELECT id, doc FROM {ks}.directory WHERE kind = ? AND id = ?",
+                                vec![text(kind), text(id)],
+                            )
+                            .await?,
+                    );
+                }
+                docs
+            }
+            None => {
+                self.cql
+                    .rows(
+                        "SELECT id, doc FROM {ks}.directory WHERE kind = ? AND id > ? LIMIT ?",
+                        vec![
+                            text(kind),
+                            text(&after),
+                            int(i32::try_from(limit + 1).unwrap_or(i32::MAX)),
+                        ],
+                    )
+                    .await?
+            }
+        };
+        let mut items = vec![];
+        let mut last_ids = vec![];
+        for row in &rows {
+            if let (Some(id), Some(doc)) = (cql::col_text(row, 0), cql::col_text(row, 1)) {
+                items.push(from_json::<T>(&doc)?);
+                last_ids.push(id);
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more {
+            last_ids.get(limit - 1).cloned()
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// The statements of a schema file: split on `;`, comments dropped.
+fn statements(file: &str) -> Vec<String> {
+    let without_comments: String = file
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[async_trait]
+impl Store for ScyllaStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.cql
+            .rows("SELECT release_version FROM system.local", vec![])
+            .await
+            .map(|_| ())
+    }
+
+    async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+        // Slot claims of an outlet are serialised by a lease, so that check and insert are one step.
+        let lease = match &change.booking {
+            Some(BookingWrite::Create(booking, _)) => {
+                let name = format!("slots:{}", booking.outlet_id);
+                Some((self.lease(&name).await?, name))
+            }
+            _ => None,
+        };
+        let result = self.commit_locked(change).await;
+        if let Some((owner, name)) = lease {
+            self.release(&name, &owner).await;
+        }
+        result
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
+        self.doc(
+            "SELECT doc FROM {ks}.bookings WHERE id = ?",
+            text(id.to_string()),
+        )
+        .await
+    }
+
+    async fn list_bookings(
+        &self,
+        filter: &BookingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Booking>, StoreError> {
+        let scope = filter
+            .outlet_id
+            .map_or_else(|| "all".to_owned(), |o| format!("outlet:{o}"));
+        let status = filter.status;
+        self.list_timeline(
+            "booking",
+            &scope,
+            (filter.from, filter.to),
+            page,
+            |id| async move {
+                self.doc("SELECT doc FROM {ks}.bookings WHERE id = ?", text(id))
+                    .await
+            },
+            |booking: &Booking| status.is_none_or(|s| booking.status == s),
+        )
+        .await
+    }
+
+    async fn live_bookings(&self) -> Result<Vec<Booking>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.live_bookings WHERE scope = 'all'",
+                vec![],
+            )
+            .await?;
+        let mut bookings = vec![];
+        for id in rows.iter().filter_map(|r| cql::col_text(r, 0)) {
+            if let Some(booking) = self
+                .doc::<Booking>("SELECT doc FROM {ks}.bookings WHERE id = ?", text(id))
+                .await?
+            {
+                bookings.push(booking);
+            }
+        }
+        Ok(bookings)
+    }
+
+    async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError> {
+        self.doc(
+            "SELECT doc FROM {ks}.payments WHERE event_id = ?",
+            text(event_id),
+        )
+        .await
+    }
+
+    async fn list_payments(
+        &self,
+        filter: &PaymentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Payment>, StoreError> {
+        let scope = filter
+            .outlet_id
+            .map_or_else(|| "all".to_owned(), |o| format!("outlet:{o}"));
+        let refund = filter.refund_required;
+        self.list_timeline(
+            "payment",
+            &scope,
+            (None, None),
+            page,
+            |id| async move { self.payment(&id).await },
+            |payment: &Payment| refund.is_none_or(|r| payment.refund_required == r),
+        )
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let head = self.stream_head(stream).await?;
+        let mut events = vec![];
+        let mut from = after + 1;
+        while from <= head && events.len() < limit as usize {
+            let rows = self
+                .cql
+                .rows(
+                    "SELECT seq, doc FROM {ks}.events WHERE stream = ? AND bucket = ? AND seq >= ? LIMIT ?",
+                    vec![text(stream), bigint(bucket(from)), bigint(from as i64), int(i32::try_from(limit).unwrap_or(i32::MAX))],
+                )
+                .await?;
+            for row in &rows {
+                let (Some(seq), Some(doc)) = (cql::col_bigint(row, 0), cql::col_text(row, 1))
+                else {
+                    continue;
+                };
+                if events.len() < limit as usize {
+                    let event = from_json(&doc)?;
+                    events.push(StoredEvent {
+                        stream: stream.to_owned(),
+                        seq: seq as u64,
+                        event,
+                    });
+                }
+            }
+            from = (from / EVENT_BUCKET + 1) * EVENT_BUCKET;
+        }
+        Ok(events)
+    }
+
+    async fn stream_head(&self, stream: &str) -> Result<u64, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
+                vec![text(stream)],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| cql::col_bigint(r, 0))
+            .unwrap_or(0) as u64)
+    }
+
+    async fn list_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeadLetter>, StoreError> {
+        let scope = match (filter.booth_id, filter.outlet_id) {
+            (Some(booth), _) => format!("booth:{booth}"),
+            (None, Some(outlet)) => format!("outlet:{outlet}"),
+            (None, None) => "all".to_owned(),
+        };
+        let outlet = filter.outlet_id;
+        self.list_timeline(
+            "dead_letter",
+            &scope,
+            (None, None),
+            page,
+            |id| async move {
+                self.doc("SELECT doc FROM {ks}.dead_letters WHERE id = ?", text(id))
+                    .await
+            },
+            |letter: &DeadLetter| outlet.is_none_or(|o| letter.outlet_id == o),
+        )
+        .await
+    }
+
+    async fn system_config(&self) -> Result<Option<SystemConfig>, StoreError> {
+        self.doc("SELECT doc FROM {ks}.system_config WHERE id = ?", int(1))
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let scope = match (filter.booking_id, filter.outlet_id) {
+            (Some(booking), _) => format!("booking:{booking}"),
+            (None, Some(outlet)) => format!("outlet:{outlet}"),
+            (None, None) => "all".to_owned(),
+        };
+        let outlet = filter.outlet_id;
+        self.list_timeline(
+            "audit",
+            &scope,
+            (None, None),
+            page,
+            |id| async move {
+                self.doc("SELECT doc FROM {ks}.audit WHERE id = ?", text(id))
+                    .await
+            },
+            |entry: &AuditEntry| outlet.is_none_or(|o| entry.outlet_id == Some(o)),
+        )
+        .await
+    }
+
+    async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
+        self.cql
+            .exec(
+                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('outlet', ?, ?)",
+                vec![text(outlet.id.to_string()), text(to_json(outlet)?)],
+            )
+            .await
+    }
+
+    async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
+        if self.outlet(outlet.id).await?.is_none() {
+            return Err(StoreError::NotFound("outlet"));
+        }
+        self.create_outlet(outlet).await
+    }
+
+    async fn outlet(&self, id: OutletId) -> Result<Option<Outlet>, StoreError> {
+        self.doc(
+            "SELECT doc FROM {ks}.directory WHERE kind = 'outlet' AND id = ?",
+            text(id.to_string()),
+        )
+        .await
+    }
+
+    async fn list_outlets(
+        &self,
+        only: Option<OutletId>,
+        page: &PageRequest,
+    ) -> Result<Page<Outlet>, StoreError> {
+        self.list_directory("outlet", only.map(|o| vec![o.to_string()]), page)
+            .await
+    }
+
+    async fn outlet_ids(&self) -> Result<Vec<OutletId>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.directory WHERE kind = 'outlet'",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .filter_map(|r| cql::col_text(r, 0))
+            .map(|id| {
+                id.parse()
+                    .map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let email = user.email.to_lowercase();
+        let claimed = self
+            .cql
+            .lwt(
+                "INSERT INTO {ks}.unique_keys (kind, key, id) VALUES ('email', ?, ?) IF NOT EXISTS",
+                vec![text(&email), text(user.id.to_string())],
+            )
+            .await?;
+        if !claimed {
+            return Err(StoreError::EmailTaken);
+        }
+        self.cql
+            .exec(
+                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('user', ?, ?)",
+                vec![text(user.id.to_string()), text(to_json(user)?)],
+            )
+            .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.doc(
+            "SELECT doc FROM {ks}.directory WHERE kind = 'user' AND id = ?",
+            text(id.to_string()),
+        )
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.unique_keys WHERE kind = 'email' AND key = ?",
+                vec![text(email.to_lowercase())],
+            )
+            .await?;
+        match rows.first().and_then(|r| cql::col_text(r, 0)) {
+            Some(id) => {
+                self.doc(
+                    "SELECT doc FROM {ks}.directory WHERE kind = 'user' AND id = ?",
+                    text(id),
+                )
+                .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        self.list_directory("user", None, page).await
+    }
+
+    async fn has_super_admin(&self) -> Result<bool, StoreError> {
+        let rows = self
+            .cql
+            .rows("SELECT doc FROM {ks}.directory WHERE kind = 'user'", vec![])
+            .await?;
+        for doc in rows.iter().filter_map(|r| cql::col_text(r, 0)) {
+            if from_json::<User>(&doc)?.role == Role::SuperAdmin {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError> {
+        let id = booth.id.to_string();
+        let claimed = self
+            .cql
+            .lwt(
+                "INSERT INTO {ks}.unique_keys (kind, key, id) VALUES ('booth_token', ?, ?) IF NOT EXISTS",
+                vec![text(token_hash), text(&id)],
+            )
+            .await?;
+        if !claimed {
+            return Err(StoreError::Duplicate("booth token"));
+        }
+        let batch = vec![
+            (
+                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('booth', ?, ?)",
+                vec![text(&id), text(to_json(booth)?)],
+            ),
+            (
+                "INSERT INTO {ks}.booths_by_outlet (outlet_id, id) VALUES (?, ?)",
+                vec![text(booth.outlet_id.to_string()), text(&id)],
+            ),
+        ];
+        self.cql.logged_batch(batch).await
+    }
+
+    async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError> {
+        self.doc(
+            "SELECT doc FROM {ks}.directory WHERE kind = 'booth' AND id = ?",
+            text(id.to_string()),
+        )
+        .await
+    }
+
+    async fn booth_by_token(&self, token_hash: &str) -> Result<Option<Booth>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.unique_keys WHERE kind = 'booth_token' AND key = ?",
+                vec![text(token_hash)],
+            )
+            .await?;
+        match rows.first().and_then(|r| cql::col_text(r, 0)) {
+            Some(id) => {
+                self.doc(
+                    "SELECT doc FROM {ks}.directory WHERE kind = 'booth' AND id = ?",
+                    text(id),
+                )
+                .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn list_booths(
+        &self,
+        outlet: Option<OutletId>,
+        page: &PageRequest,
+    ) -> Result<Page<Booth>, StoreError> {
+        let ids = match outlet {
+            Some(outlet) => {
+                let rows = self
+                    .cql
+                    .rows(
+                        "SELECT id FROM {ks}.booths_by_outlet WHERE outlet_id = ?",
+                        vec![text(outlet.to_string())],
+                    )
+                    .await?;
+                let ids: BTreeSet<String> =
+                    rows.iter().filter_map(|r| cql::col_text(r, 0)).collect();
+                Some(ids.into_iter().collect())
+            }
+            None => None,
+        };
+        self.list_directory("booth", ids, page).await
+    }
+
+    async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.booths_by_outlet WHERE outlet_id = ?",
+                vec![text(outlet.to_string())],
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn booths_online(&self) -> Result<Vec<Booth>, StoreError> {
+        let rows = self
+            .cql
+            .rows("SELECT id FROM {ks}.booths_online WHERE shard = 0", vec![])
+            .await?;
+        let mut booths = vec![];
+        for id in rows.iter().filter_map(|r| cql::col_text(r, 0)) {
+            if let Some(booth) = self
+                .doc::<Booth>(
+                    "SELECT doc FROM {ks}.directory WHERE kind = 'booth' AND id = ?",
+                    text(id),
+                )
+                .await?
+            {
+                booths.push(booth);
+            }
+        }
+        Ok(booths)
+    }
+
+    async fn put_login(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // The row outlives any token (logins last at most a year); `login` checks the expiry.
+        self.cql
+            .exec(
+                "INSERT INTO {ks}.login_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
+                vec![text(token_hash), text(user.to_string()), ts(expires_at)],
+            )
+            .await
+    }
+
+    async fn login(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT user_id, expires_at FROM {ks}.login_tokens WHERE token_hash = ?",
+                vec![text(token_hash)],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        match (cql::col_text(row, 0), cql::col_ts(row, 1)) {
+            (Some(user), Some(expires)) if expires > now => {
+                Ok(Some(user.parse().map_err(|e: uuid::Error| {
+                    StoreError::Corrupt(e.to_string())
+                })?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn delete_login(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.cql
+            .exec(
+                "DELETE FROM {ks}.login_tokens WHERE token_hash = ?",
+                vec![text(token_hash)],
+            )
+            .await
+    }
+
+    async fn secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.cql
+            .lwt(
+                "INSERT INTO {ks}.secrets (name, value) VALUES (?, ?) IF NOT EXISTS",
+                vec![text(name), blob(candidate.to_vec())],
+            )
+            .await?;
+        let rows = self
+            .cql
+            .serial_rows(
+                "SELECT value FROM {ks}.secrets WHERE name = ?",
+                vec![text(name)],
+            )
+            .await?;
+        rows.first()
+            .and_then(|r| cql::col_blob(r, 0))
+            .ok_or_else(|| StoreError::Corrupt(format!("secret {name} missing")))
+    }
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, watch};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::booth::BoothMsg;
 use crate::domain::access::Principal;
@@ -20,6 +20,8 @@ use crate::registry::{Listener, ListenerId, Published, StreamRouter};
 
 /// How long an early event waits for the ones before it before they are read from the log.
 const GAP_WAIT: Duration = Duration::from_millis(200);
+/// Gap checks before a gap is given up on (a writer died between its seq and its write).
+const GAP_GIVE_UP: u32 = 50;
 /// How many events a replay reads at a time.
 const REPLAY_PAGE: u32 = 500;
 /// How long a replay waits for room in the queue before the client counts as stalled.
@@ -80,6 +82,8 @@ struct Subscription {
     /// Events that arrived before the ones they follow.
     held: BTreeMap<u64, Arc<Published>>,
     gap_check_armed: bool,
+    /// Gap checks in a row that found the missing events not yet in the log.
+    gap_checks: u32,
 }
 
 pub struct ConnectionState {
@@ -159,7 +163,7 @@ impl Actor for ConnectionActor {
                     redelivery: true,
                 });
             }
-            ConnMsg::GapCheck(stream) => state.fill_gap(&stream).await,
+            ConnMsg::GapCheck(stream) => state.fill_gap(&myself, &stream).await,
             ConnMsg::Closed => state.closing = true,
         }
         if state.closing {
@@ -297,6 +301,7 @@ impl ConnectionState {
                     next: 0,
                     held: BTreeMap::new(),
                     gap_check_armed: false,
+                    gap_checks: 0,
                 };
                 self.subscriptions.insert(name.clone(), subscription);
             }
@@ -448,8 +453,10 @@ impl ConnectionState {
         }
     }
 
-    /// Reads from the log the events a held one is waiting for.
-    async fn fill_gap(&mut self, stream: &str) {
+    /// Reads from the log the events a held one is waiting for. A writer may have its seq and
+    /// not yet its batch written: the check comes again until the gap closes, and a gap that
+    /// stays open for `GAP_GIVE_UP` checks (a writer died between the two) is skipped.
+    async fn fill_gap(&mut self, myself: &ActorRef<ConnMsg>, stream: &str) {
         let Some(subscription) = self.subscriptions.get_mut(stream) else {
             return;
         };
@@ -458,39 +465,62 @@ impl ConnectionState {
             return;
         };
         let next = subscription.next;
-        if first_held <= next {
-            self.release_held(stream);
-            return;
-        }
-        let missing = u32::try_from(first_held - next).unwrap_or(u32::MAX);
-        metrics::counter!("boothhub_ws_gaps_filled_total").increment(1);
-        if let Ok(events) = self
-            .args
-            .ctx
-            .store
-            .events_after(stream, next - 1, missing)
-            .await
-        {
-            for event in events {
-                let seq = event.seq;
-                let Some(subscription) = self.subscriptions.get_mut(stream) else {
-                    return;
-                };
-                if seq != subscription.next {
-                    continue;
-                }
-                subscription.next = seq + 1;
-                if !self.push(Outbound::Event {
-                    event: Arc::new(Published {
+        if first_held > next {
+            let missing = u32::try_from(first_held - next).unwrap_or(u32::MAX);
+            metrics::counter!("boothhub_ws_gaps_filled_total").increment(1);
+            if let Ok(events) = self
+                .args
+                .ctx
+                .store
+                .events_after(stream, next - 1, missing)
+                .await
+            {
+                for event in events {
+                    let seq = event.seq;
+                    let Some(subscription) = self.subscriptions.get_mut(stream) else {
+                        return;
+                    };
+                    if seq != subscription.next {
+                        break;
+                    }
+                    subscription.next = seq + 1;
+                    let published = Arc::new(Published {
                         event,
                         at: Instant::now(),
-                    }),
-                    redelivery: false,
-                }) {
-                    return;
+                    });
+                    if !self.push(Outbound::Event {
+                        event: published,
+                        redelivery: false,
+                    }) {
+                        return;
+                    }
                 }
             }
         }
         self.release_held(stream);
+        let Some(subscription) = self.subscriptions.get_mut(stream) else {
+            return;
+        };
+        let Some(first_held) = subscription.held.keys().next().copied() else {
+            subscription.gap_checks = 0;
+            return;
+        };
+        subscription.gap_checks += 1;
+        if subscription.gap_checks >= GAP_GIVE_UP {
+            warn!(
+                stream,
+                missing_from = subscription.next,
+                until = first_held,
+                "skipping seqs that never reached the log"
+            );
+            metrics::counter!("boothhub_ws_gaps_skipped_total").increment(1);
+            subscription.next = first_held;
+            subscription.gap_checks = 0;
+            self.release_held(stream);
+        } else {
+            subscription.gap_check_armed = true;
+            let stream = stream.to_owned();
+            drop(myself.send_after(GAP_WAIT, move || ConnMsg::GapCheck(stream)));
+        }
     }
 }

@@ -1214,6 +1214,36 @@ mod tests {
         }
 
         #[tokio::test(start_paused = true)]
+        async fn a_gap_that_never_reaches_the_log_is_skipped_after_ten_seconds() {
+            let world = world(1).await;
+            let (tx, mut rx) = mpsc::channel(64);
+            let (close, _closed) = watch::channel(None);
+            let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
+            let stream = format!("outlet:{}", world.outlet);
+            conn.cast(ConnMsg::Subscribe {
+                streams: vec![stream.clone()],
+                resume: HashMap::new(),
+            })
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drain(&mut rx);
+            // Seq 2 is published; seq 1 was never written (its writer died).
+            let orphan = StoredEvent {
+                stream: stream.clone(),
+                seq: 2,
+                event: outlet_event(&world, EventKind::ConfigUpdated),
+            };
+            world.hub.context().router.publish(&Arc::new(Published {
+                event: orphan,
+                at: std::time::Instant::now(),
+            }));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            assert!(seqs(&drain(&mut rx)).is_empty(), "still waiting for seq 1");
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            assert_eq!(seqs(&drain(&mut rx)), vec![2], "given up on seq 1");
+        }
+
+        #[tokio::test(start_paused = true)]
         async fn a_full_queue_closes_the_connection_with_4008() {
             let world = world(1).await;
             let (tx, _never_read) = mpsc::channel(8);

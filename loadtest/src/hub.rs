@@ -174,11 +174,20 @@ impl LocalHub {
         email: &str,
         password: &str,
         secret: &str,
+        scylla: Option<&str>,
     ) -> anyhow::Result<LocalHub> {
         let data = tempfile::tempdir()?;
         let config = data.path().join("empty.toml");
         std::fs::write(&config, "")?;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(nodes) = scylla {
+            let keyspace = format!("loadtest_{}", uuid::Uuid::new_v4().simple());
+            command
+                .env("BOOTHHUB_STORE", "scylla")
+                .env("BOOTHHUB_SCYLLA_NODES", nodes)
+                .env("BOOTHHUB_SCYLLA_KEYSPACE", keyspace);
+        }
+        let mut child = command
             .arg("serve")
             .env("BOOTHHUB_CONFIG", &config)
             .env("BOOTHHUB_LISTEN", "127.0.0.1:0")

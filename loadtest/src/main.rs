@@ -78,6 +78,9 @@ struct Target {
     /// Super admin password (for --url).
     #[arg(long, default_value = "loadtest-password")]
     password: String,
+    /// With --local: run the hub on the CQL backend at these nodes (a fresh keyspace).
+    #[arg(long, value_name = "HOST:PORT,...", requires = "local")]
+    scylla: Option<String>,
     /// The webhook secret of the hub (for --url).
     #[arg(long, default_value = "loadtest-webhook-secret-0123456789")]
     secret: String,
@@ -172,7 +175,13 @@ async fn push_scenario(
 async fn connect(target: &Target) -> anyhow::Result<(Hub, Option<LocalHub>)> {
     match (&target.local, &target.url) {
         (Some(binary), _) => {
-            let local = LocalHub::start(binary, &target.email, &target.password, &target.secret)?;
+            let local = LocalHub::start(
+                binary,
+                &target.email,
+                &target.password,
+                &target.secret,
+                target.scylla.as_deref(),
+            )?;
             let hub = Hub::new(&local.url, Some(&local.cert), &target.secret)?;
             Ok((hub, Some(local)))
         }

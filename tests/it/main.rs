@@ -12,6 +12,7 @@
 
 mod bad_input;
 mod cli;
+mod cql_outage;
 mod durability;
 mod harness;
 mod lifecycle;

@@ -6,6 +6,7 @@
 mod cql;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +37,10 @@ const LEASE_TTL_SECONDS: i32 = 10;
 #[derive(Debug)]
 pub struct ScyllaStore {
     cql: Cql,
+    /// The last seq this node gave out on each stream. Allocation on a stream is queued here,
+    /// so the node's writers take turns instead of contending in Paxos; the compare-and-set
+    /// still guards against other nodes (a miss re-reads the head).
+    heads: dashmap::DashMap<String, Arc<tokio::sync::Mutex<Option<i64>>>>,
 }
 
 /// Where to connect and what to create.
@@ -91,7 +96,10 @@ impl ScyllaStore {
     /// Connects, creates or migrates the schema, and refuses a schema newer than this build.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
         let cql = Cql::connect(&settings.nodes, &settings.keyspace).await?;
-        let store = ScyllaStore { cql };
+        let store = ScyllaStore {
+            cql,
+            heads: dashmap::DashMap::new(),
+        };
         store.migrate(&settings.replication).await?;
         Ok(store)
     }
@@ -217,17 +225,25 @@ impl ScyllaStore {
         }
     }
 
-    /// Gives the next seq of `stream`, compare-and-set on its head.
+    /// Gives the next seq of `stream`: compare-and-set on its head, from the last seq this
+    /// node gave out (read at SERIAL when unknown or when another node moved it).
     async fn next_seq(&self, stream: &str) -> Result<u64, StoreError> {
+        let cell = Arc::clone(&*self.heads.entry(stream.to_owned()).or_default());
+        let mut cached = cell.lock().await;
         for _ in 0..1000 {
-            let head = self
-                .cql
-                .serial_rows(
-                    "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
-                    vec![text(stream)],
-                )
-                .await?;
-            let applied = match head.first().and_then(|r| cql::col_bigint(r, 0)) {
+            let expected = match *cached {
+                Some(seq) => Some(seq),
+                None => self
+                    .cql
+                    .serial_rows(
+                        "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
+                        vec![text(stream)],
+                    )
+                    .await?
+                    .first()
+                    .and_then(|r| cql::col_bigint(r, 0)),
+            };
+            let applied = match expected {
                 None => self
                     .cql
                     .lwt(
@@ -245,6 +261,7 @@ impl ScyllaStore {
                     .await?
                     .then_some(seq + 1),
             };
+            *cached = applied;
             if let Some(seq) = applied {
                 return Ok(seq as u64);
             }

@@ -1,13 +1,23 @@
-//! Criterion benches of the hot paths that need no I/O: the status machine, the webhook
-//! signature check and the QR token check. Run: `cargo bench --bench hot_paths`.
+//! Criterion benches of the hot paths: the status machine, the webhook signature check, the
+//! QR token check, MessagePack encoding of an event, fan-out of one event to 1,000 in-process
+//! subscribers, and a durable event-log append on the embedded store.
+//! Run: `cargo bench --bench hot_paths`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "bench setup")]
+#![allow(clippy::disallowed_methods, reason = "benches build fixed inputs")]
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use boothhub::auth::webhook;
-use boothhub_actors::domain::ids::BookingId;
+use boothhub::ws::protocol::{Protocol, ServerMessage, encode};
+use boothhub_actors::domain::event::{Event, EventKind, StoredEvent};
+use boothhub_actors::domain::ids::{BookingId, BoothId, OutletId};
 use boothhub_actors::domain::qr::QrSigner;
 use boothhub_actors::domain::status::{OverrideTarget, Status, Trigger, Window, decide};
+use boothhub_actors::registry::{Listener, Published, StreamRouter};
+use boothhub_actors::store::embedded::EmbeddedStore;
+use boothhub_actors::store::{Change, Store};
+use chrono::DateTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn status_machine(c: &mut Criterion) {
@@ -60,5 +70,87 @@ fn qr_token(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, status_machine, webhook_signature, qr_token);
+fn an_event(seq: u64) -> StoredEvent {
+    let outlet = OutletId::new();
+    StoredEvent {
+        stream: format!("outlet:{outlet}"),
+        seq,
+        event: Event {
+            event: EventKind::SessionApproved,
+            booking_id: Some(BookingId::new()),
+            booth_id: Some(BoothId::new()),
+            outlet_id: Some(outlet),
+            status: Some(Status::Arrived),
+            at: DateTime::from_timestamp_millis(1_800_000_000_000).unwrap(),
+            data: serde_json::Value::Null,
+        },
+    }
+}
+
+fn messagepack_encode(c: &mut Criterion) {
+    let stored = an_event(42);
+    c.bench_function("MessagePack encode of an event message", |b| {
+        b.iter(|| encode(Protocol::MsgPack, &ServerMessage::event(black_box(&stored))))
+    });
+}
+
+fn fan_out(c: &mut Criterion) {
+    let router = StreamRouter::default();
+    let stored = an_event(1);
+    let mut receivers = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        router.listen(&stored.stream, Listener::Channel(tx));
+        receivers.push(rx);
+    }
+    let published = Arc::new(Published {
+        event: stored,
+        at: std::time::Instant::now(),
+    });
+    c.bench_function(
+        "fan-out of one event to 1,000 subscribers (publish + receive)",
+        |b| {
+            b.iter(|| {
+                router.publish(black_box(&published));
+                for rx in &mut receivers {
+                    black_box(rx.try_recv().ok());
+                }
+            })
+        },
+    );
+}
+
+fn event_log_append(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let mut group = c.benchmark_group("embedded store");
+    group.sample_size(30);
+    group.bench_function("durable append of one event on 3 streams (fsync)", |b| {
+        b.to_async(&runtime).iter(|| {
+            let store = Arc::clone(&store);
+            async move {
+                let event = an_event(0).event;
+                store
+                    .commit(Change {
+                        events: vec![event],
+                        ..Change::default()
+                    })
+                    .await
+                    .unwrap()
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    status_machine,
+    webhook_signature,
+    qr_token,
+    messagepack_encode,
+    fan_out,
+    event_log_append
+);
 criterion_main!(benches);

@@ -162,6 +162,7 @@ impl Hub {
 
 /// A hub process on a temp data dir, stopped when dropped.
 pub struct LocalHub {
+    pub pid: u32,
     child: Child,
     pub url: String,
     pub cert: PathBuf,
@@ -218,6 +219,7 @@ impl LocalHub {
         let port = addr.rsplit(':').next().unwrap_or_default();
         let cert = data.path().join("tls/cert.pem");
         Ok(LocalHub {
+            pid: child.id(),
             child,
             url: format!("https://localhost:{port}"),
             cert,

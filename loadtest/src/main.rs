@@ -3,19 +3,15 @@
 //! Scenarios: `webhook` (signed payment webhooks, sequential) and `push` (booths and
 //! dashboards on WebSockets while lifecycles run; push latency, lost/duplicate events).
 
-mod hub;
-mod push;
-mod socket;
-mod stats;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use hub::{Hub, LocalHub};
-use stats::Summary;
+use boothhub_loadtest::hub::{Hub, LocalHub};
+use boothhub_loadtest::push;
+use boothhub_loadtest::stats::Summary;
 
 #[derive(Parser)]
 #[command(
@@ -134,7 +130,17 @@ async fn push_scenario(
     let (mut hub, local) = connect(&target).await?;
     hub.login(&target.email, &target.password).await?;
     let (booths, dashboards, rate) = (shape.booths, shape.dashboards, shape.rate);
+    let monitor = local
+        .as_ref()
+        .map(|l| boothhub_loadtest::monitor::Monitor::start(l.pid));
     let report = push::run(&hub, shape).await?;
+    let usage = monitor.map(|m| m.stop());
+    if let Some(usage) = usage {
+        println!(
+            "hub process: max RSS {:.0} MiB (at the end {:.0} MiB), CPU {:.0}% of one core on average",
+            usage.max_rss_mib, usage.last_rss_mib, usage.cpu_percent
+        );
+    }
     let elapsed = report.elapsed.as_secs_f64();
     println!(
         "push: {booths} booths, {dashboards} dashboards, {} lifecycles in {elapsed:.1}s ({:.1}/s)",

@@ -16,6 +16,7 @@ mod cql_outage;
 mod durability;
 mod harness;
 mod lifecycle;
+mod loadtest_smoke;
 mod openapi;
 mod protection;
 mod rbac;

@@ -1,0 +1,42 @@
+//! A CI-sized run of the load tool's push scenario against the real hub: 200 booths on
+//! WebSockets acking every event, dashboards following the outlet, lifecycles for 10 s. It
+//! fails on any lost, skipped or duplicated event; it sets no timing threshold (figures are
+//! measured by the full runs in docs/PERFORMANCE.md).
+
+use std::time::Duration;
+
+use boothhub_loadtest::hub::Hub;
+use boothhub_loadtest::push::{self, Shape};
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_booths_for_ten_seconds_lose_nothing() {
+    let hub = TestHub::start();
+    let cert = hub.data.path().join("tls/cert.pem");
+    let mut client = Hub::new(
+        &format!("https://localhost:{}", hub.addr.port()),
+        Some(&cert),
+        WEBHOOK_SECRET,
+    )
+    .unwrap();
+    client.login(ROOT_EMAIL, ROOT_PASSWORD).await.unwrap();
+    let shape = Shape {
+        booths: 200,
+        dashboards: 5,
+        rate: 20.0,
+        duration: Duration::from_secs(10),
+    };
+    let report = push::run(&client, shape).await.unwrap();
+    assert!(
+        report.lifecycles >= 150,
+        "only {} lifecycles ran",
+        report.lifecycles
+    );
+    assert_eq!(
+        report.booth_receipts,
+        report.lifecycles * 5,
+        "every booth event arrived once"
+    );
+    assert_eq!((report.lost, report.gaps, report.duplicates), (0, 0, 0));
+}

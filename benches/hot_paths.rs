@@ -103,10 +103,7 @@ fn fan_out(c: &mut Criterion) {
         router.listen(&stored.stream, Listener::Channel(tx));
         receivers.push(rx);
     }
-    let published = Arc::new(Published {
-        event: stored,
-        at: std::time::Instant::now(),
-    });
+    let published = Arc::new(Published::new(stored));
     c.bench_function(
         "fan-out of one event to 1,000 subscribers (publish + receive)",
         |b| {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, watch};
@@ -357,10 +357,7 @@ impl ConnectionState {
             let full = page.len() == REPLAY_PAGE as usize;
             for event in page {
                 let seq = event.seq;
-                let published = Arc::new(Published {
-                    event,
-                    at: Instant::now(),
-                });
+                let published = Arc::new(Published::new(event));
                 if !self.push_replay(published).await {
                     return;
                 }
@@ -484,10 +481,7 @@ impl ConnectionState {
                         break;
                     }
                     subscription.next = seq + 1;
-                    let published = Arc::new(Published {
-                        event,
-                        at: Instant::now(),
-                    });
+                    let published = Arc::new(Published::new(event));
                     if !self.push(Outbound::Event {
                         event: published,
                         redelivery: false,

@@ -109,10 +109,7 @@ impl HubContext {
     pub fn publish(&self, events: Vec<StoredEvent>) {
         for event in events {
             metrics::counter!("boothhub_events_published_total").increment(1);
-            self.router.publish(&Arc::new(Published {
-                event,
-                at: std::time::Instant::now(),
-            }));
+            self.router.publish(&Arc::new(Published::new(event)));
         }
     }
 }
@@ -1153,12 +1150,7 @@ mod tests {
                 .unwrap();
             stored
                 .into_iter()
-                .map(|event| {
-                    Arc::new(Published {
-                        event,
-                        at: std::time::Instant::now(),
-                    })
-                })
+                .map(|event| Arc::new(Published::new(event)))
                 .collect()
         }
 
@@ -1233,10 +1225,11 @@ mod tests {
                 seq: 2,
                 event: outlet_event(&world, EventKind::ConfigUpdated),
             };
-            world.hub.context().router.publish(&Arc::new(Published {
-                event: orphan,
-                at: std::time::Instant::now(),
-            }));
+            world
+                .hub
+                .context()
+                .router
+                .publish(&Arc::new(Published::new(orphan)));
             tokio::time::sleep(Duration::from_secs(5)).await;
             assert!(seqs(&drain(&mut rx)).is_empty(), "still waiting for seq 1");
             tokio::time::sleep(Duration::from_secs(6)).await;

@@ -96,6 +96,31 @@ where
 pub struct Published {
     pub event: crate::domain::event::StoredEvent,
     pub at: std::time::Instant,
+    /// The event as the transport encodes it, one slot per wire format, made by the first
+    /// subscriber that needs it: a thousand subscribers cost one encoding.
+    encoded: [std::sync::OnceLock<Vec<u8>>; 2],
+}
+
+impl Published {
+    pub fn new(event: crate::domain::event::StoredEvent) -> Self {
+        Published {
+            event,
+            at: std::time::Instant::now(),
+            encoded: Default::default(),
+        }
+    }
+
+    /// The encoding in `slot` (0 or 1), made with `encode` the first time.
+    pub fn encoded(
+        &self,
+        slot: usize,
+        encode: impl FnOnce(&crate::domain::event::StoredEvent) -> Vec<u8>,
+    ) -> &[u8] {
+        match self.encoded.get(slot) {
+            Some(cell) => cell.get_or_init(|| encode(&self.event)),
+            None => &[],
+        }
+    }
 }
 
 /// Who listens to a stream.

@@ -7,7 +7,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use futures::{SinkExt, StreamExt};
 use rustls_pki_types::pem::PemObject;
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
@@ -44,12 +46,35 @@ pub fn tls(ca: Option<&std::path::Path>) -> anyhow::Result<TlsConnector> {
 pub struct Client {
     pub index: usize,
     pub token: String,
-    /// `None` for MessagePack.
+    /// JSON (dashboards) or MessagePack (booths).
     pub json: bool,
     pub subscribe: Option<String>,
 }
 
-/// Connects, subscribes, and reports every event until the socket closes.
+/// The fields of a server message the tool reads, borrowed from the frame.
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    stream: Option<Cow<'a, str>>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    booking_id: Option<Cow<'a, str>>,
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The hub closed it for falling behind (4008): resume.
+    SlowConsumer,
+    Closed,
+}
+
+/// Connects, subscribes, and reports every event; after a 4008 close (the client fell
+/// behind) it reconnects and resumes from the last seq it got, as a real client does.
 pub async fn run(
     client: Client,
     base: String,
@@ -57,6 +82,25 @@ pub async fn run(
     receipts: mpsc::UnboundedSender<Receipt>,
     connected: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
+    let mut last: Option<(String, u64)> = None;
+    let mut connected = Some(connected);
+    for _ in 0..100 {
+        match session(&client, &base, &tls, &receipts, &mut last, connected.take()).await? {
+            Ended::SlowConsumer => continue,
+            Ended::Closed => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+async fn session(
+    client: &Client,
+    base: &str,
+    tls: &TlsConnector,
+    receipts: &mpsc::UnboundedSender<Receipt>,
+    last: &mut Option<(String, u64)>,
+    connected: Option<tokio::sync::oneshot::Sender<()>>,
+) -> anyhow::Result<Ended> {
     let host = base.trim_start_matches("https://");
     let tcp = TcpStream::connect(host.replace("localhost", "127.0.0.1")).await?;
     tcp.set_nodelay(true)?;
@@ -75,38 +119,60 @@ pub async fn run(
         .headers_mut()
         .insert("sec-websocket-protocol", protocol.parse()?);
     let (mut ws, _) = tokio_tungstenite::client_async(request, stream).await?;
-    if let Some(stream) = &client.subscribe {
-        let message = json!({ "type": "subscribe", "streams": [stream] });
+    let subscription = match (&client.subscribe, last.as_ref()) {
+        (Some(stream), Some((_, seq))) => {
+            Some(json!({ "type": "subscribe", "streams": [stream], "resume": { stream: seq } }))
+        }
+        (Some(stream), None) => Some(json!({ "type": "subscribe", "streams": [stream] })),
+        (None, Some((stream, seq))) => {
+            Some(json!({ "type": "subscribe", "streams": [stream], "resume": { stream: seq } }))
+        }
+        (None, None) => None,
+    };
+    if let Some(message) = subscription {
         ws.send(Message::text(message.to_string())).await?;
     }
-    let _ = connected.send(());
+    if let Some(connected) = connected {
+        let _ = connected.send(());
+    }
     while let Some(frame) = ws.next().await {
-        let value: Value = match frame? {
-            Message::Text(text) => serde_json::from_str(&text)?,
-            Message::Binary(bytes) => rmp_serde::from_slice(&bytes)?,
-            Message::Close(_) => break,
+        let frame = frame?;
+        let at = Instant::now();
+        let message: Incoming<'_> = match &frame {
+            Message::Text(text) => serde_json::from_str(text)?,
+            Message::Binary(bytes) => rmp_serde::from_slice(bytes)?,
+            Message::Close(close) => {
+                let slow = close.as_ref().is_some_and(|c| u16::from(c.code) == 4008);
+                return Ok(if slow {
+                    Ended::SlowConsumer
+                } else {
+                    Ended::Closed
+                });
+            }
             _ => continue,
         };
-        let at = Instant::now();
-        if value["type"] != "event" {
+        if message.kind != "event" {
             continue;
         }
-        let receipt = Receipt {
-            client: client.index,
-            stream: value["stream"].as_str().unwrap_or_default().to_owned(),
-            seq: value["seq"].as_u64().unwrap_or_default(),
-            kind: value["event"].as_str().unwrap_or_default().to_owned(),
-            booking_id: value["booking_id"].as_str().unwrap_or_default().to_owned(),
-            at,
-        };
+        let stream = message.stream.unwrap_or_default().into_owned();
+        let seq = message.seq.unwrap_or_default();
         if !client.json {
-            let ack = json!({ "type": "ack", "stream": receipt.stream, "seq": receipt.seq });
+            let ack = json!({ "type": "ack", "stream": stream, "seq": seq });
             ws.send(Message::binary(rmp_serde::to_vec_named(&ack)?))
                 .await?;
         }
+        *last = Some((stream.clone(), seq));
+        let receipt = Receipt {
+            client: client.index,
+            stream,
+            seq,
+            kind: message.event.unwrap_or_default().into_owned(),
+            booking_id: message.booking_id.unwrap_or_default().into_owned(),
+            at,
+        };
         if receipts.send(receipt).is_err() {
-            break;
+            return Ok(Ended::Closed);
         }
     }
-    Ok(())
+    Ok(Ended::Closed)
 }

@@ -301,7 +301,16 @@ async fn write_loop(
                 None,
             ),
             Next::Item(item) => {
-                let (bytes, text) = encode(protocol, &server_message(&item));
+                let text = protocol == Protocol::Json;
+                let bytes = match &item {
+                    // Encoded once per event and format, shared by every subscriber.
+                    Outbound::Event { event, .. } => event
+                        .encoded(usize::from(text), |stored| {
+                            encode(protocol, &ServerMessage::event(stored)).0
+                        })
+                        .to_vec(),
+                    other => encode(protocol, &server_message(other)).0,
+                };
                 let payload = Payload::Owned(bytes);
                 let frame = if text {
                     Frame::text(payload)

@@ -5,5 +5,6 @@
 pub mod hub;
 pub mod monitor;
 pub mod push;
+pub mod report;
 pub mod socket;
 pub mod stats;

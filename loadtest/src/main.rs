@@ -51,9 +51,15 @@ enum Command {
         /// Seconds of driving.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
-        /// Write the figures as JSON to this file too.
+        /// Drop this percent of the booths at once and check they come back and resume.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+        storm_percent: u32,
+        /// Seconds into the run when the storm hits.
+        #[arg(long, default_value_t = 5)]
+        storm_after: u64,
+        /// Write report.json, report.md and latency.svg into this directory.
         #[arg(long)]
-        json: Option<PathBuf>,
+        report: Option<PathBuf>,
     },
 }
 
@@ -101,19 +107,19 @@ async fn main() -> anyhow::Result<()> {
             dashboards,
             rate,
             seconds,
-            json,
+            storm_percent,
+            storm_after,
+            report,
         } => {
-            push_scenario(
-                target,
-                push::Shape {
-                    booths,
-                    dashboards,
-                    rate,
-                    duration: Duration::from_secs(seconds),
-                },
-                json,
-            )
-            .await
+            let shape = push::Shape {
+                booths,
+                dashboards,
+                rate,
+                duration: Duration::from_secs(seconds),
+                storm_percent,
+                storm_after: Duration::from_secs(storm_after),
+            };
+            push_scenario(target, shape, report).await
         }
     }
 }
@@ -121,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
 async fn push_scenario(
     target: Target,
     shape: push::Shape,
-    json_out: Option<PathBuf>,
+    report_dir: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         shape.booths > 0 && shape.rate > 0.0 && !shape.duration.is_zero(),
@@ -158,23 +164,43 @@ async fn push_scenario(
         report.dashboard_latency.table()
     );
     println!(
-        "lost: {}, gaps: {}, duplicates: {}",
-        report.lost, report.gaps, report.duplicates
+        "lost: {}, gaps: {}, duplicates: {}, booth redeliveries: {}",
+        report.lost, report.gaps, report.duplicates, report.redelivered
     );
-    if let Some(path) = json_out {
-        let figures = json!({
-            "scenario": "push", "booths": booths, "dashboards": dashboards, "rate": rate,
-            "lifecycles": report.lifecycles, "elapsed_s": elapsed,
-            "booth_latency_ms": report.booth_latency.json(), "dashboard_latency_ms": report.dashboard_latency.json(),
-            "lost": report.lost, "gaps": report.gaps, "duplicates": report.duplicates,
-        });
-        std::fs::write(&path, serde_json::to_vec_pretty(&figures)?)?;
+    if let Some(storm) = report.storm {
+        match storm.all_back_within {
+            Some(within) => println!(
+                "storm: {} booths dropped, all back and resumed within {:.2}s",
+                storm.dropped,
+                within.as_secs_f64()
+            ),
+            None => println!(
+                "storm: {} booths dropped, only {} came back",
+                storm.dropped, storm.resumed
+            ),
+        }
     }
+    if let Some(dir) = report_dir {
+        let run = boothhub_loadtest::report::Run {
+            booths,
+            dashboards,
+            rate,
+            hub_rss_mib: usage.map(|u| u.max_rss_mib),
+            hub_cpu_percent: usage.map(|u| u.cpu_percent),
+        };
+        boothhub_loadtest::report::write(&dir, &run, &report)?;
+        eprintln!(
+            "wrote {}/report.json, report.md and latency.svg",
+            dir.display()
+        );
+    }
+    let storm_failed = report.storm.is_some_and(|s| s.all_back_within.is_none());
     drop(local);
     anyhow::ensure!(
         report.lost + report.gaps + report.duplicates == 0,
         "events were lost, skipped or duplicated"
     );
+    anyhow::ensure!(!storm_failed, "not every dropped booth came back");
     Ok(())
 }
 

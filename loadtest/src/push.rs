@@ -1,7 +1,7 @@
 //! The push scenario: N booths and M dashboards connected; lifecycles driven at a rate
 //! (booking paid at the counter → arrival → start → finish); latency from each request's
 //! send to the event's arrival at the booth and at the dashboards; every stream checked for
-//! gaps and duplicates.
+//! gaps and duplicates (booth streams are at-least-once: their repeats count as redeliveries).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,31 @@ pub struct Shape {
     pub dashboards: usize,
     pub rate: f64,
     pub duration: Duration,
+    /// Percent of booths dropped at once, `storm_after` into the run (0: no storm).
+    pub storm_percent: u32,
+    pub storm_after: Duration,
+}
+
+impl Shape {
+    pub fn steady(booths: usize, dashboards: usize, rate: f64, duration: Duration) -> Shape {
+        Shape {
+            booths,
+            dashboards,
+            rate,
+            duration,
+            storm_percent: 0,
+            storm_after: Duration::ZERO,
+        }
+    }
+}
+
+/// A reconnect storm's outcome.
+#[derive(Clone, Copy, Debug)]
+pub struct Storm {
+    pub dropped: usize,
+    pub resumed: usize,
+    /// From the drop to the last booth back and resumed.
+    pub all_back_within: Option<Duration>,
 }
 
 /// The events each lifecycle step must push, by the step's name.
@@ -37,7 +62,13 @@ pub struct Report {
     pub lost: usize,
     pub gaps: usize,
     pub duplicates: usize,
+    /// Booth-stream events received again (acked delivery retried).
+    pub redelivered: usize,
     pub elapsed: Duration,
+    pub storm: Option<Storm>,
+    /// Every latency sample, for the histogram.
+    pub booth_samples: Vec<Duration>,
+    pub dashboard_samples: Vec<Duration>,
 }
 
 pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
@@ -49,6 +80,9 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
     }
     let tls = socket::tls(hub.ca.as_deref())?;
     let (receipts_tx, mut receipts_rx) = mpsc::unbounded_channel::<Receipt>();
+    let (resumed_tx, mut resumed_rx) = mpsc::unbounded_channel::<(usize, Instant)>();
+    let (storm_tx, storm_rx) = tokio::sync::watch::channel(0u64);
+    let in_storm = |index: usize| (index % 100) < shape.storm_percent as usize;
     eprintln!(
         "connecting {} booths and {} dashboards…",
         shape.booths, shape.dashboards
@@ -75,10 +109,23 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
     for client in clients {
         let (done, connected) = tokio::sync::oneshot::channel();
         ready.push(connected);
-        let (base, tls, receipts) = (hub.base().to_owned(), tls.clone(), receipts_tx.clone());
+        let is_booth = client.index < shape.booths;
+        let wiring = socket::Wiring {
+            receipts: receipts_tx.clone(),
+            resumed: resumed_tx.clone(),
+            storm: (is_booth && in_storm(client.index)).then(|| storm_rx.clone()),
+            // 20,000 connections from one address would exhaust its ephemeral ports.
+            source: Some(std::net::IpAddr::from([
+                127,
+                0,
+                0,
+                1 + (client.index / 20_000) as u8,
+            ])),
+        };
+        let (base, tls) = (hub.base().to_owned(), tls.clone());
         let finished = Arc::clone(&finished);
         tokio::spawn(async move {
-            let result = socket::run(client, base, tls, receipts, done).await;
+            let result = socket::run(client, base, tls, wiring, done).await;
             if let (Err(err), false) = (result, finished.load(std::sync::atomic::Ordering::SeqCst))
             {
                 eprintln!("client error: {err:#}");
@@ -102,8 +149,26 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
     let mut ticker = tokio::time::interval(interval);
     let mut tasks = vec![];
     let mut next_booth = 0;
+    let mut storm_at = None;
+    let mut last_progress = Instant::now();
     while started.elapsed() < shape.duration {
         ticker.tick().await;
+        if shape.storm_percent > 0 && storm_at.is_none() && started.elapsed() >= shape.storm_after {
+            eprintln!(
+                "  storm: dropping {}% of the booths at once",
+                shape.storm_percent
+            );
+            storm_at = Some(Instant::now());
+            let _ = storm_tx.send(1);
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            eprintln!(
+                "  {:>4.1}s  {} lifecycles started",
+                started.elapsed().as_secs_f64(),
+                tasks.len()
+            );
+        }
         let (booth_id, booth_token) = booths[next_booth % booths.len()].clone();
         next_booth += 1;
         let (hub, outlet, sent) = (hub.clone(), outlet.clone(), Arc::clone(&sent));
@@ -138,15 +203,31 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
         receipts.push(receipt);
     }
     finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    let storm = storm_at.map(|at| {
+        let dropped = (0..shape.booths).filter(|i| in_storm(*i)).count();
+        let mut back = vec![];
+        while let Ok((_, when)) = resumed_rx.try_recv() {
+            back.push(when.saturating_duration_since(at));
+        }
+        let all_back_within =
+            (back.len() == dropped).then(|| back.iter().max().copied().unwrap_or_default());
+        Storm {
+            dropped,
+            resumed: back.len(),
+            all_back_within,
+        }
+    });
     let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
-    Ok(report(
+    let mut report = report(
         lifecycles,
         shape.booths,
         shape.dashboards,
         &sent,
         &receipts,
         elapsed,
-    ))
+    );
+    report.storm = storm;
+    Ok(report)
 }
 
 fn report(
@@ -202,13 +283,20 @@ fn report(
             .unwrap_or(0);
         lost += 1usize.saturating_sub(at_booth) + dashboards.saturating_sub(at_dashboards);
     }
-    let (mut gaps, mut duplicates) = (0, 0);
-    for seqs in seen.values() {
+    let (mut gaps, mut duplicates, mut redelivered) = (0, 0, 0);
+    for ((_, stream), seqs) in &seen {
         let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
         for seq in seqs {
             *counts.entry(*seq).or_default() += 1;
         }
-        duplicates += counts.values().map(|c| c - 1).sum::<usize>();
+        let repeats = counts.values().map(|c| c - 1).sum::<usize>();
+        // Booth streams are at-least-once (contract §7): an event whose ack was lost with a
+        // dropped connection comes again. Anywhere else a repeat is a duplicate.
+        if stream.starts_with("booth:") {
+            redelivered += repeats;
+        } else {
+            duplicates += repeats;
+        }
         if let (Some(first), Some(last)) = (counts.keys().next(), counts.keys().last()) {
             gaps += (last - first + 1) as usize - counts.len();
         }
@@ -217,11 +305,15 @@ fn report(
         lifecycles,
         booth_latency: Summary::of(&mut booth_latency),
         dashboard_latency: Summary::of(&mut dashboard_latency),
+        storm: None,
+        booth_samples: booth_latency,
+        dashboard_samples: dashboard_latency,
         booth_receipts,
         dashboard_receipts,
         lost,
         gaps,
         duplicates,
+        redelivered,
         elapsed,
     }
 }

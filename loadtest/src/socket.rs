@@ -70,7 +70,32 @@ struct Incoming<'a> {
 enum Ended {
     /// The hub closed it for falling behind (4008): resume.
     SlowConsumer,
+    /// A reconnect storm dropped it: come back and resume.
+    Dropped,
     Closed,
+}
+
+/// What a client reports to, and listens to, besides the hub.
+#[derive(Clone)]
+pub struct Wiring {
+    pub receipts: mpsc::UnboundedSender<Receipt>,
+    /// (client, when it was back and resumed) after a storm drop.
+    pub resumed: mpsc::UnboundedSender<(usize, Instant)>,
+    /// Bumped to drop this client's connection (reconnect storm), if it takes part.
+    pub storm: Option<tokio::sync::watch::Receiver<u64>>,
+    /// The loopback address to connect from (spreads ports over 127.0.0.x).
+    pub source: Option<std::net::IpAddr>,
+}
+
+async fn storm_hits(storm: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    match storm {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// Connects, subscribes, and reports every event; after a 4008 close (the client fell
@@ -79,14 +104,26 @@ pub async fn run(
     client: Client,
     base: String,
     tls: TlsConnector,
-    receipts: mpsc::UnboundedSender<Receipt>,
+    mut wiring: Wiring,
     connected: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
     let mut last: Option<(String, u64)> = None;
     let mut connected = Some(connected);
+    let mut dropped = false;
     for _ in 0..100 {
-        match session(&client, &base, &tls, &receipts, &mut last, connected.take()).await? {
-            Ended::SlowConsumer => continue,
+        let ended = session(
+            &client,
+            &base,
+            &tls,
+            &mut wiring,
+            &mut last,
+            connected.take(),
+            dropped,
+        )
+        .await?;
+        match ended {
+            Ended::SlowConsumer => dropped = false,
+            Ended::Dropped => dropped = true,
             Ended::Closed => return Ok(()),
         }
     }
@@ -97,12 +134,25 @@ async fn session(
     client: &Client,
     base: &str,
     tls: &TlsConnector,
-    receipts: &mpsc::UnboundedSender<Receipt>,
+    wiring: &mut Wiring,
     last: &mut Option<(String, u64)>,
     connected: Option<tokio::sync::oneshot::Sender<()>>,
+    after_drop: bool,
 ) -> anyhow::Result<Ended> {
     let host = base.trim_start_matches("https://");
-    let tcp = TcpStream::connect(host.replace("localhost", "127.0.0.1")).await?;
+    let target: std::net::SocketAddr =
+        tokio::net::lookup_host(host.replace("localhost", "127.0.0.1"))
+            .await?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("cannot resolve {host}"))?;
+    let socket = match target {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(source) = wiring.source.filter(|_| target.ip().is_loopback()) {
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+    }
+    let tcp: TcpStream = socket.connect(target).await?;
     tcp.set_nodelay(true)?;
     let name = rustls_pki_types::ServerName::try_from("localhost")?;
     let stream = tls.connect(name, tcp).await?;
@@ -129,13 +179,20 @@ async fn session(
         }
         (None, None) => None,
     };
+    // A booth gets a `subscribed` for its own stream at connect, and one more for a resume.
+    let mut subscribed_expected = u32::from(!client.json) + u32::from(subscription.is_some());
     if let Some(message) = subscription {
         ws.send(Message::text(message.to_string())).await?;
     }
     if let Some(connected) = connected {
         let _ = connected.send(());
     }
-    while let Some(frame) = ws.next().await {
+    loop {
+        let frame = tokio::select! {
+            frame = ws.next() => frame,
+            () = storm_hits(&mut wiring.storm) => return Ok(Ended::Dropped),
+        };
+        let Some(frame) = frame else { break };
         let frame = frame?;
         let at = Instant::now();
         let message: Incoming<'_> = match &frame {
@@ -151,6 +208,12 @@ async fn session(
             }
             _ => continue,
         };
+        if message.kind == "subscribed" && subscribed_expected > 0 {
+            subscribed_expected -= 1;
+            if subscribed_expected == 0 && after_drop {
+                let _ = wiring.resumed.send((client.index, at));
+            }
+        }
         if message.kind != "event" {
             continue;
         }
@@ -170,7 +233,7 @@ async fn session(
             booking_id: message.booking_id.unwrap_or_default().into_owned(),
             at,
         };
-        if receipts.send(receipt).is_err() {
+        if wiring.receipts.send(receipt).is_err() {
             return Ok(Ended::Closed);
         }
     }

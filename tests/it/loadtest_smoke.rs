@@ -1,5 +1,6 @@
 //! A CI-sized run of the load tool's push scenario against the real hub: 200 booths on
-//! WebSockets acking every event, dashboards following the outlet, lifecycles for 10 s. It
+//! WebSockets acking every event, dashboards following the outlet, lifecycles for 10 s, half
+//! the booths dropped and resumed on the way. It
 //! fails on any lost, skipped or duplicated event; it sets no timing threshold (figures are
 //! measured by the full runs in docs/PERFORMANCE.md).
 
@@ -21,11 +22,11 @@ async fn two_hundred_booths_for_ten_seconds_lose_nothing() {
     )
     .unwrap();
     client.login(ROOT_EMAIL, ROOT_PASSWORD).await.unwrap();
+    // Half the booths drop at once 4 s in, come back and resume.
     let shape = Shape {
-        booths: 200,
-        dashboards: 5,
-        rate: 20.0,
-        duration: Duration::from_secs(10),
+        storm_percent: 50,
+        storm_after: Duration::from_secs(4),
+        ..Shape::steady(200, 5, 20.0, Duration::from_secs(10))
     };
     let report = push::run(&client, shape).await.unwrap();
     assert!(
@@ -39,4 +40,11 @@ async fn two_hundred_booths_for_ten_seconds_lose_nothing() {
         "every booth event arrived once"
     );
     assert_eq!((report.lost, report.gaps, report.duplicates), (0, 0, 0));
+    let storm = report.storm.expect("the storm ran");
+    assert_eq!(storm.dropped, 100);
+    assert!(
+        storm.all_back_within.is_some(),
+        "only {} of 100 booths came back",
+        storm.resumed
+    );
 }

@@ -399,4 +399,44 @@ mod scylla {
     async fn directory() {
         directory_records_round_trip(open().await).await;
     }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test server's address comes from the test runner"
+        )]
+        let nodes = std::env::var("BOOTHHUB_TEST_SCYLLA_NODES").unwrap_or_default();
+        let nodes: Vec<String> = nodes.split(',').map(str::to_owned).collect();
+        let keyspace = format!("suite_{}", uuid::Uuid::new_v4().simple());
+        let replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned();
+        let settings = ScyllaSettings {
+            nodes: nodes.clone(),
+            keyspace: keyspace.clone(),
+            replication,
+        };
+        drop(ScyllaStore::connect(&settings).await.unwrap());
+        let session = ::scylla::client::session_builder::SessionBuilder::new()
+            .known_nodes(&nodes)
+            .build()
+            .await
+            .unwrap();
+        let bump = format!("UPDATE {keyspace}.meta SET value = '99' WHERE key = 'schema_version'");
+        session.query_unpaged(bump, ()).await.unwrap();
+        let err = ScyllaStore::connect(&settings)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("newer"), "{err}");
+        // Applying the schema again over the existing tables is harmless (IF NOT EXISTS).
+        session
+            .query_unpaged(
+                format!("UPDATE {keyspace}.meta SET value = '0' WHERE key = 'schema_version'"),
+                (),
+            )
+            .await
+            .unwrap();
+        assert!(ScyllaStore::connect(&settings).await.is_ok());
+    }
 }

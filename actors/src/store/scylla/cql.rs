@@ -125,7 +125,9 @@ impl Cql {
             return Ok(prepared.clone());
         }
         let text = cql.replace("{ks}", &self.keyspace);
-        let prepared = self.session.prepare(text).await.map_err(unavailable)?;
+        let mut prepared = self.session.prepare(text).await.map_err(unavailable)?;
+        // Reads may be retried by the driver on another node or after a timeout.
+        prepared.set_is_idempotent(cql.starts_with("SELECT"));
         self.prepared.insert(cql, prepared.clone());
         Ok(prepared)
     }

@@ -114,7 +114,11 @@ async fn run(
     socket.set_auto_close(true);
     socket.set_auto_pong(true);
     socket.set_max_message_size(MAX_MESSAGE);
-    let (read, write) = socket.split(tokio::io::split);
+    // Frames collect in a buffer and go out together at each flush (see `write_loop`).
+    let (read, write) = socket.split(|stream| {
+        let (read, write) = tokio::io::split(stream);
+        (read, tokio::io::BufWriter::new(write))
+    });
     let mut read = FragmentCollectorRead::new(read);
     let (outbound, queue) = mpsc::channel(settings.queue_capacity);
     let (close, closed) = watch::channel(None);
@@ -246,7 +250,7 @@ enum Next {
 }
 
 async fn write_loop(
-    mut write: fastwebsockets::WebSocketWrite<tokio::io::WriteHalf<Upgraded>>,
+    mut write: fastwebsockets::WebSocketWrite<tokio::io::BufWriter<tokio::io::WriteHalf<Upgraded>>>,
     mut queue: mpsc::Receiver<Outbound>,
     mut controls: mpsc::Receiver<Control>,
     mut closed: watch::Receiver<Option<(u16, String)>>,
@@ -326,6 +330,10 @@ async fn write_loop(
         };
         // Frames are flushed when the queue is momentarily empty: a burst goes out in few
         // TLS records, and nothing waits in a buffer.
+        if queue.is_empty() {
+            // Let events published in the same instant join this write.
+            tokio::task::yield_now().await;
+        }
         let flush = queue.is_empty();
         let written = tokio::time::timeout(deadline, async {
             write.write_frame(frame).await?;

@@ -299,34 +299,34 @@ async fn write_loop(
             },
             _ = ping.tick() => Next::Ping,
         };
-        let (frame, published) = match next {
-            Next::Ping => (
+        let item = match next {
+            Next::Ping => None,
+            Next::Item(item) => Some(item),
+        };
+        let text = protocol == Protocol::Json;
+        let data = |payload| {
+            if text {
+                Frame::text(payload)
+            } else {
+                Frame::binary(payload)
+            }
+        };
+        let (frame, published) = match &item {
+            None => (
                 Frame::new(true, OpCode::Ping, None, Payload::Owned(Vec::new())),
                 None,
             ),
-            Next::Item(item) => {
-                let text = protocol == Protocol::Json;
-                let bytes = match &item {
-                    // Encoded once per event and format, shared by every subscriber.
-                    Outbound::Event { event, .. } => event
-                        .encoded(usize::from(text), |stored| {
-                            encode(protocol, &ServerMessage::event(stored)).0
-                        })
-                        .to_vec(),
-                    other => encode(protocol, &server_message(other)).0,
-                };
-                let payload = Payload::Owned(bytes);
-                let frame = if text {
-                    Frame::text(payload)
-                } else {
-                    Frame::binary(payload)
-                };
-                let published = match item {
-                    Outbound::Event { event, .. } => Some(event.at),
-                    _ => None,
-                };
-                (frame, published)
+            // Encoded once per event and format, shared (not copied) by every subscriber.
+            Some(Outbound::Event { event, .. }) => {
+                let bytes = event.encoded(usize::from(text), |stored| {
+                    encode(protocol, &ServerMessage::event(stored)).0
+                });
+                (data(Payload::Borrowed(bytes)), Some(event.at))
             }
+            Some(other) => (
+                data(Payload::Owned(encode(protocol, &server_message(other)).0)),
+                None,
+            ),
         };
         // Frames are flushed when the queue is momentarily empty: a burst goes out in few
         // TLS records, and nothing waits in a buffer.

@@ -239,6 +239,25 @@ impl TestHub {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// Logs the super admin in as the web UI does: the `Set-Cookie` header and the body.
+    pub async fn login_with_cookie(&self) -> (String, Value) {
+        let body = json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD });
+        let response = self
+            .client
+            .post(self.url("/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .expect("login");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (cookie, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn root(&self) -> String {
         self.login(ROOT_EMAIL, ROOT_PASSWORD).await
     }

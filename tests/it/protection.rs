@@ -121,23 +121,10 @@ async fn login_answers_the_same_for_unknown_email_and_wrong_password() {
     assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown, wrong);
     assert_eq!(unknown.1["error"]["code"], "INVALID_CREDENTIALS");
-    let response = hub
-        .client
-        .post(hub.url("/auth/login"))
-        .json(&json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let (cookie, body) = hub.login_with_cookie().await;
     for part in ["boothhub_session=", "HttpOnly", "Secure", "SameSite=Strict"] {
         assert!(cookie.contains(part), "{cookie}");
     }
-    let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["user"].get("password_hash").is_none() && body["user"].get("password").is_none());
     // The cookie works as a session on its own.
     let session = cookie.split(';').next().unwrap().to_owned();

@@ -196,22 +196,8 @@ async fn streams_outside_the_callers_scope_are_forbidden() {
         Some(401)
     );
     // The web UI authenticates with its session cookie.
-    let login = hub
-        .client
-        .post(hub.url("/auth/login"))
-        .json(&json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_owned();
+    let (set_cookie, _) = hub.login_with_cookie().await;
+    let cookie = set_cookie.split(';').next().unwrap_or("").to_owned();
     let mut web = hub
         .ws_connect(Connect {
             cookie: Some(&cookie),

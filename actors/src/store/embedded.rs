@@ -177,6 +177,16 @@ fn decode_cursor(cursor: &str, count: usize) -> Result<Vec<String>, StoreError> 
     }
 }
 
+/// The (time in ms, id) a newest-first listing continues before; the start when no cursor.
+fn time_cursor(cursor: Option<&str>) -> Result<(i64, String), StoreError> {
+    let Some(cursor) = cursor else {
+        return Ok((i64::MAX, String::new()));
+    };
+    let parts = decode_cursor(cursor, 2)?;
+    let time = parts[0].parse::<i64>().map_err(|_| StoreError::BadCursor)?;
+    Ok((time, parts[1].clone()))
+}
+
 /// Turns up to `limit + 1` rows into a page whose cursor points after the last item.
 fn page_of<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Vec<String>) -> Page<T> {
     let limit = limit as usize;
@@ -444,14 +454,7 @@ impl Store for EmbeddedStore {
         let filter = filter.clone();
         let page = page.clone();
         self.read(move |conn| {
-            let (before_time, before_id) = match &page.cursor {
-                Some(cursor) => {
-                    let parts = decode_cursor(cursor, 2)?;
-                    let time = parts[0].parse::<i64>().map_err(|_| StoreError::BadCursor)?;
-                    (time, parts[1].clone())
-                }
-                None => (i64::MAX, String::new()),
-            };
+            let (before_time, before_id) = time_cursor(page.cursor.as_deref())?;
             let sql = "SELECT doc FROM bookings \
                 WHERE (?1 IS NULL OR outlet_id = ?1) AND (?2 IS NULL OR status = ?2) \
                 AND (?3 IS NULL OR booking_time >= ?3) AND (?4 IS NULL OR booking_time <= ?4) \
@@ -502,14 +505,7 @@ impl Store for EmbeddedStore {
         let filter = filter.clone();
         let page = page.clone();
         self.read(move |conn| {
-            let (before_time, before_id) = match &page.cursor {
-                Some(cursor) => {
-                    let parts = decode_cursor(cursor, 2)?;
-                    let time = parts[0].parse::<i64>().map_err(|_| StoreError::BadCursor)?;
-                    (time, parts[1].clone())
-                }
-                None => (i64::MAX, String::new()),
-            };
+            let (before_time, before_id) = time_cursor(page.cursor.as_deref())?;
             let sql = "SELECT doc FROM payments \
                 WHERE (?1 IS NULL OR outlet_id = ?1) AND (?2 IS NULL OR refund_required = ?2) \
                 AND (received_at < ?3 OR (received_at = ?3 AND (?4 = '' OR event_id < ?4))) \

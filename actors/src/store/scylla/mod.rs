@@ -585,6 +585,12 @@ impl ScyllaStore {
     }
 }
 
+/// The narrowest timeline scope for a listing: the specific one (booth, booking) if asked
+/// for, else the outlet's, else `all`. The outlet is then checked on each entry.
+fn timeline_scope(specific: Option<String>, outlet: Option<OutletId>) -> String {
+    specific.unwrap_or_else(|| outlet.map_or_else(|| "all".to_owned(), |o| format!("outlet:{o}")))
+}
+
 /// The statements of a schema file: split on `;`, comments dropped.
 fn statements(file: &str) -> Vec<String> {
     let without_comments: String = file
@@ -637,9 +643,7 @@ impl Store for ScyllaStore {
         filter: &BookingFilter,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
-        let scope = filter
-            .outlet_id
-            .map_or_else(|| "all".to_owned(), |o| format!("outlet:{o}"));
+        let scope = timeline_scope(None, filter.outlet_id);
         let status = filter.status;
         self.list_timeline(
             "booking",
@@ -688,9 +692,7 @@ impl Store for ScyllaStore {
         filter: &PaymentFilter,
         page: &PageRequest,
     ) -> Result<Page<Payment>, StoreError> {
-        let scope = filter
-            .outlet_id
-            .map_or_else(|| "all".to_owned(), |o| format!("outlet:{o}"));
+        let scope = timeline_scope(None, filter.outlet_id);
         let refund = filter.refund_required;
         self.list_timeline(
             "payment",
@@ -758,11 +760,10 @@ impl Store for ScyllaStore {
         filter: &DeadLetterFilter,
         page: &PageRequest,
     ) -> Result<Page<DeadLetter>, StoreError> {
-        let scope = match (filter.booth_id, filter.outlet_id) {
-            (Some(booth), _) => format!("booth:{booth}"),
-            (None, Some(outlet)) => format!("outlet:{outlet}"),
-            (None, None) => "all".to_owned(),
-        };
+        let scope = timeline_scope(
+            filter.booth_id.map(|b| format!("booth:{b}")),
+            filter.outlet_id,
+        );
         let outlet = filter.outlet_id;
         self.list_timeline(
             "dead_letter",
@@ -788,11 +789,10 @@ impl Store for ScyllaStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
-        let scope = match (filter.booking_id, filter.outlet_id) {
-            (Some(booking), _) => format!("booking:{booking}"),
-            (None, Some(outlet)) => format!("outlet:{outlet}"),
-            (None, None) => "all".to_owned(),
-        };
+        let scope = timeline_scope(
+            filter.booking_id.map(|b| format!("booking:{b}")),
+            filter.outlet_id,
+        );
         let outlet = filter.outlet_id;
         self.list_timeline(
             "audit",

@@ -94,17 +94,19 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
     let clients = booths
         .iter()
         .enumerate()
-        .map(|(index, (_, token))| Client {
+        .map(|(index, (id, token))| Client {
             index,
             token: token.clone(),
             json: false,
             subscribe: None,
+            own_stream: Some(format!("booth:{id}")),
         })
         .chain((0..shape.dashboards).map(|n| Client {
             index: shape.booths + n,
             token: admin.clone(),
             json: true,
             subscribe: Some(format!("outlet:{outlet}")),
+            own_stream: None,
         }));
     for client in clients {
         let (done, connected) = tokio::sync::oneshot::channel();

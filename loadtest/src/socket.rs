@@ -49,6 +49,8 @@ pub struct Client {
     /// JSON (dashboards) or MessagePack (booths).
     pub json: bool,
     pub subscribe: Option<String>,
+    /// A booth's own stream (it is subscribed to it at connect).
+    pub own_stream: Option<String>,
 }
 
 /// The fields of a server message the tool reads, borrowed from the frame.
@@ -67,6 +69,7 @@ struct Incoming<'a> {
 }
 
 /// How a connection ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Ended {
     /// The hub closed it for falling behind (4008): resume.
     SlowConsumer,
@@ -109,7 +112,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut last: Option<(String, u64)> = None;
     let mut connected = Some(connected);
-    let mut dropped = false;
+    let mut previous = None;
     for _ in 0..100 {
         let ended = session(
             &client,
@@ -118,14 +121,13 @@ pub async fn run(
             &mut wiring,
             &mut last,
             connected.take(),
-            dropped,
+            previous,
         )
         .await?;
-        match ended {
-            Ended::SlowConsumer => dropped = false,
-            Ended::Dropped => dropped = true,
-            Ended::Closed => return Ok(()),
+        if ended == Ended::Closed {
+            return Ok(());
         }
+        previous = Some(ended);
     }
     Ok(())
 }
@@ -137,8 +139,11 @@ async fn session(
     wiring: &mut Wiring,
     last: &mut Option<(String, u64)>,
     connected: Option<tokio::sync::oneshot::Sender<()>>,
-    after_drop: bool,
+    // How the previous connection ended; `None` for the first one.
+    previous: Option<Ended>,
 ) -> anyhow::Result<Ended> {
+    let after_drop = previous == Some(Ended::Dropped);
+    let reconnect = previous.is_some();
     let host = base.trim_start_matches("https://");
     let target: std::net::SocketAddr =
         tokio::net::lookup_host(host.replace("localhost", "127.0.0.1"))
@@ -169,7 +174,20 @@ async fn session(
         .headers_mut()
         .insert("sec-websocket-protocol", protocol.parse()?);
     let (mut ws, _) = tokio_tungstenite::client_async(request, stream).await?;
-    let subscription = match (&client.subscribe, last.as_ref()) {
+    // Back after a drop or a 4008 with nothing received yet: resume from the start, so that
+    // what was published while away is replayed.
+    let stream_of = client
+        .subscribe
+        .clone()
+        .or_else(|| client.own_stream.clone());
+    let resume = last.clone().or_else(|| {
+        if reconnect {
+            stream_of.map(|s| (s, 0))
+        } else {
+            None
+        }
+    });
+    let subscription = match (&client.subscribe, resume.as_ref()) {
         (Some(stream), Some((_, seq))) => {
             Some(json!({ "type": "subscribe", "streams": [stream], "resume": { stream: seq } }))
         }

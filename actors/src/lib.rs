@@ -10,6 +10,7 @@ pub mod directory;
 pub mod domain;
 pub mod hub;
 pub mod registry;
+pub mod sequencer;
 pub mod session;
 pub mod store;
 pub mod supervisor;

@@ -125,7 +125,8 @@ impl Published {
 
 /// Who listens to a stream.
 pub enum Listener {
-    Connection(ActorRef<crate::connection::ConnMsg>),
+    /// A client's sequencer, which takes the event on the publisher's task.
+    Connection(Arc<crate::sequencer::Sequencer>),
     Booth(ActorRef<crate::booth::BoothMsg>),
     /// An in-process channel (tests, tools).
     Channel(tokio::sync::mpsc::UnboundedSender<Arc<Published>>),
@@ -134,9 +135,7 @@ pub enum Listener {
 impl Listener {
     fn send(&self, event: &Arc<Published>) {
         match self {
-            Listener::Connection(actor) => {
-                let _ = actor.cast(crate::connection::ConnMsg::Deliver(Arc::clone(event)));
-            }
+            Listener::Connection(sequencer) => sequencer.deliver(Arc::clone(event)),
             Listener::Booth(actor) => {
                 let _ = actor.cast(crate::booth::BoothMsg::Deliver(Arc::clone(event)));
             }

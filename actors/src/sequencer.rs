@@ -1,0 +1,576 @@
+//! A client's sequencer: puts each subscribed stream's events in `seq` order with no gap and no
+//! duplicate, holding early ones, and queues them for the socket's writer. A full queue closes
+//! the connection with 4008: a slow client never slows the actors or other clients.
+//!
+//! Live events reach the sequencer straight from whoever publishes them (no actor message per
+//! frame: at 100,000 frames a second the hop was the hub's largest cost). Its connection actor
+//! does the slow work: it settles where a subscription starts (the stream's head, a replay
+//! from the log) while live events wait, and reads from the log the events a gap is missing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use ractor::ActorRef;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::connection::{ConnMsg, Outbound};
+use crate::domain::event::StoredEvent;
+use crate::registry::Published;
+
+/// How long an early event waits for the ones before it before they are read from the log.
+pub const GAP_WAIT: Duration = Duration::from_millis(200);
+/// Gap checks before a gap is given up on (a writer died between its seq and its write).
+const GAP_GIVE_UP: u32 = 50;
+/// How long a replay waits for room in the queue before the client counts as stalled.
+const REPLAY_STALL: Duration = Duration::from_secs(10);
+
+/// Close code for a client that does not keep up (contract §7).
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+
+/// Where a gap in a stream lies: the seqs `next..first_held` are missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub next: u64,
+    pub first_held: u64,
+}
+
+/// One subscribed stream's place.
+struct Position {
+    /// The next seq the client is owed.
+    next: u64,
+    /// Events that arrived before the ones they follow.
+    held: BTreeMap<u64, Arc<Published>>,
+    /// False while the connection actor settles where the stream starts: live events wait.
+    live: bool,
+    gap_check_armed: bool,
+    /// Gap checks in a row that found the missing events not yet in the log.
+    gap_checks: u32,
+}
+
+#[derive(Default)]
+struct State {
+    streams: HashMap<String, Position>,
+    closing: bool,
+}
+
+pub struct Sequencer {
+    state: Mutex<State>,
+    outbound: mpsc::Sender<Outbound>,
+    close: watch::Sender<Option<(u16, String)>>,
+    /// Told to fill gaps and to stop when the client is closed.
+    actor: ActorRef<ConnMsg>,
+    delivered: metrics::Counter,
+    depth: metrics::Histogram,
+    closed_slow: metrics::Counter,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequencer")
+            .field("actor", &self.actor.get_id())
+            .finish()
+    }
+}
+
+impl Sequencer {
+    pub fn new(
+        outbound: mpsc::Sender<Outbound>,
+        close: watch::Sender<Option<(u16, String)>>,
+        actor: ActorRef<ConnMsg>,
+    ) -> Self {
+        Sequencer {
+            state: Mutex::default(),
+            outbound,
+            close,
+            actor,
+            delivered: metrics::counter!("boothhub_events_delivered_total"),
+            depth: metrics::histogram!("boothhub_ws_queue_depth"),
+            closed_slow: metrics::counter!("boothhub_ws_closed_slow_total"),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing under this lock panics; a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.state().closing
+    }
+
+    /// Takes a live event: sends it if it is the next one, holds it if it is early (and
+    /// schedules a gap check), drops it if it was already sent.
+    pub fn deliver(&self, event: Arc<Published>) {
+        let mut state = self.state();
+        let seq = event.event.seq;
+        let Some(position) = state.streams.get_mut(&event.event.stream) else {
+            return;
+        };
+        if seq < position.next {
+            return;
+        }
+        if seq > position.next || !position.live {
+            if position.live && !position.gap_check_armed {
+                position.gap_check_armed = true;
+                self.arm_gap_check(event.event.stream.clone());
+            }
+            position.held.insert(seq, event);
+            return;
+        }
+        position.next = seq + 1;
+        let stream = event.event.stream.clone();
+        if self.push(
+            &mut state,
+            Outbound::Event {
+                event,
+                redelivery: false,
+            },
+        ) {
+            self.release_held(&mut state, &stream);
+        }
+    }
+
+    fn arm_gap_check(&self, stream: String) {
+        drop(
+            self.actor
+                .send_after(GAP_WAIT, move || ConnMsg::GapCheck(stream)),
+        );
+    }
+
+    /// Sends an event the booth actor sends again (no longer in order: the client dedupes).
+    pub fn redeliver(&self, event: Arc<Published>) {
+        let mut state = self.state();
+        self.push(
+            &mut state,
+            Outbound::Event {
+                event,
+                redelivery: true,
+            },
+        );
+    }
+
+    /// Queues a message that is not a stream's event (`subscribed`, an error).
+    pub fn send(&self, message: Outbound) {
+        let mut state = self.state();
+        self.push(&mut state, message);
+    }
+
+    /// Starts (or restarts) a stream at `next`, not yet live: live events wait until
+    /// [`Sequencer::go_live`]. Returns whether the stream was new.
+    pub fn hold_from(&self, stream: &str, next: u64) -> bool {
+        let mut state = self.state();
+        match state.streams.get_mut(stream) {
+            Some(position) => {
+                position.next = next;
+                position.live = false;
+                false
+            }
+            None => {
+                state.streams.insert(
+                    stream.to_owned(),
+                    Position {
+                        next,
+                        held: BTreeMap::new(),
+                        live: false,
+                        gap_check_armed: false,
+                        gap_checks: 0,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// The next seq the client is owed on `stream`.
+    pub fn next(&self, stream: &str) -> Option<u64> {
+        self.state().streams.get(stream).map(|p| p.next)
+    }
+
+    /// Queues an event read from the log for a stream that is not live yet, waiting a while
+    /// for room (a replay may be long). False when the client is gone or stalled.
+    pub async fn replay(&self, event: Arc<Published>) -> bool {
+        if self.is_closing() {
+            return false;
+        }
+        let (stream, seq) = (event.event.stream.clone(), event.event.seq);
+        let message = Outbound::Event {
+            event,
+            redelivery: false,
+        };
+        match tokio::time::timeout(REPLAY_STALL, self.outbound.send(message)).await {
+            Ok(Ok(())) => {
+                self.delivered.increment(1);
+                if let Some(position) = self.state().streams.get_mut(&stream) {
+                    position.next = seq + 1;
+                }
+                true
+            }
+            Ok(Err(_)) => {
+                self.state().closing = true;
+                false
+            }
+            Err(_) => {
+                let mut state = self.state();
+                self.close(
+                    &mut state,
+                    CLOSE_SLOW_CONSUMER,
+                    "slow consumer: resume from your last seq",
+                );
+                false
+            }
+        }
+    }
+
+    /// The stream's start is settled: sends what waited and takes live events from now on.
+    pub fn go_live(&self, stream: &str) {
+        let mut state = self.state();
+        let Some(position) = state.streams.get_mut(stream) else {
+            return;
+        };
+        position.live = true;
+        self.release_held(&mut state, stream);
+        let Some(position) = state.streams.get_mut(stream) else {
+            return;
+        };
+        if !position.held.is_empty() && !position.gap_check_armed {
+            position.gap_check_armed = true;
+            self.arm_gap_check(stream.to_owned());
+        }
+    }
+
+    pub fn remove(&self, stream: &str) {
+        self.state().streams.remove(stream);
+    }
+
+    pub fn streams(&self) -> Vec<String> {
+        self.state().streams.keys().cloned().collect()
+    }
+
+    /// Where `stream` has a gap to fill from the log, if it still has one (the gap check
+    /// that was armed is used up).
+    pub fn gap(&self, stream: &str) -> Option<Gap> {
+        let mut state = self.state();
+        let position = state.streams.get_mut(stream)?;
+        position.gap_check_armed = false;
+        let first_held = *position.held.keys().next()?;
+        (position.live && first_held > position.next).then_some(Gap {
+            next: position.next,
+            first_held,
+        })
+    }
+
+    /// Sends the events read from the log for a gap (those that are next in line) and what
+    /// they release. If a gap is still open, checks again later; a gap open for
+    /// `GAP_GIVE_UP` checks in a row (a writer died between its seq and its write) is skipped.
+    pub fn fill(&self, stream: &str, events: Vec<StoredEvent>) {
+        let mut state = self.state();
+        for event in events {
+            let Some(position) = state.streams.get_mut(stream) else {
+                return;
+            };
+            if event.seq != position.next || !position.live {
+                break;
+            }
+            position.next = event.seq + 1;
+            let published = Arc::new(Published::new(event));
+            if !self.push(
+                &mut state,
+                Outbound::Event {
+                    event: published,
+                    redelivery: false,
+                },
+            ) {
+                return;
+            }
+        }
+        self.release_held(&mut state, stream);
+        let Some(position) = state.streams.get_mut(stream) else {
+            return;
+        };
+        let Some(first_held) = position.held.keys().next().copied() else {
+            position.gap_checks = 0;
+            return;
+        };
+        if position.gap_check_armed || !position.live {
+            return;
+        }
+        position.gap_checks += 1;
+        if position.gap_checks >= GAP_GIVE_UP {
+            warn!(
+                stream,
+                missing_from = position.next,
+                until = first_held,
+                "skipping seqs that never reached the log"
+            );
+            metrics::counter!("boothhub_ws_gaps_skipped_total").increment(1);
+            position.next = first_held;
+            position.gap_checks = 0;
+            self.release_held(&mut state, stream);
+        } else {
+            position.gap_check_armed = true;
+            self.arm_gap_check(stream.to_owned());
+        }
+    }
+
+    /// Sends held events of `stream` that are now next in line.
+    fn release_held(&self, state: &mut State, stream: &str) {
+        loop {
+            let Some(position) = state.streams.get_mut(stream) else {
+                return;
+            };
+            if !position.live {
+                return;
+            }
+            let next = position.next;
+            position.held = position.held.split_off(&next);
+            let Some(event) = position.held.remove(&next) else {
+                return;
+            };
+            position.next += 1;
+            if !self.push(
+                state,
+                Outbound::Event {
+                    event,
+                    redelivery: false,
+                },
+            ) {
+                return;
+            }
+        }
+    }
+
+    /// Queues a message for the socket; a full queue closes the connection with 4008.
+    fn push(&self, state: &mut State, message: Outbound) -> bool {
+        if state.closing {
+            return false;
+        }
+        let is_event = matches!(message, Outbound::Event { .. });
+        match self.outbound.try_send(message) {
+            Ok(()) => {
+                if is_event {
+                    self.delivered.increment(1);
+                }
+                let depth = self.outbound.max_capacity() - self.outbound.capacity();
+                self.depth.record(depth as f64);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(
+                    state,
+                    CLOSE_SLOW_CONSUMER,
+                    "slow consumer: resume from your last seq",
+                );
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                state.closing = true;
+                let _ = self.actor.cast(ConnMsg::Closed);
+                false
+            }
+        }
+    }
+
+    /// Closes the client with `code`: nothing more is queued, the writer sends the close
+    /// frame, and the connection actor stops (and leaves the router).
+    fn close(&self, state: &mut State, code: u16, reason: &str) {
+        if state.closing {
+            return;
+        }
+        debug!(code, reason, "closing connection");
+        self.closed_slow.increment(1);
+        state.closing = true;
+        state.streams.clear();
+        let _ = self.close.send(Some((code, reason.to_owned())));
+        let _ = self.actor.cast(ConnMsg::Closed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use ractor::{Actor, ActorProcessingErr, ActorRef};
+    use tokio::sync::{mpsc, watch};
+
+    use super::*;
+    use crate::domain::event::{Event, EventKind};
+
+    const STREAM: &str = "all";
+
+    /// Stands in for the connection actor: reports what the sequencer tells it.
+    struct Probe;
+
+    impl Actor for Probe {
+        type Msg = ConnMsg;
+        type State = mpsc::UnboundedSender<String>;
+        type Arguments = mpsc::UnboundedSender<String>;
+
+        async fn pre_start(
+            &self,
+            _myself: ActorRef<ConnMsg>,
+            told: Self::Arguments,
+        ) -> Result<Self::State, ActorProcessingErr> {
+            Ok(told)
+        }
+
+        async fn handle(
+            &self,
+            _myself: ActorRef<ConnMsg>,
+            msg: ConnMsg,
+            told: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
+            let what = match msg {
+                ConnMsg::GapCheck(stream) => format!("gap check {stream}"),
+                ConnMsg::Closed => "closed".to_owned(),
+                _ => "other".to_owned(),
+            };
+            let _ = told.send(what);
+            Ok(())
+        }
+    }
+
+    struct Rig {
+        sequencer: Sequencer,
+        queue: mpsc::Receiver<Outbound>,
+        closed: watch::Receiver<Option<(u16, String)>>,
+        told: mpsc::UnboundedReceiver<String>,
+    }
+
+    async fn rig(capacity: usize) -> Rig {
+        let (told_tx, told) = mpsc::unbounded_channel();
+        let (actor, _) = Actor::spawn(None, Probe, told_tx).await.expect("probe");
+        let (outbound, queue) = mpsc::channel(capacity);
+        let (close, closed) = watch::channel(None);
+        Rig {
+            sequencer: Sequencer::new(outbound, close, actor),
+            queue,
+            closed,
+            told,
+        }
+    }
+
+    fn stored(seq: u64) -> StoredEvent {
+        StoredEvent {
+            stream: STREAM.to_owned(),
+            seq,
+            event: Event {
+                event: EventKind::ConfigUpdated,
+                booking_id: None,
+                booth_id: None,
+                outlet_id: None,
+                status: None,
+                at: Utc.timestamp_opt(1_790_000_000, 0).single().expect("time"),
+                data: serde_json::Value::Null,
+            },
+        }
+    }
+
+    fn event(seq: u64) -> Arc<Published> {
+        Arc::new(Published::new(stored(seq)))
+    }
+
+    /// The seqs queued for the socket so far.
+    fn sent(queue: &mut mpsc::Receiver<Outbound>) -> Vec<u64> {
+        let mut seqs = vec![];
+        while let Ok(item) = queue.try_recv() {
+            if let Outbound::Event { event, .. } = item {
+                seqs.push(event.event.seq);
+            }
+        }
+        seqs
+    }
+
+    #[tokio::test]
+    async fn live_events_leave_in_seq_order_once() {
+        // (arrival order, what the client gets)
+        let cases: [(&[u64], &[u64]); 5] = [
+            (&[1, 2, 3], &[1, 2, 3]),
+            (&[2, 1, 3], &[1, 2, 3]),
+            (&[3, 2, 1], &[1, 2, 3]),
+            (&[1, 1, 2, 1], &[1, 2]),
+            (&[2, 3], &[]),
+        ];
+        for (arrivals, expected) in cases {
+            let mut rig = rig(64).await;
+            rig.sequencer.hold_from(STREAM, 1);
+            rig.sequencer.go_live(STREAM);
+            for seq in arrivals {
+                rig.sequencer.deliver(event(*seq));
+            }
+            assert_eq!(sent(&mut rig.queue), expected, "arrivals {arrivals:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn events_wait_while_the_start_is_settled_and_replayed_ones_are_not_repeated() {
+        let mut rig = rig(64).await;
+        rig.sequencer.hold_from(STREAM, 0);
+        rig.sequencer.deliver(event(4));
+        rig.sequencer.deliver(event(5));
+        assert!(
+            sent(&mut rig.queue).is_empty(),
+            "nothing before the start is settled"
+        );
+        // The client resumes after 2: the log has 3 and 4.
+        rig.sequencer.hold_from(STREAM, 3);
+        for seq in [3, 4] {
+            assert!(rig.sequencer.replay(event(seq)).await);
+        }
+        rig.sequencer.go_live(STREAM);
+        rig.sequencer.deliver(event(6));
+        assert_eq!(sent(&mut rig.queue), vec![3, 4, 5, 6]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_is_checked_and_filled_from_the_log() {
+        let mut rig = rig(64).await;
+        rig.sequencer.hold_from(STREAM, 1);
+        rig.sequencer.go_live(STREAM);
+        rig.sequencer.deliver(event(1));
+        rig.sequencer.deliver(event(4));
+        assert_eq!(sent(&mut rig.queue), vec![1]);
+        assert_eq!(rig.told.recv().await.as_deref(), Some("gap check all"));
+        let gap = rig.sequencer.gap(STREAM);
+        assert_eq!(
+            gap,
+            Some(Gap {
+                next: 2,
+                first_held: 4
+            })
+        );
+        rig.sequencer.fill(STREAM, vec![stored(2), stored(3)]);
+        assert_eq!(sent(&mut rig.queue), vec![2, 3, 4]);
+        assert_eq!(rig.sequencer.gap(STREAM), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_that_never_reaches_the_log_is_skipped() {
+        let mut rig = rig(64).await;
+        rig.sequencer.hold_from(STREAM, 1);
+        rig.sequencer.go_live(STREAM);
+        rig.sequencer.deliver(event(2));
+        for _ in 0..GAP_GIVE_UP {
+            assert_eq!(rig.told.recv().await.as_deref(), Some("gap check all"));
+            assert!(rig.sequencer.gap(STREAM).is_some());
+            rig.sequencer.fill(STREAM, vec![]);
+        }
+        assert_eq!(sent(&mut rig.queue), vec![2]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_closes_with_4008_and_takes_nothing_more() {
+        let mut rig = rig(8).await;
+        rig.sequencer.hold_from(STREAM, 1);
+        rig.sequencer.go_live(STREAM);
+        for seq in 1..=9 {
+            rig.sequencer.deliver(event(seq));
+        }
+        let close = rig.closed.borrow().clone();
+        assert_eq!(close.map(|(code, _)| code), Some(CLOSE_SLOW_CONSUMER));
+        assert!(rig.sequencer.is_closing());
+        assert_eq!(rig.told.recv().await.as_deref(), Some("closed"));
+        rig.sequencer.deliver(event(10));
+        assert_eq!(sent(&mut rig.queue), (1..=8).collect::<Vec<_>>());
+    }
+}

@@ -243,14 +243,17 @@ fn server_message(item: &Outbound) -> ServerMessage {
     }
 }
 
-/// What the writer sends next.
+/// What the socket's writer sends next.
 enum Next {
     Item(Outbound),
     Ping,
 }
 
+/// The most frames one write gathers before it flushes and looks at the close signal again.
+const BATCH: usize = 256;
+
 async fn write_loop(
-    mut write: fastwebsockets::WebSocketWrite<tokio::io::BufWriter<tokio::io::WriteHalf<Upgraded>>>,
+    mut write: Writer,
     mut queue: mpsc::Receiver<Outbound>,
     mut controls: mpsc::Receiver<Control>,
     mut closed: watch::Receiver<Option<(u16, String)>>,
@@ -261,6 +264,8 @@ async fn write_loop(
     let mut ping = tokio::time::interval_at(first_ping, settings.ping_interval);
     // A write that cannot finish within the idle timeout means the client is gone.
     let deadline = settings.idle_timeout;
+    let latency = metrics::histogram!("boothhub_push_latency_seconds");
+    let mut published = Vec::with_capacity(BATCH);
     loop {
         let next = tokio::select! {
             biased;
@@ -299,57 +304,74 @@ async fn write_loop(
             },
             _ = ping.tick() => Next::Ping,
         };
-        let item = match next {
-            Next::Ping => None,
-            Next::Item(item) => Some(item),
-        };
-        let text = protocol == Protocol::Json;
-        let data = |payload| {
-            if text {
-                Frame::text(payload)
-            } else {
-                Frame::binary(payload)
-            }
-        };
-        let (frame, published) = match &item {
-            None => (
-                Frame::new(true, OpCode::Ping, None, Payload::Owned(Vec::new())),
-                None,
-            ),
-            // Encoded once per event and format, shared (not copied) by every subscriber.
-            Some(Outbound::Event { event, .. }) => {
-                let bytes = event.encoded(usize::from(text), |stored| {
-                    encode(protocol, &ServerMessage::event(stored)).0
-                });
-                (data(Payload::Borrowed(bytes)), Some(event.at))
-            }
-            Some(other) => (
-                data(Payload::Owned(encode(protocol, &server_message(other)).0)),
-                None,
-            ),
-        };
-        // Frames are flushed when the queue is momentarily empty: a burst goes out in few
-        // TLS records, and nothing waits in a buffer.
-        if queue.is_empty() {
-            // Let events published in the same instant join this write.
-            tokio::task::yield_now().await;
-        }
-        let flush = queue.is_empty();
+        // Frames queued together go out in one flush (few TLS records), and nothing waits
+        // in a buffer: the batch ends when the queue is empty, after one yield that lets
+        // events published in the same instant join it.
         let written = tokio::time::timeout(deadline, async {
-            write.write_frame(frame).await?;
-            if flush {
-                write.flush().await?;
+            let mut next = Some(next);
+            while let Some(item) = next.take() {
+                if let Some(at) = write_item(&mut write, protocol, item).await? {
+                    published.push(at);
+                }
+                if published.len() >= BATCH {
+                    break;
+                }
+                next = match queue.try_recv() {
+                    Ok(item) => Some(Next::Item(item)),
+                    Err(_) => {
+                        tokio::task::yield_now().await;
+                        queue.try_recv().ok().map(Next::Item)
+                    }
+                };
             }
+            write.flush().await?;
             Ok::<(), WebSocketError>(())
         });
         match written.await {
             Ok(Ok(())) => {
-                if let Some(at) = published {
-                    metrics::histogram!("boothhub_push_latency_seconds")
-                        .record(at.elapsed().as_secs_f64());
+                for at in published.drain(..) {
+                    latency.record(at.elapsed().as_secs_f64());
                 }
             }
             _ => return,
+        }
+    }
+}
+
+type Writer = fastwebsockets::WebSocketWrite<tokio::io::BufWriter<tokio::io::WriteHalf<Upgraded>>>;
+
+/// Writes one frame (not flushed); returns when the event in it was published.
+async fn write_item(
+    write: &mut Writer,
+    protocol: Protocol,
+    item: Next,
+) -> Result<Option<std::time::Instant>, WebSocketError> {
+    let text = protocol == Protocol::Json;
+    let data = |payload| {
+        if text {
+            Frame::text(payload)
+        } else {
+            Frame::binary(payload)
+        }
+    };
+    match &item {
+        Next::Ping => {
+            let ping = Frame::new(true, OpCode::Ping, None, Payload::Owned(Vec::new()));
+            write.write_frame(ping).await?;
+            Ok(None)
+        }
+        // Encoded once per event and format, shared (not copied) by every subscriber.
+        Next::Item(Outbound::Event { event, .. }) => {
+            let bytes = event.encoded(usize::from(text), |stored| {
+                encode(protocol, &ServerMessage::event(stored)).0
+            });
+            write.write_frame(data(Payload::Borrowed(bytes))).await?;
+            Ok(Some(event.at))
+        }
+        Next::Item(other) => {
+            let bytes = encode(protocol, &server_message(other)).0;
+            write.write_frame(data(Payload::Owned(bytes))).await?;
+            Ok(None)
         }
     }
 }

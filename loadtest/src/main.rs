@@ -164,8 +164,8 @@ async fn push_scenario(
         report.dashboard_latency.table()
     );
     println!(
-        "lost: {}, gaps: {}, duplicates: {}, booth redeliveries: {}",
-        report.lost, report.gaps, report.duplicates, report.redelivered
+        "lost: {}, gaps: {}, duplicates: {}, booth redeliveries: {}, slow-consumer closes (4008, resumed) while measured: {}",
+        report.lost, report.gaps, report.duplicates, report.redelivered, report.slow_closes
     );
     if let Some(storm) = report.storm {
         match storm.all_back_within {

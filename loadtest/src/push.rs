@@ -46,6 +46,14 @@ pub struct Storm {
     pub all_back_within: Option<Duration>,
 }
 
+/// The event name if it is one a run measures.
+pub fn measured(event: &str) -> Option<&'static str> {
+    STEPS
+        .iter()
+        .find(|(_, kind)| *kind == event)
+        .map(|(_, kind)| *kind)
+}
+
 /// The events each lifecycle step must push, by the step's name.
 const STEPS: [(&str, &str); 3] = [
     ("arrival", "SESSION_APPROVED"),
@@ -64,6 +72,10 @@ pub struct Report {
     pub duplicates: usize,
     /// Booth-stream events received again (acked delivery retried).
     pub redelivered: usize,
+    /// Connections the hub closed with 4008 for falling behind (each resumed), while
+    /// measured and while the connect-time presence events were delivered.
+    pub slow_closes: usize,
+    pub slow_closes_at_connect: usize,
     pub elapsed: Duration,
     pub storm: Option<Storm>,
     /// Every latency sample, for the histogram.
@@ -88,6 +100,7 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
         shape.booths, shape.dashboards
     );
     let mut ready = vec![];
+    let slow_closes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Once measured, the hub may go away: its clients' errors are no news then.
     let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let admin = hub.token().unwrap_or_default().to_owned();
@@ -114,6 +127,7 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
         let is_booth = client.index < shape.booths;
         let wiring = socket::Wiring {
             receipts: receipts_tx.clone(),
+            slow_closes: Arc::clone(&slow_closes),
             resumed: resumed_tx.clone(),
             storm: (is_booth && in_storm(client.index)).then(|| storm_rx.clone()),
             // 20,000 connections from one address would exhaust its ephemeral ports.
@@ -137,9 +151,22 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
     for connected in ready {
         connected.await?;
     }
-    // Let presence events and subscriptions settle before measuring.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    while receipts_rx.try_recv().is_ok() {}
+    // Measure the steady state: every booth that came online pushed a `BOOTH_ONLINE` to
+    // every dashboard (10,000 booths × 100 dashboards is a million frames), so wait until
+    // the sockets fall quiet.
+    let settling = Instant::now();
+    let mut settled = 0usize;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(1), receipts_rx.recv()).await {
+        settled += 1;
+        if settled.is_multiple_of(100_000) {
+            eprintln!("  settling: {settled} connect-time events received");
+        }
+    }
+    let slow_at_connect = slow_closes.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "settled: {settled} connect-time events in {:.1}s ({slow_at_connect} slow-consumer closes meanwhile, resumed)",
+        settling.elapsed().as_secs_f64()
+    );
 
     eprintln!(
         "driving {:.0} lifecycles/s for {:?}…",
@@ -229,6 +256,8 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
         elapsed,
     );
     report.storm = storm;
+    report.slow_closes = slow_closes.load(std::sync::atomic::Ordering::SeqCst) - slow_at_connect;
+    report.slow_closes_at_connect = slow_at_connect;
     Ok(report)
 }
 
@@ -242,10 +271,10 @@ fn report(
 ) -> Report {
     let mut booth_latency = vec![];
     let mut dashboard_latency = vec![];
-    let mut seen: HashMap<(usize, String), Vec<u64>> = HashMap::new();
+    let mut seen: HashMap<(usize, Arc<str>), Vec<u64>> = HashMap::new();
     let mut booth_receipts = 0;
     let mut dashboard_receipts = 0;
-    let mut delivered: HashMap<(String, String, bool), usize> = HashMap::new();
+    let mut delivered: HashMap<(String, &'static str, bool), usize> = HashMap::new();
     for receipt in receipts {
         seen.entry((receipt.client, receipt.stream.clone()))
             .or_default()
@@ -256,10 +285,10 @@ fn report(
         } else {
             dashboard_receipts += 1;
         }
-        let Some((_, kind)) = STEPS.iter().find(|(_, kind)| *kind == receipt.kind) else {
+        let Some(kind) = receipt.kind else {
             continue;
         };
-        let key = (receipt.booking_id.clone(), *kind);
+        let key = (receipt.booking_id.clone(), kind);
         if let Some(sent_at) = sent.get(&key) {
             let latency = receipt.at.saturating_duration_since(*sent_at);
             if on_booth {
@@ -268,7 +297,7 @@ fn report(
                 dashboard_latency.push(latency)
             }
             *delivered
-                .entry((receipt.booking_id.clone(), receipt.kind.clone(), on_booth))
+                .entry((receipt.booking_id.clone(), kind, on_booth))
                 .or_default() += 1;
         }
     }
@@ -276,11 +305,11 @@ fn report(
     let mut lost = 0;
     for (booking, kind) in sent.keys() {
         let at_booth = delivered
-            .get(&(booking.clone(), (*kind).to_owned(), true))
+            .get(&(booking.clone(), *kind, true))
             .copied()
             .unwrap_or(0);
         let at_dashboards = delivered
-            .get(&(booking.clone(), (*kind).to_owned(), false))
+            .get(&(booking.clone(), *kind, false))
             .copied()
             .unwrap_or(0);
         lost += 1usize.saturating_sub(at_booth) + dashboards.saturating_sub(at_dashboards);
@@ -316,6 +345,8 @@ fn report(
         gaps,
         duplicates,
         redelivered,
+        slow_closes: 0,
+        slow_closes_at_connect: 0,
         elapsed,
     }
 }

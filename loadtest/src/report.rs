@@ -148,8 +148,13 @@ pub fn markdown(run: &Run, report: &Report) -> String {
     }
     let _ = writeln!(
         md,
-        "\nLost: {}, gaps: {}, duplicates: {}; booth redeliveries (at-least-once, acks lost with dropped connections): {}.",
-        report.lost, report.gaps, report.duplicates, report.redelivered
+        "\nLost: {}, gaps: {}, duplicates: {}; booth redeliveries (at-least-once, acks lost with dropped connections): {}; slow-consumer closes (4008, each resumed): {} while measured, {} while the connect-time presence events were delivered.",
+        report.lost,
+        report.gaps,
+        report.duplicates,
+        report.redelivered,
+        report.slow_closes,
+        report.slow_closes_at_connect
     );
     if let Some(storm) = report.storm {
         let back = storm.all_back_within.map_or_else(
@@ -196,6 +201,8 @@ pub fn json(run: &Run, report: &Report) -> serde_json::Value {
         "gaps": report.gaps,
         "duplicates": report.duplicates,
         "booth_redeliveries": report.redelivered,
+        "slow_consumer_closes": report.slow_closes,
+        "slow_consumer_closes_at_connect": report.slow_closes_at_connect,
         "storm": report.storm.map(|s| json!({
             "dropped": s.dropped,
             "resumed": s.resumed,

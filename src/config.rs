@@ -502,7 +502,7 @@ impl Config {
                 )?,
                 queue_capacity: raw.parse(
                     "ws.queue_capacity",
-                    "1024",
+                    "8192",
                     "a queue length from 8 to 1000000",
                     |v| v.parse().ok().filter(|n| (8..=1_000_000).contains(n)),
                 )?,

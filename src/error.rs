@@ -23,6 +23,7 @@ pub enum ErrorCode {
     InvalidCredentials,
     InvalidSignature,
     Forbidden,
+    CsrfTokenInvalid,
     WrongBooth,
     NotFound,
     MethodNotAllowed,
@@ -90,6 +91,14 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "your role may not do this",
+        )
+    }
+
+    pub fn csrf() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::CsrfTokenInvalid,
+            "a state-changing call with the session cookie needs the X-CSRF-Token header from the boothhub_csrf cookie",
         )
     }
 

@@ -151,6 +151,10 @@ impl Directory {
         Ok(self.store.list_users(page).await?)
     }
 
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, HubError> {
+        Ok(self.store.user(id).await?)
+    }
+
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, HubError> {
         Ok(self.store.user_by_email(email).await?)
     }

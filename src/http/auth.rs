@@ -1,12 +1,13 @@
-//! `POST /auth/login` and `POST /auth/logout`.
+//! `POST /auth/login`, `POST /auth/logout` and `GET /auth/me` (who the session belongs to,
+//! for the web UI after a reload: the session cookie is HttpOnly).
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::routing::{get, post};
 use boothhub_actors::directory::principal_of;
-use boothhub_actors::domain::access::{Action, permits};
+use boothhub_actors::domain::access::{Action, Principal, permits};
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
 }
 
 #[derive(Deserialize)]
@@ -63,9 +65,13 @@ async fn login(
         .directory()
         .remember_login(&auth::token_hash(&token), user.id, expires_at)
         .await?;
-    let cookie = auth::session_cookie(&token, ttl_hours * 3600);
+    let max_age = ttl_hours * 3600;
+    let cookies = AppendHeaders([
+        (header::SET_COOKIE, auth::session_cookie(&token, max_age)),
+        (header::SET_COOKIE, auth::csrf_cookie(&token, max_age)),
+    ]);
     let body = json!({ "token": token, "expires_at": time(expires_at), "user": user_body(&user) });
-    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+    Ok((cookies, axum::Json(body)).into_response())
 }
 
 async fn logout(
@@ -83,7 +89,25 @@ async fn logout(
     }
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, auth::cleared_cookie())],
+        AppendHeaders([
+            (header::SET_COOKIE, auth::cleared_cookie()),
+            (header::SET_COOKIE, auth::cleared_csrf_cookie()),
+        ]),
     )
         .into_response())
+}
+
+/// The user of the presented login (a booth token is not a user: 403).
+async fn me(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult<Response> {
+    let user_id = match caller {
+        Principal::SuperAdmin { user_id } | Principal::Admin { user_id, .. } => user_id,
+        Principal::Booth { .. } => return Err(ApiError::forbidden()),
+    };
+    let user = state
+        .hub
+        .directory()
+        .user(user_id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    Ok(axum::Json(json!({ "user": user_body(&user) })).into_response())
 }

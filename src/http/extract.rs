@@ -204,6 +204,7 @@ impl FromRequestParts<AppState> for Caller {
         let Some(token) = presented_token(&parts.headers) else {
             return Ok(Caller(None));
         };
+        check_csrf(parts, &token)?;
         let hash = auth::token_hash(&token);
         let directory = state.hub.directory();
         let principal = if token.starts_with(BOOTH_PREFIX) {
@@ -214,6 +215,29 @@ impl FromRequestParts<AppState> for Caller {
         principal
             .map(|p| Caller(Some(p)))
             .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+/// A state-changing call authenticated by the session cookie (not by a bearer header) must
+/// carry the session's CSRF token in `X-CSRF-Token`: a page of another site can make the
+/// browser send the cookie, but cannot read the token to send it along.
+fn check_csrf(parts: &Parts, session_token: &str) -> Result<(), ApiError> {
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if safe || parts.headers.contains_key(header::AUTHORIZATION) {
+        return Ok(());
+    }
+    let presented = parts
+        .headers
+        .get(auth::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth::csrf_matches(session_token, presented) {
+        Ok(())
+    } else {
+        Err(ApiError::csrf())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Rate limits (per IP for anonymous booking and login, per booth for scans), CORS, request ids.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::*;
 
@@ -165,4 +165,117 @@ async fn cors_allows_only_the_configured_origins_and_requests_carry_an_id() {
     );
     let response = hub.client.get(hub.url("/healthz")).send().await.unwrap();
     assert!(response.headers().get("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn cookie_sessions_need_the_csrf_token_for_changes_and_know_their_user() {
+    let hub = TestHub::start();
+    let body = json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD });
+    let login = hub
+        .client
+        .post(hub.url("/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let set_cookies: Vec<String> = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let value_of = |name: &str| {
+        set_cookies
+            .iter()
+            .find_map(|c| c.split(';').next()?.strip_prefix(&format!("{name}=")))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let (session, csrf) = (value_of("boothhub_session"), value_of("boothhub_csrf"));
+    assert!(!session.is_empty() && !csrf.is_empty(), "{set_cookies:?}");
+    let csrf_cookie = set_cookies
+        .iter()
+        .find(|c| c.starts_with("boothhub_csrf="))
+        .unwrap();
+    assert!(!csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"));
+    let cookie = format!("boothhub_session={session}; boothhub_csrf={csrf}");
+    let outlet = |name: &str| json!({ "name": name, "location": "Bandung" });
+    let post = |token: Option<&str>, name: &str| {
+        let mut request = hub
+            .client
+            .post(hub.url("/outlets"))
+            .header("cookie", cookie.clone())
+            .json(&outlet(name));
+        if let Some(token) = token {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send()
+    };
+    // A forged cross-site POST carries the cookie but cannot know the token.
+    for (token, status) in [
+        (None, StatusCode::FORBIDDEN),
+        (
+            Some("0123456789abcdef0123456789abcdef"),
+            StatusCode::FORBIDDEN,
+        ),
+        (Some(csrf.as_str()), StatusCode::CREATED),
+    ] {
+        let response = post(token, "Cookie Mall").await.unwrap();
+        assert_eq!(response.status(), status, "token {token:?}");
+        if status == StatusCode::FORBIDDEN {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "CSRF_TOKEN_INVALID");
+        }
+    }
+    // Bearer callers (scripts, booths) send no cookie and need no token.
+    let (status, _) = hub
+        .post("/outlets", Some(&session), outlet("Bearer Mall"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // GET /auth/me names the session's user; a booth token is not a user.
+    let me: Value = hub
+        .client
+        .get(hub.url("/auth/me"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["email"], ROOT_EMAIL);
+    assert_eq!(me["user"]["role"], "super_admin");
+    let (status, _) = hub.get("/auth/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Logout (a change: it needs the token too) clears both cookies and ends the session.
+    let refused = hub
+        .client
+        .post(hub.url("/auth/logout"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let logout = hub
+        .client
+        .post(hub.url("/auth/logout"))
+        .header("cookie", cookie.clone())
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let cleared: Vec<&str> = logout
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(cleared.len(), 2);
+    assert!(
+        cleared.iter().all(|c| c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    let (status, _) = hub.get("/auth/me", Some(&session)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -9,4 +9,5 @@ pub mod http;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+pub mod web;
 pub mod ws;

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(dead_letters::routes())
         .route("/ws", axum::routing::get(crate::ws::socket::upgrade))
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "method not allowed on this route")

@@ -1,0 +1,75 @@
+// Small building blocks shared by the pages.
+import type { ComponentChildren } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api';
+import { t } from './i18n';
+import type { Status } from './model';
+
+export function Loading() {
+  return <p class="muted" role="status">{t('common.loading')}</p>;
+}
+
+export function Empty({ children }: { children?: ComponentChildren }) {
+  return <p class="empty">{children ?? t('common.empty')}</p>;
+}
+
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  const message = error instanceof Error ? error.message : String(error);
+  return <p class="error" role="alert">{t('common.error', { message })}</p>;
+}
+
+export function StatusBadge({ status }: { status: Status | string }) {
+  return <span class={`badge status-${status}`} data-status={status}>{t(`status.${status}`)}</span>;
+}
+
+/** A labelled form field with the server's message for it, if any. */
+export function Field(props: {
+  label: string;
+  name: string;
+  errors: Record<string, string>;
+  children: ComponentChildren;
+}) {
+  const message = props.errors[props.name];
+  return (
+    <label class={message ? 'field invalid' : 'field'}>
+      <span>{props.label}</span>
+      {props.children}
+      {message && <small class="field-error" data-field={props.name}>{message}</small>}
+    </label>
+  );
+}
+
+/** Field errors of a failed call (422 details, or a missing value checked here). */
+export function fieldErrors(error: unknown): Record<string, string> {
+  return error instanceof ApiError ? error.fields : {};
+}
+
+export interface Load<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Loads `fetcher()` when `deps` change; `reload()` loads again. */
+export function useLoad<T>(fetcher: () => Promise<T>, deps: unknown[]): Load<T> {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
+  const [round, setRound] = useState(0);
+  useEffect(() => {
+    let current = true;
+    setLoading(true);
+    setError(null);
+    fetcher()
+      .then((value) => current && setData(value))
+      .catch((err) => current && setError(err))
+      .finally(() => current && setLoading(false));
+    return () => {
+      current = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, round]);
+  return { data, error, loading, reload: () => setRound((r) => r + 1) };
+}

@@ -1,0 +1,103 @@
+// The dashboard's live connection: the hub's WebSocket with the JSON subprotocol, the session
+// cookie for auth. It remembers the last seq of each stream and, when the connection drops,
+// reconnects by itself (1 s, 2 s, 4 s … up to 10 s) and resumes from there: nothing is missed
+// and nothing is shown twice.
+import { signal } from '@preact/signals';
+import type { LiveEvent, ServerMessage } from './model';
+
+export type LiveStatus = 'connecting' | 'live' | 'offline';
+
+/** What the client knows of its streams: the last seq seen of each. */
+export interface Cursor {
+  seqs: Record<string, number>;
+}
+
+/**
+ * Applies a server message to the cursor. Returns the event to show, or null for a message
+ * that is not a new event (a `subscribed`, an error, an event already seen).
+ */
+export function apply(cursor: Cursor, message: ServerMessage): LiveEvent | null {
+  switch (message.type) {
+    case 'subscribed':
+      for (const { stream, seq } of message.streams) {
+        // A fresh subscription starts at the head; a resumed one keeps its place.
+        if (cursor.seqs[stream] === undefined) cursor.seqs[stream] = seq;
+      }
+      return null;
+    case 'event': {
+      const last = cursor.seqs[message.stream];
+      if (last !== undefined && message.seq <= last) return null;
+      cursor.seqs[message.stream] = message.seq;
+      return message;
+    }
+    default:
+      return null;
+  }
+}
+
+/** The subscribe message: resume where the cursor is for the streams it knows. */
+export function subscribeMessage(streams: string[], cursor: Cursor): string {
+  const resume: Record<string, number> = {};
+  for (const stream of streams) {
+    if (cursor.seqs[stream] !== undefined) resume[stream] = cursor.seqs[stream];
+  }
+  return JSON.stringify({ type: 'subscribe', streams, resume });
+}
+
+/** The wait before reconnect attempt `attempt` (0-based), in ms. */
+export function backoff(attempt: number): number {
+  return Math.min(1000 * 2 ** attempt, 10_000);
+}
+
+export class LiveFeed {
+  readonly status = signal<LiveStatus>('connecting');
+  private readonly cursor: Cursor = { seqs: {} };
+  private socket: WebSocket | null = null;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly streams: string[],
+    private readonly onEvent: (event: LiveEvent) => void,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.socket?.close(1000);
+    this.socket = null;
+  }
+
+  private connect(): void {
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    this.status.value = this.attempt === 0 ? 'connecting' : 'offline';
+    const socket = new WebSocket(url, 'boothhub.json');
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.status.value = 'live';
+      socket.send(subscribeMessage(this.streams, this.cursor));
+    };
+    socket.onmessage = (frame) => {
+      let message: ServerMessage;
+      try {
+        message = JSON.parse(String(frame.data)) as ServerMessage;
+      } catch {
+        return;
+      }
+      const event = apply(this.cursor, message);
+      if (event) this.onEvent(event);
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket || this.stopped) return;
+      this.status.value = 'offline';
+      this.timer = setTimeout(() => this.connect(), backoff(this.attempt++));
+    };
+  }
+}

@@ -1,0 +1,109 @@
+// The contract's resources as the UI reads them.
+import type { Role } from './routes';
+
+export interface User {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+  outlet_id: string | null;
+}
+
+export interface Outlet {
+  id: string;
+  name: string;
+  location: string;
+  timezone: string;
+}
+
+export interface Booth {
+  id: string;
+  outlet_id: string;
+  name: string;
+  online: boolean;
+  last_seen_at: string | null;
+  created_at?: string;
+}
+
+export const STATUSES = [
+  'PENDING_PAYMENT',
+  'PAID',
+  'AWAITING_CUSTOMER',
+  'ARRIVED',
+  'ONGOING',
+  'DONE',
+  'EXPIRED',
+  'OVERRIDDEN',
+] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** The statuses an override may set (contract §5). */
+export const OVERRIDE_TARGETS: Status[] = ['AWAITING_CUSTOMER', 'ARRIVED', 'DONE', 'OVERRIDDEN'];
+
+export interface Booking {
+  id: string;
+  user: { name: string; phone: string; email: string };
+  outlet_id: string;
+  booth_id: string | null;
+  status: Status;
+  booking_time: string;
+  amount: number;
+  paid_at: string | null;
+  arrival_deadline: string | null;
+  expired_at: string | null;
+  started_at: string | null;
+  ends_at: string | null;
+  finished_at: string | null;
+  override_by: string | null;
+  override_at: string | null;
+  override_reason: string | null;
+  qr_token?: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  kind: string;
+  at: string;
+  actor_id: string | null;
+  outlet_id: string | null;
+  booking_id: string | null;
+  from: string | null;
+  to: string | null;
+  reason: string | null;
+}
+
+export interface DeadLetter {
+  id: string;
+  booth_id: string;
+  stream: string;
+  seq: number;
+  event: { event: string; booking_id: string | null };
+  deliveries: number;
+  at: string;
+}
+
+export interface SystemConfig {
+  session_duration_minutes: number;
+  arrival_tolerance_minutes: number;
+  updated_at: string | null;
+  updated_by: string | null;
+}
+
+/** A server → client WebSocket message (contract §7). */
+export type ServerMessage =
+  | { type: 'subscribed'; streams: { stream: string; seq: number }[] }
+  | {
+      type: 'event';
+      stream: string;
+      seq: number;
+      event: string;
+      booking_id: string | null;
+      booth_id: string | null;
+      outlet_id: string | null;
+      status: Status | null;
+      at: string;
+      data: unknown;
+    }
+  | { type: 'error'; code: string; message: string };
+
+export type LiveEvent = Extract<ServerMessage, { type: 'event' }>;

@@ -1,0 +1,185 @@
+// One booking: its fields, its history, its audit trail, and the override form (target status
+// and a required reason, confirmed before it is sent).
+import { useState } from 'preact/hooks';
+import { Link } from 'wouter-preact';
+import { ApiError, type Page, api, query } from '../api';
+import { Empty, ErrorNote, Field, Loading, StatusBadge, useLoad } from '../components';
+import { lang, t } from '../i18n';
+import { type AuditEntry, type Booking, OVERRIDE_TARGETS, type Status } from '../model';
+import { outletName, timezoneOf } from '../outlets';
+import { formatTime } from '../time';
+import { rupiah } from './Bookings';
+
+/** The booking's milestones that happened, in time order (from its record). */
+export function history(b: Booking): { key: string; at: string }[] {
+  const steps: [string, string | null][] = [
+    ['booking.paid', b.paid_at],
+    ['booking.started', b.started_at],
+    ['booking.finished', b.finished_at],
+    ['booking.expired', b.expired_at],
+    ['booking.overridden', b.override_at],
+  ];
+  return steps
+    .filter((s): s is [string, string] => Boolean(s[1]))
+    .map(([key, at]) => ({ key, at }))
+    .sort((a, b2) => a.at.localeCompare(b2.at));
+}
+
+export function BookingPage({ params }: { params: Record<string, string> }) {
+  const id = params.id;
+  const booking = useLoad(() => api<Booking>('GET', `/session/${id}/status`), [id]);
+  const audit = useLoad(
+    () => api<Page<AuditEntry>>('GET', '/audit' + query({ booking_id: id, limit: 100 })),
+    [id],
+  );
+
+  if (booking.loading && !booking.data) return <Loading />;
+  if (booking.error) return <ErrorNote error={booking.error} />;
+  const b = booking.data;
+  if (!b) return <Empty />;
+  const tz = timezoneOf(b.outlet_id);
+  const at = (iso: string | null) => formatTime(iso, tz, lang.value);
+  return (
+    <section>
+      <header class="page-head">
+        <h1>
+          {t('booking.title')} <StatusBadge status={b.status} />
+        </h1>
+        <Link href="/bookings">{t('nav.bookings')}</Link>
+      </header>
+      <dl class="facts" data-booking={b.id}>
+        <dt>{t('bookings.customer')}</dt>
+        <dd>{b.user.name}</dd>
+        <dt>{t('booking.phone')}</dt>
+        <dd>{b.user.phone}</dd>
+        <dt>{t('booking.email')}</dt>
+        <dd>{b.user.email}</dd>
+        <dt>{t('common.outlet')}</dt>
+        <dd>{outletName(b.outlet_id)}</dd>
+        <dt>{t('bookings.bookingTime')}</dt>
+        <dd>{at(b.booking_time)}</dd>
+        <dt>{t('booking.arrivalDeadline')}</dt>
+        <dd>{at(b.arrival_deadline)}</dd>
+        <dt>{t('booking.ends')}</dt>
+        <dd>{at(b.ends_at)}</dd>
+        <dt>{t('bookings.amount')}</dt>
+        <dd>{rupiah(b.amount)}</dd>
+      </dl>
+      <h2>{t('booking.history')}</h2>
+      <ol class="timeline" data-list="history">
+        {history(b).map((step) => (
+          <li key={step.key}>
+            <time>{at(step.at)}</time> {t(step.key)}
+          </li>
+        ))}
+        {history(b).length === 0 && <li class="muted">{t('common.empty')}</li>}
+      </ol>
+      <h2>{t('booking.audit')}</h2>
+      {audit.loading && !audit.data ? (
+        <Loading />
+      ) : audit.data && audit.data.items.length > 0 ? (
+        <table class="list" data-list="audit">
+          <thead>
+            <tr>
+              <th>{t('common.time')}</th>
+              <th>{t('common.status')}</th>
+              <th>{t('override.reason')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {audit.data.items.map((entry) => (
+              <tr key={entry.id} data-audit={entry.id}>
+                <td>{at(entry.at)}</td>
+                <td>
+                  {entry.from && <StatusBadge status={entry.from} />} → {entry.to && <StatusBadge status={entry.to} />}
+                </td>
+                <td class="reason">{entry.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <Empty>{t('booking.auditEmpty')}</Empty>
+      )}
+      <Override
+        booking={b}
+        onDone={() => {
+          booking.reload();
+          audit.reload();
+        }}
+      />
+    </section>
+  );
+}
+
+function Override({ booking, onDone }: { booking: Booking; onDone: () => void }) {
+  const [target, setTarget] = useState<Status>('OVERRIDDEN');
+  const [reason, setReason] = useState('');
+  const [confirming, setConfirming] = useState(false);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState(false);
+
+  const ask = (e: Event) => {
+    e.preventDefault();
+    setDone(false);
+    setError(null);
+    if (!reason.trim()) {
+      setErrors({ reason: t('common.required') });
+      return;
+    }
+    setErrors({});
+    setConfirming(true);
+  };
+
+  const send = async () => {
+    try {
+      await api('POST', `/session/${booking.id}/override`, { status: target, reason: reason.trim() });
+      setConfirming(false);
+      setReason('');
+      setDone(true);
+      onDone();
+    } catch (err) {
+      setConfirming(false);
+      if (err instanceof ApiError) setErrors(err.fields);
+      setError(err);
+    }
+  };
+
+  return (
+    <form class="card form" onSubmit={ask} data-form="override" noValidate>
+      <h2>{t('override.title')}</h2>
+      <Field label={t('override.target')} name="status" errors={errors}>
+        <select name="status" value={target} onChange={(e) => setTarget(e.currentTarget.value as Status)}>
+          {OVERRIDE_TARGETS.map((s) => (
+            <option key={s} value={s}>
+              {t(`status.${s}`)}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label={t('override.reason')} name="reason" errors={errors}>
+        <textarea name="reason" maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      </Field>
+      {done && <p class="note" role="status">{t('override.done')}</p>}
+      <ErrorNote error={error} />
+      {confirming ? (
+        <div class="confirm" role="alertdialog">
+          <p>{t('override.confirm', { from: t(`status.${booking.status}`), to: t(`status.${target}`) })}</p>
+          <button type="button" class="danger" data-action="confirm-override" onClick={send}>
+            {t('override.yes')}
+          </button>
+          <button type="button" class="link" onClick={() => setConfirming(false)}>
+            {t('common.cancel')}
+          </button>
+        </div>
+      ) : (
+        <div class="actions">
+          <button type="submit" data-action="override">
+            {t('override.submit')}
+          </button>
+        </div>
+      )}
+    </form>
+  );
+}

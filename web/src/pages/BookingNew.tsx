@@ -1,0 +1,132 @@
+// A walk-in booking made at the counter: usually paid in cash (`paid`), for now or a later slot.
+import { useMemo, useState } from 'preact/hooks';
+import { useLocation } from 'wouter-preact';
+import { ApiError, all, api } from '../api';
+import { ErrorNote, Field } from '../components';
+import { t } from '../i18n';
+import type { Booking, Booth } from '../model';
+import { outlets, timezoneOf } from '../outlets';
+import { user } from '../session';
+import { localDateTime, zoneLabel, zonedToUtc } from '../time';
+import { useLoad } from '../components';
+
+export function BookingNewPage() {
+  const [, navigate] = useLocation();
+  const me = user.value;
+  const [outletId, setOutletId] = useState(me?.outlet_id ?? outlets.value[0]?.id ?? '');
+  const tz = timezoneOf(outletId);
+  const [form, setForm] = useState({
+    name: '',
+    phone: '',
+    email: '',
+    booth_id: '',
+    booking_time: localDateTime(new Date(), tz),
+    amount: '50000',
+    paid: true,
+  });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const booths = useLoad(() => all<Booth>('/booths', { outlet_id: outletId }), [outletId]);
+  const set = (name: keyof typeof form) => (e: Event) => {
+    const input = e.currentTarget as HTMLInputElement;
+    setForm({ ...form, [name]: input.type === 'checkbox' ? input.checked : input.value });
+  };
+
+  // Checked here first so that obvious mistakes need no round trip; the server checks again.
+  const missing = useMemo(() => {
+    const found: Record<string, string> = {};
+    if (!form.name.trim()) found['user.name'] = t('common.required');
+    if (!form.phone.trim()) found['user.phone'] = t('common.required');
+    if (!form.email.trim()) found['user.email'] = t('common.required');
+    if (!form.booking_time) found.booking_time = t('common.required');
+    return found;
+  }, [form]);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    if (Object.keys(missing).length > 0) {
+      setErrors(missing);
+      return;
+    }
+    setBusy(true);
+    try {
+      const amount = Number(form.amount);
+      const booking = await api<Booking>('POST', '/booking', {
+        user: { name: form.name.trim(), phone: form.phone.trim(), email: form.email.trim() },
+        outlet_id: outletId,
+        ...(form.booth_id ? { booth_id: form.booth_id } : {}),
+        booking_time: zonedToUtc(form.booking_time, tz).toISOString(),
+        amount: Number.isFinite(amount) ? amount : form.amount,
+        paid: form.paid,
+      });
+      navigate(`/bookings/${booking.id}`);
+    } catch (err) {
+      if (err instanceof ApiError && Object.keys(err.fields).length > 0) setErrors(err.fields);
+      else setErrors({});
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section>
+      <header class="page-head">
+        <h1>{t('bookings.new')}</h1>
+      </header>
+      <form class="card form" onSubmit={submit} noValidate data-form="booking">
+        <Field label={t('common.name')} name="user.name" errors={errors}>
+          <input name="user.name" value={form.name} onInput={set('name')} />
+        </Field>
+        <Field label={t('booking.phone')} name="user.phone" errors={errors}>
+          <input name="user.phone" type="tel" value={form.phone} onInput={set('phone')} />
+        </Field>
+        <Field label={t('booking.email')} name="user.email" errors={errors}>
+          <input name="user.email" type="email" value={form.email} onInput={set('email')} />
+        </Field>
+        <Field label={t('common.outlet')} name="outlet_id" errors={errors}>
+          <select
+            name="outlet_id"
+            value={outletId}
+            disabled={me?.role !== 'super_admin'}
+            onChange={(e) => setOutletId(e.currentTarget.value)}
+          >
+            {outlets.value.map((o) => (
+              <option key={o.id} value={o.id}>
+                {o.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label={t('bookings.booth')} name="booth_id" errors={errors}>
+          <select name="booth_id" value={form.booth_id} onChange={set('booth_id')}>
+            <option value="">{t('booking.anyBooth')}</option>
+            {(booths.data ?? []).map((b) => (
+              <option key={b.id} value={b.id}>
+                {b.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label={`${t('bookings.bookingTime')} (${zoneLabel(tz)})`} name="booking_time" errors={errors}>
+          <input name="booking_time" type="datetime-local" value={form.booking_time} onInput={set('booking_time')} />
+        </Field>
+        <Field label={t('bookings.amount')} name="amount" errors={errors}>
+          <input name="amount" type="number" min="1" step="1" value={form.amount} onInput={set('amount')} />
+        </Field>
+        <label class="check">
+          <input name="paid" type="checkbox" checked={form.paid} onChange={set('paid')} />
+          <span>{t('booking.paidAtCounter')}</span>
+        </label>
+        <ErrorNote error={error} />
+        <div class="actions">
+          <button type="submit" disabled={busy}>
+            {t('common.create')}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}

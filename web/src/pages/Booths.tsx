@@ -1,0 +1,147 @@
+// Booths: online state, registering a booth (its token is shown once), failed deliveries.
+import { useState } from 'preact/hooks';
+import { ApiError, all, api } from '../api';
+import { Empty, ErrorNote, Field, Loading, useLoad } from '../components';
+import { lang, t } from '../i18n';
+import type { Booth, DeadLetter } from '../model';
+import { outletName, outlets, timezoneOf } from '../outlets';
+import { user } from '../session';
+import { formatTime } from '../time';
+
+export function BoothsPage() {
+  const booths = useLoad(() => all<Booth>('/booths', {}), []);
+  const letters = useLoad(() => all<DeadLetter>('/dead-letters', {}, 200), []);
+  const names = Object.fromEntries((booths.data ?? []).map((b) => [b.id, b.name]));
+  return (
+    <section>
+      <header class="page-head">
+        <h1>{t('booths.title')}</h1>
+      </header>
+      <Register onDone={booths.reload} />
+      <ErrorNote error={booths.error} />
+      {booths.loading && !booths.data ? (
+        <Loading />
+      ) : booths.data && booths.data.length === 0 ? (
+        <Empty />
+      ) : (
+        <div class="table-wrap">
+          <table class="list" data-list="booths">
+            <thead>
+              <tr>
+                <th>{t('common.name')}</th>
+                <th>{t('common.outlet')}</th>
+                <th>{t('common.status')}</th>
+                <th>{t('booths.lastSeen')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(booths.data ?? []).map((b) => (
+                <tr key={b.id} data-booth={b.id}>
+                  <td>{b.name}</td>
+                  <td>{outletName(b.outlet_id)}</td>
+                  <td>
+                    <span class={b.online ? 'dot on' : 'dot off'} data-online={String(b.online)}>
+                      {b.online ? t('booths.online') : t('booths.offline')}
+                    </span>
+                  </td>
+                  <td>{formatTime(b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <h2>{t('booths.deadLetters')}</h2>
+      <ErrorNote error={letters.error} />
+      {letters.loading && !letters.data ? (
+        <Loading />
+      ) : letters.data && letters.data.length > 0 ? (
+        <table class="list" data-list="dead-letters">
+          <thead>
+            <tr>
+              <th>{t('common.time')}</th>
+              <th>{t('bookings.booth')}</th>
+              <th>{t('booths.event')}</th>
+              <th class="num">{t('booths.deliveries')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {letters.data.map((l) => (
+              <tr key={l.id}>
+                <td>{formatTime(l.at, 'Asia/Jakarta', lang.value)}</td>
+                <td>{names[l.booth_id] ?? l.booth_id}</td>
+                <td>
+                  {t(`event.${l.event.event}`)} #{l.seq}
+                </td>
+                <td class="num">{l.deliveries}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <Empty>{t('booths.deadLettersEmpty')}</Empty>
+      )}
+    </section>
+  );
+}
+
+function Register({ onDone }: { onDone: () => void }) {
+  const me = user.value;
+  const [outletId, setOutletId] = useState(me?.outlet_id ?? outlets.value[0]?.id ?? '');
+  const [name, setName] = useState('');
+  const [token, setToken] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>(null);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    setToken(null);
+    if (!name.trim()) {
+      setErrors({ name: t('common.required') });
+      return;
+    }
+    try {
+      const booth = await api<Booth & { token: string }>('POST', '/booths', { outlet_id: outletId, name: name.trim() });
+      setToken(booth.token);
+      setName('');
+      setErrors({});
+      onDone();
+    } catch (err) {
+      if (err instanceof ApiError) setErrors(err.fields);
+      setError(err);
+    }
+  };
+
+  return (
+    <form class="card form inline" onSubmit={submit} noValidate data-form="booth">
+      <h2>{t('booths.register')}</h2>
+      <Field label={t('common.outlet')} name="outlet_id" errors={errors}>
+        <select
+          name="outlet_id"
+          value={outletId}
+          disabled={me?.role !== 'super_admin'}
+          onChange={(e) => setOutletId(e.currentTarget.value)}
+        >
+          {outlets.value.map((o) => (
+            <option key={o.id} value={o.id}>
+              {o.name}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field label={t('common.name')} name="name" errors={errors}>
+        <input name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      </Field>
+      <div class="actions">
+        <button type="submit">{t('common.create')}</button>
+      </div>
+      <ErrorNote error={error} />
+      {token && (
+        <p class="token" role="status">
+          {t('booths.token')} <code data-token>{token}</code>
+        </p>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,179 @@
+// The live dashboard: booths online/offline, today's sessions by status (a bar chart), and
+// the event feed. Loaded once, then kept current by the WebSocket without a reload.
+import { BarChart } from 'chartist';
+import 'chartist/dist/index.css';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { Link } from 'wouter-preact';
+import { all, api } from '../api';
+import { ErrorNote, Loading, StatusBadge } from '../components';
+import { lang, t } from '../i18n';
+import { LiveFeed, type LiveStatus } from '../live';
+import { type Booking, type Booth, type LiveEvent, STATUSES, type Status } from '../model';
+import { outletName, outlets, timezoneOf } from '../outlets';
+import { user } from '../session';
+import { dayBounds, formatTime, localDate } from '../time';
+
+/** How many events the feed keeps. */
+const FEED_LENGTH = 50;
+
+/** Today's sessions by status: booking id → status. */
+export type Today = Record<string, Status>;
+
+/** Counts per status, in the contract's order. */
+export function countByStatus(today: Today): Record<Status, number> {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  for (const status of Object.values(today)) counts[status] += 1;
+  return counts;
+}
+
+export function DashboardPage() {
+  const me = user.value;
+  const [booths, setBooths] = useState<Record<string, Booth> | null>(null);
+  const [today, setToday] = useState<Today | null>(null);
+  const [feed, setFeed] = useState<LiveEvent[]>([]);
+  const [status, setStatus] = useState<LiveStatus>('connecting');
+  const [error, setError] = useState<unknown>(null);
+  const bounds = useRef<Record<string, { from: string; to: string }>>({});
+
+  useEffect(() => {
+    const now = new Date();
+    for (const outlet of outlets.value) {
+      bounds.current[outlet.id] = dayBounds(localDate(now, outlet.timezone), outlet.timezone);
+    }
+    const loadBooths = all<Booth>('/booths', {}).then((list) =>
+      setBooths(Object.fromEntries(list.map((b) => [b.id, b]))),
+    );
+    const loadToday = Promise.all(
+      outlets.value.map((outlet) =>
+        all<Booking>('/bookings', { outlet_id: outlet.id, ...bounds.current[outlet.id] }),
+      ),
+    ).then((lists) => setToday(Object.fromEntries(lists.flat().map((b) => [b.id, b.status]))));
+    Promise.all([loadBooths, loadToday]).catch(setError);
+  }, []);
+
+  useEffect(() => {
+    if (!me) return;
+    const streams = me.role === 'super_admin' ? ['all'] : [`outlet:${me.outlet_id}`];
+    const live = new LiveFeed(streams, (event) => {
+      setFeed((events) => [event, ...events].slice(0, FEED_LENGTH));
+      if (event.booth_id && (event.event === 'BOOTH_ONLINE' || event.event === 'BOOTH_OFFLINE')) {
+        const online = event.event === 'BOOTH_ONLINE';
+        setBooths((current) => {
+          const booth = current?.[event.booth_id ?? ''];
+          return booth && current ? { ...current, [booth.id]: { ...booth, online } } : current;
+        });
+      }
+      const id = event.booking_id;
+      if (id && event.status) {
+        const next = event.status;
+        setToday((current) => {
+          if (!current) return current;
+          if (current[id]) return { ...current, [id]: next };
+          // A booking new to this page: it counts if it is booked for today.
+          api<Booking>('GET', `/session/${id}/status`)
+            .then((booking) => {
+              const day = bounds.current[booking.outlet_id];
+              if (day && booking.booking_time >= day.from && booking.booking_time < day.to) {
+                setToday((latest) => (latest ? { ...latest, [id]: booking.status } : latest));
+              }
+            })
+            .catch(() => {});
+          return current;
+        });
+      }
+    });
+    const unsubscribe = live.status.subscribe(setStatus);
+    live.start();
+    return () => {
+      unsubscribe();
+      live.stop();
+    };
+  }, [me?.id]);
+
+  if (error) return <ErrorNote error={error} />;
+  const boothList = booths ? Object.values(booths) : [];
+  const online = boothList.filter((b) => b.online).length;
+  return (
+    <section>
+      <header class="page-head">
+        <h1>{t('dashboard.title')}</h1>
+        <span class={`live live-${status}`} data-live={status}>
+          {t(`live.${status}`)}
+        </span>
+      </header>
+      <div class="tiles">
+        <div class="tile" data-tile="online">
+          <span class="tile-value">{booths ? online : '…'}</span>
+          <span>{t('dashboard.online')}</span>
+        </div>
+        <div class="tile" data-tile="offline">
+          <span class="tile-value">{booths ? boothList.length - online : '…'}</span>
+          <span>{t('dashboard.offline')}</span>
+        </div>
+      </div>
+      <h2>{t('dashboard.today')}</h2>
+      {today ? <StatusChart today={today} /> : <Loading />}
+      <h2>{t('dashboard.feed')}</h2>
+      <Feed events={feed} booths={booths ?? {}} />
+    </section>
+  );
+}
+
+function StatusChart({ today }: { today: Today }) {
+  const counts = countByStatus(today);
+  const element = useRef<HTMLDivElement>(null);
+  const chart = useRef<BarChart | null>(null);
+  const labels = STATUSES.map((s) => t(`status.${s}`));
+  const series = [STATUSES.map((s) => counts[s])];
+  useEffect(() => {
+    if (!element.current) return;
+    if (chart.current) chart.current.update({ labels, series });
+    else
+      chart.current = new BarChart(element.current, { labels, series }, {
+        axisY: { onlyInteger: true },
+        height: '220px',
+      });
+  });
+  return (
+    <div class="chart-box">
+      <div ref={element} class="chart" aria-hidden="true" />
+      <table class="counts">
+        <tbody>
+          {STATUSES.map((s) => (
+            <tr key={s}>
+              <td>
+                <StatusBadge status={s} />
+              </td>
+              <td class="num" data-count={s}>
+                {counts[s]}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Feed({ events, booths }: { events: LiveEvent[]; booths: Record<string, Booth> }) {
+  if (events.length === 0) return <p class="empty">{t('dashboard.feedEmpty')}</p>;
+  return (
+    <ol class="feed" aria-live="polite">
+      {events.map((e) => (
+        <li key={`${e.stream}:${e.seq}`} data-event={e.event} data-booking={e.booking_id ?? ''}>
+          <time>{formatTime(e.at, timezoneOf(e.outlet_id), lang.value)}</time>
+          <strong title={e.event}>{t(`event.${e.event}`)}</strong>
+          {e.status && <StatusBadge status={e.status} />}
+          <span class="muted">
+            {[outletName(e.outlet_id), e.booth_id ? booths[e.booth_id]?.name : null].filter(Boolean).join(' · ')}
+          </span>
+          {e.booking_id && (
+            <Link href={`/bookings/${e.booking_id}`} class="muted">
+              {e.booking_id.slice(0, 8)}
+            </Link>
+          )}
+        </li>
+      ))}
+    </ol>
+  );
+}

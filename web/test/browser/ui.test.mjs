@@ -1,0 +1,317 @@
+// The backoffice in real headless Chromium against a real hub: logins and role-aware
+// sidebars, creating an outlet, an admin, a booth and a booking through the UI, a webhook
+// payment appearing live on an open dashboard, an override in the audit trail, the language
+// switch, session expiry, CSRF. Screenshots of every page go to web/screenshots/.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { Hub, SUPER } from './hub.mjs';
+
+const SHOTS = resolve(import.meta.dirname, '../../screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ADMIN = { name: 'Sari Admin', email: 'sari@example.com', password: 'sari-password-1' };
+
+let hub;
+let browser;
+const state = {};
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  hub = await Hub.start();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+async function newPage(viewport = { width: 1280, height: 860 }) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err.message));
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: resolve(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function login(page, { email, password }) {
+  await page.goto(`${hub.base}/app/login`);
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('nav.sidebar');
+}
+
+/** A customer's online booking (anonymous), `hours` from now so that slots do not clash. */
+async function book(name, hours) {
+  const created = await hub.call('POST', '/booking', {
+    user: { name, phone: '0812 0000 1111', email: `${name.toLowerCase()}@example.com` },
+    outlet_id: state.outletId,
+    booking_time: new Date(Date.now() + hours * 3_600_000).toISOString(),
+    amount: 75000,
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return created.body;
+}
+
+async function navItems(page) {
+  return page.$$eval('nav.sidebar [data-nav]', (links) => links.map((l) => l.getAttribute('data-nav')));
+}
+
+test('the super admin logs in and sees every page in the sidebar', async () => {
+  const page = await newPage();
+  await page.goto(`${hub.base}/app/`);
+  await page.waitForSelector('form[aria-label]');
+  assert.match(page.url(), /\/app\/login$/, 'an anonymous visit lands on the login page');
+  await shot(page, '01-login');
+  await page.fill('input[name=email]', SUPER.email);
+  await page.fill('input[name=password]', 'wrong-password');
+  await page.click('button[type=submit]');
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /salah/, 'wrong password, in Indonesian');
+  await login(page, SUPER);
+  assert.deepEqual(await navItems(page), ['dashboard', 'bookings', 'booths', 'outlets', 'adminUsers', 'config']);
+  assert.equal(await page.getAttribute('.who [data-role]', 'data-role'), 'super_admin');
+  state.superPage = page;
+});
+
+test('the super admin creates an outlet, an admin and a booth through the UI', async () => {
+  const page = state.superPage;
+  await page.click('[data-nav=outlets]');
+  await page.fill('form[data-form=outlet] input[name=name]', 'Mall Kota Kasablanka');
+  await page.fill('form[data-form=outlet] input[name=location]', 'Jakarta Selatan');
+  await page.selectOption('form[data-form=outlet] select[name=timezone]', 'Asia/Makassar');
+  await page.click('form[data-form=outlet] button[type=submit]');
+  const row = page.locator('[data-list=outlets] tr', { hasText: 'Mall Kota Kasablanka' });
+  await row.waitFor();
+  assert.match(await row.innerText(), /WITA/);
+  state.outletId = await row.getAttribute('data-outlet');
+  // A server-side field error is shown next to its field.
+  await page.fill('form[data-form=outlet] input[name=name]', 'Tanpa Zona');
+  await page.evaluate(() => {
+    const select = document.querySelector('form[data-form=outlet] select[name=timezone]');
+    const bogus = new Option('Mars/Olympus', 'Mars/Olympus');
+    select.add(bogus);
+    select.value = 'Mars/Olympus';
+    select.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+  await page.click('form[data-form=outlet] button[type=submit]');
+  await page.locator('form[data-form=outlet] [data-field=timezone]').waitFor();
+  await shot(page, '02-outlets');
+
+  await page.click('[data-nav=adminUsers]');
+  await page.click('form[data-form=user] button[type=submit]');
+  await page.locator('form[data-form=user] [data-field=email]').waitFor();
+  await page.fill('form[data-form=user] input[name=name]', ADMIN.name);
+  await page.fill('form[data-form=user] input[name=email]', ADMIN.email);
+  await page.fill('form[data-form=user] input[name=password]', ADMIN.password);
+  await page.selectOption('form[data-form=user] select[name=outlet_id]', state.outletId);
+  await page.click('form[data-form=user] button[type=submit]');
+  await page.locator(`[data-list=users] tr[data-user="${ADMIN.email}"]`).waitFor();
+  await shot(page, '03-admin-users');
+
+  await page.click('[data-nav=booths]');
+  await page.selectOption('form[data-form=booth] select[name=outlet_id]', state.outletId);
+  await page.fill('form[data-form=booth] input[name=name]', 'Booth A');
+  await page.click('form[data-form=booth] button[type=submit]');
+  const token = await page.locator('[data-token]').innerText();
+  assert.match(token, /^bhb_/, 'the booth token is shown once');
+  await page.locator('[data-list=booths] tr', { hasText: 'Booth A' }).waitFor();
+  state.boothId = await page.locator('[data-list=booths] tr', { hasText: 'Booth A' }).getAttribute('data-booth');
+  await shot(page, '04-booths');
+  await page.reload();
+  await page.locator('[data-list=booths]').waitFor();
+  assert.equal(await page.locator('[data-token]').count(), 0, 'the token is not shown again');
+
+  await page.click('[data-nav=config]');
+  await page.fill('input[name=session_duration_minutes]', '500');
+  await page.click('form[data-form=config] button[type=submit]');
+  await page.locator('[data-field=session_duration_minutes]').waitFor();
+  await page.fill('input[name=session_duration_minutes]', '20');
+  await page.click('form[data-form=config] button[type=submit]');
+  await page.getByRole('status').filter({ hasText: /Tersimpan/ }).waitFor();
+  await shot(page, '05-config');
+});
+
+test('an outlet admin sees only their pages, and a deep link to a super-admin page bounces', async () => {
+  const page = await newPage();
+  await login(page, ADMIN);
+  assert.deepEqual(await navItems(page), ['dashboard', 'bookings', 'booths']);
+  await page.goto(`${hub.base}/app/config`);
+  await page.locator('.flash').waitFor();
+  assert.match(page.url(), /\/app\/$/, 'bounced to the dashboard');
+  await shot(page, '06-admin-bounced');
+  // The API refuses anyway.
+  const refused = await page.evaluate(async () => (await fetch('/config/system')).status);
+  assert.equal(refused, 403);
+  state.adminPage = page;
+});
+
+test('a walk-in booking is created through the UI', async () => {
+  const page = state.adminPage;
+  await page.click('[data-nav=bookings]');
+  await page.click('[data-action=new-booking]');
+  await page.click('form[data-form=booking] button[type=submit]');
+  await page.locator('[data-field="user.name"]').waitFor();
+  await page.fill('input[name="user.name"]', 'Budi');
+  await page.fill('input[name="user.phone"]', 'abc');
+  await page.fill('input[name="user.email"]', 'budi@example.com');
+  await page.click('form[data-form=booking] button[type=submit]');
+  await page.locator('[data-field="user.phone"]').waitFor();
+  await shot(page, '07-booking-form-errors');
+  await page.fill('input[name="user.phone"]', '+62 812 5555 0101');
+  await page.selectOption('select[name=booth_id]', state.boothId);
+  await page.click('form[data-form=booking] button[type=submit]');
+  await page.locator('dl.facts').waitFor();
+  assert.match(page.url(), /\/app\/bookings\/[0-9a-f-]{36}$/);
+  assert.equal(await page.getAttribute('h1 [data-status]', 'data-status'), 'AWAITING_CUSTOMER');
+  assert.match(await page.locator('dl.facts').innerText(), /WITA/, 'times in the outlet zone');
+  await shot(page, '08-booking');
+  await page.click('[data-nav=bookings]');
+  await page.locator('[data-list=bookings] tr[data-booking]').first().waitFor();
+  await page.selectOption('select[name=status]', 'DONE');
+  await page.locator('.empty').waitFor();
+  assert.match(page.url(), /status=DONE/, 'filters live in the URL');
+  await page.selectOption('select[name=status]', 'AWAITING_CUSTOMER');
+  await page.locator('[data-list=bookings] tr[data-booking]').first().waitFor();
+  await shot(page, '09-bookings');
+});
+
+test('a booking paid through the signed webhook appears live on the open dashboard', async () => {
+  const page = state.adminPage;
+  await page.click('[data-nav=dashboard]');
+  await page.locator('[data-live=live]').waitFor();
+  await page.locator('[data-count=AWAITING_CUSTOMER]').waitFor();
+  const before = Number(await page.locator('[data-count=AWAITING_CUSTOMER]').innerText());
+  const booking = await book('Citra', 1);
+  const paid = await hub.pay(booking);
+  assert.equal(paid.status, 200, JSON.stringify(paid.body));
+  const started = Date.now();
+  await page.locator(`.feed [data-event=PAYMENT_CONFIRMED][data-booking="${booking.id}"]`).waitFor({ timeout: 5000 });
+  const seen = Date.now() - started;
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-count=AWAITING_CUSTOMER]')?.textContent) === n,
+    before + 1,
+  );
+  assert.ok(seen < 1000, `on screen ${seen} ms after the webhook answered`);
+  await shot(page, '10-dashboard-live');
+  state.paidBooking = booking;
+});
+
+test('the dashboard reconnects by itself and resumes from its last seq', async () => {
+  const page = state.adminPage;
+  await page.locator('[data-live=live]').waitFor();
+  await hub.restart();
+  // Published right after the restart, before or while the dashboard reconnects.
+  const booking = await book('Dewi', 2);
+  await page.locator(`.feed [data-event=BOOKING_CREATED][data-booking="${booking.id}"]`).waitFor({ timeout: 20_000 });
+  await page.locator('[data-live=live]').waitFor();
+  assert.equal(await page.locator(`.feed [data-booking="${booking.id}"]`).count(), 1, 'shown once');
+  const paid = state.paidBooking.id;
+  assert.equal(
+    await page.locator(`.feed [data-event=PAYMENT_CONFIRMED][data-booking="${paid}"]`).count(),
+    1,
+    'nothing shown twice after the resume',
+  );
+});
+
+test('an override with a reason shows in the audit trail', async () => {
+  const page = state.adminPage;
+  await page.goto(`${hub.base}/app/bookings/${state.paidBooking.id}`);
+  await page.locator('form[data-form=override]').waitFor();
+  await page.click('[data-action=override]');
+  await page.locator('form[data-form=override] [data-field=reason]').waitFor();
+  await page.selectOption('form[data-form=override] select[name=status]', 'DONE');
+  await page.fill('form[data-form=override] textarea[name=reason]', 'Printer macet, sesi diulang');
+  await page.click('[data-action=override]');
+  await page.getByRole('alertdialog').waitFor();
+  await shot(page, '11-override-confirm');
+  await page.click('[data-action=confirm-override]');
+  const entry = page.locator('[data-list=audit] tr[data-audit]');
+  await entry.waitFor();
+  assert.match(await entry.innerText(), /Printer macet, sesi diulang/);
+  assert.equal(await page.getAttribute('h1 [data-status]', 'data-status'), 'DONE');
+  await shot(page, '12-booking-audit');
+});
+
+test('the language switches between Indonesian and English', async () => {
+  const page = state.adminPage;
+  await page.click('[data-nav=dashboard]');
+  assert.equal(await page.locator('[data-nav=dashboard]').innerText(), 'Dasbor');
+  await page.click('nav [data-action=switch-language]');
+  assert.equal(await page.locator('[data-nav=dashboard]').innerText(), 'Dashboard');
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+  await page.reload();
+  await page.locator('[data-nav=dashboard]').waitFor();
+  assert.equal(await page.locator('[data-nav=dashboard]').innerText(), 'Dashboard', 'the choice is kept');
+  await shot(page, '13-dashboard-english');
+  await page.click('nav [data-action=switch-language]');
+  assert.equal(await page.locator('[data-nav=dashboard]').innerText(), 'Dasbor');
+});
+
+test('a state-changing call with the cookie but without the CSRF token is refused', async () => {
+  const page = state.adminPage;
+  const status = await page.evaluate(async (outlet) => {
+    const response = await fetch('/booths', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ outlet_id: outlet, name: 'Forged' }),
+    });
+    return response.status;
+  }, state.outletId);
+  assert.equal(status, 403);
+});
+
+test('pages fit a tablet', async () => {
+  const page = await newPage({ width: 820, height: 1180 });
+  await login(page, SUPER);
+  await page.locator('[data-count]').first().waitFor();
+  await shot(page, '14-tablet-dashboard');
+  await page.click('[data-nav=bookings]');
+  await page.locator('[data-list=bookings]').waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false, 'no sideways scrolling');
+  await shot(page, '15-tablet-bookings');
+});
+
+test('an expired session goes back to the login page with a message, and logout works', async () => {
+  const page = state.adminPage;
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'boothhub_session');
+  assert.ok(session?.httpOnly && session.secure && session.sameSite === 'Strict');
+  // The login ends elsewhere (as when it expires): the next call answers 401.
+  assert.equal((await hub.call('POST', '/auth/logout', undefined, { token: session.value })).status, 204);
+  await page.click('[data-nav=bookings]');
+  await page.locator('.flash').waitFor();
+  assert.match(page.url(), /\/app\/login\?expired=1$/);
+  await shot(page, '16-session-expired');
+
+  await login(page, ADMIN);
+  await page.click('nav [data-action=logout]');
+  await page.waitForURL(/\/app\/login/);
+  await page.goto(`${hub.base}/app/bookings`);
+  await page.waitForURL(/\/app\/login/);
+});
+
+test('the hub serves the shell for app routes and caches hashed assets', async () => {
+  const shell = await hub.call('GET', '/app/bookings/123e4567-e89b-42d3-a456-426614174000');
+  assert.equal(shell.status, 200);
+  assert.equal(shell.headers['cache-control'], 'no-cache');
+  assert.match(shell.headers['content-security-policy'], /default-src 'self'/);
+  const script = /src="(\/app\/assets\/[^"]+\.js)"/.exec(shell.body)?.[1];
+  assert.ok(script);
+  const asset = await hub.call('GET', script);
+  assert.equal(asset.status, 200);
+  assert.match(asset.headers['cache-control'], /immutable/);
+  assert.equal((await hub.call('GET', '/app/no-such-page')).status, 404);
+  assert.equal((await hub.call('GET', '/app/assets/missing.js')).status, 404);
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { type Cursor, apply, backoff, subscribeMessage } from '../../src/live';
+import type { ServerMessage } from '../../src/model';
+
+function event(stream: string, seq: number): ServerMessage {
+  return {
+    type: 'event',
+    stream,
+    seq,
+    event: 'BOOKING_CREATED',
+    booking_id: 'b',
+    booth_id: null,
+    outlet_id: 'o',
+    status: 'PENDING_PAYMENT',
+    at: '2026-11-26T03:00:00Z',
+    data: {},
+  };
+}
+
+describe('the live cursor', () => {
+  it('starts a fresh stream at its head and shows each later event once', () => {
+    const cursor: Cursor = { seqs: {} };
+    expect(apply(cursor, { type: 'subscribed', streams: [{ stream: 'outlet:o', seq: 7 }] })).toBeNull();
+    expect(apply(cursor, event('outlet:o', 7))).toBeNull();
+    expect(apply(cursor, event('outlet:o', 8))?.seq).toBe(8);
+    expect(apply(cursor, event('outlet:o', 8))).toBeNull();
+    expect(apply(cursor, event('outlet:o', 9))?.seq).toBe(9);
+    expect(cursor.seqs).toEqual({ 'outlet:o': 9 });
+  });
+
+  it('resumes from the last seq after a reconnect and keeps its place', () => {
+    const cursor: Cursor = { seqs: { 'outlet:o': 9 } };
+    expect(JSON.parse(subscribeMessage(['outlet:o', 'all'], cursor))).toEqual({
+      type: 'subscribe',
+      streams: ['outlet:o', 'all'],
+      resume: { 'outlet:o': 9 },
+    });
+    // The hub's `subscribed` names the head; the resumed stream keeps its own place.
+    apply(cursor, { type: 'subscribed', streams: [{ stream: 'outlet:o', seq: 12 }] });
+    expect(cursor.seqs['outlet:o']).toBe(9);
+    expect(apply(cursor, event('outlet:o', 10))?.seq).toBe(10);
+  });
+
+  it('ignores errors', () => {
+    expect(apply({ seqs: {} }, { type: 'error', code: 'FORBIDDEN', message: 'no' })).toBeNull();
+  });
+
+  it('backs off 1, 2, 4, 8 s and then every 10 s', () => {
+    expect([0, 1, 2, 3, 4, 10].map(backoff)).toEqual([1000, 2000, 4000, 8000, 10000, 10000]);
+  });
+});

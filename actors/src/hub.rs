@@ -664,6 +664,17 @@ impl Hub {
             .await
     }
 
+    /// A booking's events, oldest first; a booking outside the caller's scope is not found.
+    pub async fn booking_events(
+        &self,
+        caller: Principal,
+        id: BookingId,
+    ) -> Result<Vec<StoredEvent>, HubError> {
+        permits(Some(&caller), Action::ListBookings)?;
+        self.session_status(caller, id).await?;
+        Ok(self.ctx.store.booking_events(id).await?)
+    }
+
     /// Applies a verified payment notification; the same event id answers the same.
     pub async fn confirm_payment(&self, notice: PaymentNotice) -> Result<PaymentOutcome, HubError> {
         let store = &self.ctx.store;

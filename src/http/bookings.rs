@@ -1,24 +1,38 @@
-//! `POST /booking` and `GET /bookings`: the booking object of contract §5.
+//! `POST /booking`, `GET /bookings` and `GET /bookings/{id}/events`: the booking object of
+//! contract §5, and a booking's history (its events, as the WebSocket hub sends them).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router};
 use boothhub_actors::domain::booking::{Booking, Customer, NewBooking};
-use boothhub_actors::domain::ids::{BoothId, OutletId};
+use boothhub_actors::domain::ids::{BookingId, BoothId, OutletId};
 use boothhub_actors::domain::status::Status;
 use boothhub_actors::store::BookingFilter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Authed, Caller, ClientIp, Json, Query};
+use super::extract::{Authed, Caller, ClientIp, Id, Json, Query};
 use super::{AppState, PageQuery, list, opt_time, parse_time, query_id, time};
 use crate::error::{ApiError, ApiResult};
+use crate::ws::protocol::ServerMessage;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/booking", post(create_booking))
         .route("/bookings", get(list_bookings))
+        .route("/bookings/{id}/events", get(booking_events))
+}
+
+/// A booking's events, oldest first, each as the WebSocket hub sends it (on the `all` stream).
+async fn booking_events(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Id(id): Id<BookingId>,
+) -> ApiResult<AxumJson<Value>> {
+    let events = state.hub.booking_events(caller, id).await?;
+    let items: Vec<ServerMessage> = events.iter().map(ServerMessage::event).collect();
+    Ok(AxumJson(json!({ "items": items })))
 }
 
 /// The booking as the API shows it: exactly the fields of contract §5.

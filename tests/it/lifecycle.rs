@@ -122,6 +122,31 @@ async fn a_booking_goes_from_creation_to_done() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["items"][0]["id"], id.as_str());
     assert_eq!(listed["next_cursor"], serde_json::Value::Null);
+
+    // Its history: every event once, in the order it happened, as the hub pushed it.
+    let (status, history) = hub
+        .get(&format!("/bookings/{id}/events"), Some(&outlet.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let items = history["items"].as_array().cloned().unwrap_or_default();
+    let kinds: Vec<&str> = items.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "BOOKING_CREATED",
+            "PAYMENT_CONFIRMED",
+            "SESSION_APPROVED",
+            "SESSION_STARTED",
+            "SESSION_DONE"
+        ]
+    );
+    assert!(
+        items
+            .iter()
+            .all(|e| e["booking_id"] == id.as_str() && e["stream"] == "all")
+    );
+    let seqs: Vec<u64> = items.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 }
 
 #[tokio::test]

@@ -185,6 +185,13 @@ async fn every_endpoint_for_every_role() {
             [401, 403, 200, 200, 200],
         ),
         (
+            "GET /auth/me",
+            Method::GET,
+            "/auth/me".into(),
+            None,
+            [401, 403, 200, 200, 200],
+        ),
+        (
             "GET /payments",
             Method::GET,
             "/payments".into(),
@@ -232,7 +239,7 @@ async fn every_endpoint_for_every_role() {
     }
 
     // Session endpoints: each caller acts on a booking of its own in the right state.
-    let session_cases: [(&str, &str, Option<&str>, [u16; 5]); 5] = [
+    let session_cases: [(&str, &str, Option<&str>, [u16; 5]); 6] = [
         (
             "POST /session/{id}/arrival",
             "arrival",
@@ -263,6 +270,12 @@ async fn every_endpoint_for_every_role() {
             None,
             [401, 200, 200, 404, 200],
         ),
+        (
+            "GET /bookings/{id}/events",
+            "events",
+            None,
+            [401, 403, 200, 404, 200],
+        ),
     ];
     for (name, action, before, want) in session_cases {
         let mut got = [0u16; 5];
@@ -285,14 +298,14 @@ async fn every_endpoint_for_every_role() {
             }
             let (method, body) = match action {
                 "arrival" => (Method::POST, Some(scan)),
-                "status" => (Method::GET, None),
+                "status" | "events" => (Method::GET, None),
                 "override" => (Method::POST, Some(json!({ "reason": "rbac walk" }))),
                 _ => (Method::POST, Some(json!({}))),
             };
-            let path = if action == "status" {
-                format!("/session/{id}/status")
-            } else {
-                format!("/session/{id}/{action}")
+            let path = match action {
+                "status" => format!("/session/{id}/status"),
+                "events" => format!("/bookings/{id}/events"),
+                _ => format!("/session/{id}/{action}"),
             };
             let (status, _) = hub.call(method, &path, *token, body).await;
             got[index] = status.as_u16();

@@ -75,6 +75,7 @@ export interface AuditEntry {
 export interface DeadLetter {
   id: string;
   booth_id: string;
+  outlet_id: string;
   stream: string;
   seq: number;
   event: { event: string; booking_id: string | null };

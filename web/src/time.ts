@@ -73,11 +73,12 @@ export function localDateTime(at: Date, timezone: string): string {
   return shifted.toISOString().slice(0, 16);
 }
 
-/** The UTC bounds [start, end) of the day `date` (`YYYY-MM-DD`) in `timezone`. */
+/** The UTC bounds of the day `date` (`YYYY-MM-DD`) in `timezone`, both inclusive (as the
+ * API's `from` and `to` are): its first and its last millisecond. */
 export function dayBounds(date: string, timezone: string): { from: string; to: string } {
   const start = zonedToUtc(`${date}T00:00`, timezone);
   const [y, m, d] = date.split('-').map(Number);
   const next = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
   const end = zonedToUtc(`${next}T00:00`, timezone);
-  return { from: start.toISOString(), to: end.toISOString() };
+  return { from: start.toISOString(), to: new Date(end.getTime() - 1).toISOString() };
 }

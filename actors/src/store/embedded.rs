@@ -21,7 +21,7 @@ use super::{
 };
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
-use crate::domain::event::StoredEvent;
+use crate::domain::event::{StoredEvent, Stream};
 use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
@@ -30,6 +30,7 @@ use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../schema/embedded/001_init.sql"),
     include_str!("../../../schema/embedded/002_websocket_hub.sql"),
+    include_str!("../../../schema/embedded/003_booking_events.sql"),
 ];
 const READERS: usize = 4;
 
@@ -339,6 +340,8 @@ fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent
     )?;
     let mut append =
         tx.prepare_cached("INSERT INTO events (stream, seq, doc) VALUES (?1, ?2, ?3)")?;
+    let mut index =
+        tx.prepare_cached("INSERT INTO booking_events (booking_id, seq) VALUES (?1, ?2)")?;
     for event in change.events {
         for stream in event.streams() {
             let name = stream.to_string();
@@ -349,6 +352,9 @@ fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent
                 event: event.clone(),
             };
             append.execute(params![placed.stream, seq, to_json(&placed.event)?])?;
+            if let (Stream::All, Some(booking)) = (stream, event.booking_id) {
+                index.execute(params![booking.to_string(), seq])?;
+            }
             stored.push(placed);
         }
     }
@@ -524,6 +530,30 @@ impl Store for EmbeddedStore {
             Ok(page_of(items, page.limit, |p: &Payment| {
                 vec![millis(p.received_at).to_string(), p.event_id.clone()]
             }))
+        })
+        .await
+    }
+
+    async fn booking_events(&self, booking: BookingId) -> Result<Vec<StoredEvent>, StoreError> {
+        let booking = booking.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT e.seq, e.doc FROM booking_events b \
+                 JOIN events e ON e.stream = 'all' AND e.seq = b.seq \
+                 WHERE b.booking_id = ?1 ORDER BY b.seq",
+            )?;
+            let rows = stmt.query_map([booking], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?;
+            rows.map(|row| {
+                let (seq, doc) = row?;
+                Ok(StoredEvent {
+                    stream: Stream::All.to_string(),
+                    seq: seq as u64,
+                    event: from_json(&doc)?,
+                })
+            })
+            .collect()
         })
         .await
     }

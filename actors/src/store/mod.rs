@@ -131,6 +131,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         page: &PageRequest,
     ) -> Result<Page<Payment>, StoreError>;
 
+    /// A booking's events in the order they happened (their copies on the `all` stream).
+    async fn booking_events(&self, booking: BookingId) -> Result<Vec<StoredEvent>, StoreError>;
+
     async fn events_after(
         &self,
         stream: &str,

@@ -105,6 +105,42 @@ pub async fn seqs_are_gapless_per_stream(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn a_bookings_events_are_its_history(store: Arc<dyn Store>) {
+    let outlet = OutletId::new();
+    let (first, events) = booking(outlet, None, 0);
+    let created = events.clone();
+    create(&store, &first, events, 5).await.unwrap();
+    let (second, events) = booking(outlet, None, 15);
+    create(&store, &second, events, 5).await.unwrap();
+    let mut paid = created[0].clone();
+    paid.event = EventKind::PaymentConfirmed;
+    store
+        .commit(Change {
+            events: vec![paid],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let history = store.booking_events(first.id).await.unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.event.event).collect::<Vec<_>>(),
+        vec![EventKind::BookingCreated, EventKind::PaymentConfirmed]
+    );
+    assert!(history.iter().all(|e| e.stream == "all"));
+    assert!(
+        history[0].seq < history[1].seq,
+        "in the order they happened"
+    );
+    assert_eq!(store.booking_events(second.id).await.unwrap().len(), 1);
+    assert!(
+        store
+            .booking_events(BookingId::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn slot_claims_are_atomic(store: Arc<dyn Store>) {
     let outlet = OutletId::new();
     let booth = BoothId::new();
@@ -320,6 +356,12 @@ mod embedded {
     }
 
     #[tokio::test]
+    async fn history() {
+        let (_dir, store) = open();
+        a_bookings_events_are_its_history(store).await;
+    }
+
+    #[tokio::test]
     async fn payments() {
         let (_dir, store) = open();
         a_payment_event_id_is_stored_once(store).await;
@@ -383,6 +425,11 @@ mod scylla {
     #[tokio::test]
     async fn slots() {
         slot_claims_are_atomic(open().await).await;
+    }
+
+    #[tokio::test]
+    async fn history() {
+        a_bookings_events_are_its_history(open().await).await;
     }
 
     #[tokio::test]

@@ -5,29 +5,15 @@ import { Link } from 'wouter-preact';
 import { ApiError, type Page, api, query } from '../api';
 import { Empty, ErrorNote, Field, Loading, StatusBadge, useLoad } from '../components';
 import { lang, t } from '../i18n';
-import { type AuditEntry, type Booking, OVERRIDE_TARGETS, type Status } from '../model';
+import { type AuditEntry, type Booking, type LiveEvent, OVERRIDE_TARGETS, type Status } from '../model';
 import { outletName, timezoneOf } from '../outlets';
 import { formatTime } from '../time';
 import { rupiah } from './Bookings';
 
-/** The booking's milestones that happened, in time order (from its record). */
-export function history(b: Booking): { key: string; at: string }[] {
-  const steps: [string, string | null][] = [
-    ['booking.paid', b.paid_at],
-    ['booking.started', b.started_at],
-    ['booking.finished', b.finished_at],
-    ['booking.expired', b.expired_at],
-    ['booking.overridden', b.override_at],
-  ];
-  return steps
-    .filter((s): s is [string, string] => Boolean(s[1]))
-    .map(([key, at]) => ({ key, at }))
-    .sort((a, b2) => a.at.localeCompare(b2.at));
-}
-
 export function BookingPage({ params }: { params: Record<string, string> }) {
   const id = params.id;
   const booking = useLoad(() => api<Booking>('GET', `/session/${id}/status`), [id]);
+  const events = useLoad(() => api<{ items: LiveEvent[] }>('GET', `/bookings/${id}/events`), [id]);
   const audit = useLoad(
     () => api<Page<AuditEntry>>('GET', '/audit' + query({ booking_id: id, limit: 100 })),
     [id],
@@ -66,14 +52,20 @@ export function BookingPage({ params }: { params: Record<string, string> }) {
         <dd>{rupiah(b.amount)}</dd>
       </dl>
       <h2>{t('booking.history')}</h2>
-      <ol class="timeline" data-list="history">
-        {history(b).map((step) => (
-          <li key={step.key}>
-            <time>{at(step.at)}</time> {t(step.key)}
-          </li>
-        ))}
-        {history(b).length === 0 && <li class="muted">{t('common.empty')}</li>}
-      </ol>
+      <ErrorNote error={events.error} />
+      {events.loading && !events.data ? (
+        <Loading />
+      ) : (
+        <ol class="timeline" data-list="history">
+          {(events.data?.items ?? []).map((e) => (
+            <li key={e.seq} data-event={e.event}>
+              <time>{at(e.at)}</time> <strong>{t(`event.${e.event}`)}</strong>{' '}
+              {e.status && <StatusBadge status={e.status} />}
+            </li>
+          ))}
+          {events.data?.items.length === 0 && <li class="muted">{t('common.empty')}</li>}
+        </ol>
+      )}
       <h2>{t('booking.audit')}</h2>
       {audit.loading && !audit.data ? (
         <Loading />
@@ -105,6 +97,7 @@ export function BookingPage({ params }: { params: Record<string, string> }) {
         booking={b}
         onDone={() => {
           booking.reload();
+          events.reload();
           audit.reload();
         }}
       />

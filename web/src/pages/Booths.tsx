@@ -68,7 +68,7 @@ export function BoothsPage() {
           <tbody>
             {letters.data.map((l) => (
               <tr key={l.id}>
-                <td>{formatTime(l.at, 'Asia/Jakarta', lang.value)}</td>
+                <td>{formatTime(l.at, timezoneOf(l.outlet_id), lang.value)}</td>
                 <td>{names[l.booth_id] ?? l.booth_id}</td>
                 <td>
                   {t(`event.${l.event.event}`)} #{l.seq}

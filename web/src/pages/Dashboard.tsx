@@ -26,6 +26,12 @@ export function countByStatus(today: Today): Record<Status, number> {
   return counts;
 }
 
+/** Whether an RFC 3339 time falls inside inclusive UTC bounds. */
+export function inDay(at: string, day: { from: string; to: string }): boolean {
+  const time = Date.parse(at);
+  return time >= Date.parse(day.from) && time <= Date.parse(day.to);
+}
+
 export function DashboardPage() {
   const me = user.value;
   const [booths, setBooths] = useState<Record<string, Booth> | null>(null);
@@ -73,7 +79,7 @@ export function DashboardPage() {
           api<Booking>('GET', `/session/${id}/status`)
             .then((booking) => {
               const day = bounds.current[booking.outlet_id];
-              if (day && booking.booking_time >= day.from && booking.booking_time < day.to) {
+              if (day && inDay(booking.booking_time, day)) {
                 setToday((latest) => (latest ? { ...latest, [id]: booking.status } : latest));
               }
             })

@@ -175,6 +175,7 @@ test('a walk-in booking is created through the UI', async () => {
   assert.match(page.url(), /\/app\/bookings\/[0-9a-f-]{36}$/);
   assert.equal(await page.getAttribute('h1 [data-status]', 'data-status'), 'AWAITING_CUSTOMER');
   assert.match(await page.locator('dl.facts').innerText(), /WITA/, 'times in the outlet zone');
+  await page.locator('[data-list=history] [data-event=BOOKING_CREATED]').waitFor();
   await shot(page, '08-booking');
   await page.click('[data-nav=bookings]');
   await page.locator('[data-list=bookings] tr[data-booking]').first().waitFor();
@@ -239,7 +240,12 @@ test('an override with a reason shows in the audit trail', async () => {
   const entry = page.locator('[data-list=audit] tr[data-audit]');
   await entry.waitFor();
   assert.match(await entry.innerText(), /Printer macet, sesi diulang/);
-  assert.equal(await page.getAttribute('h1 [data-status]', 'data-status'), 'DONE');
+  await page.locator('h1 [data-status=DONE]').waitFor();
+  await page.locator('[data-list=history] [data-event=SESSION_OVERRIDE]').waitFor();
+  const history = await page.$$eval('[data-list=history] [data-event]', (items) =>
+    items.map((i) => i.getAttribute('data-event')),
+  );
+  assert.deepEqual(history, ['BOOKING_CREATED', 'PAYMENT_CONFIRMED', 'SESSION_OVERRIDE'], 'the event history');
   await shot(page, '12-booking-audit');
 });
 

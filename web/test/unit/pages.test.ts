@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Booking } from '../../src/model';
-import { history } from '../../src/pages/Booking';
 import { rupiah } from '../../src/pages/Bookings';
-import { countByStatus } from '../../src/pages/Dashboard';
+import { countByStatus, inDay } from '../../src/pages/Dashboard';
 
 describe('page logic', () => {
   it("counts today's sessions by status, every status present", () => {
@@ -13,15 +11,12 @@ describe('page logic', () => {
     expect(Object.keys(counts)).toHaveLength(8);
   });
 
-  it("orders a booking's milestones in time", () => {
-    const booking = {
-      paid_at: '2026-11-26T03:00:00Z',
-      started_at: '2026-11-26T03:10:00Z',
-      finished_at: null,
-      expired_at: null,
-      override_at: '2026-11-26T03:05:00Z',
-    } as Booking;
-    expect(history(booking).map((s) => s.key)).toEqual(['booking.paid', 'booking.overridden', 'booking.started']);
+  it('places a booking time inside a day of the outlet, both ends included', () => {
+    const day = { from: '2026-11-25T16:00:00.000Z', to: '2026-11-26T15:59:59.999Z' };
+    expect(inDay('2026-11-25T16:00:00Z', day)).toBe(true);
+    expect(inDay('2026-11-26T15:59:59.999Z', day)).toBe(true);
+    expect(inDay('2026-11-26T16:00:00Z', day)).toBe(false);
+    expect(inDay('2026-11-25T15:59:59Z', day)).toBe(false);
   });
 
   it('writes rupiah the Indonesian way', () => {

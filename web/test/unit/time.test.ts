@@ -31,8 +31,8 @@ describe('outlet time zones', () => {
   it('bounds a day of the outlet in UTC', () => {
     expect(dayBounds('2026-11-26', 'Asia/Makassar')).toEqual({
       from: '2026-11-25T16:00:00.000Z',
-      to: '2026-11-26T16:00:00.000Z',
+      to: '2026-11-26T15:59:59.999Z',
     });
-    expect(dayBounds('2026-12-31', 'Asia/Jakarta').to).toBe('2026-12-31T17:00:00.000Z');
+    expect(dayBounds('2026-12-31', 'Asia/Jakarta').to).toBe('2026-12-31T16:59:59.999Z');
   });
 });

@@ -22,13 +22,16 @@ use super::{
 };
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
-use crate::domain::event::StoredEvent;
+use crate::domain::event::{StoredEvent, Stream};
 use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 
 /// The schema files, in order; `meta.schema_version` says how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../../../schema/cql/001_init.cql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../../schema/cql/001_init.cql"),
+    include_str!("../../../../schema/cql/002_booking_events.cql"),
+];
 /// Seqs a partition of the event log holds.
 const EVENT_BUCKET: u64 = 1000;
 /// How long a slot lease lives if its holder dies.
@@ -424,13 +427,20 @@ impl ScyllaStore {
                     seq,
                     event: event.clone(),
                 };
+                let doc = to_json(&placed.event)?;
+                if let (Stream::All, Some(booking)) = (stream, event.booking_id) {
+                    batch.push((
+                        "INSERT INTO {ks}.booking_events (booking_id, seq, doc) VALUES (?, ?, ?)",
+                        vec![text(booking.to_string()), bigint(seq as i64), text(&doc)],
+                    ));
+                }
                 batch.push((
                     "INSERT INTO {ks}.events (stream, bucket, seq, doc) VALUES (?, ?, ?, ?)",
                     vec![
                         text(&placed.stream),
                         bigint(bucket(seq)),
                         bigint(seq as i64),
-                        text(to_json(&placed.event)?),
+                        text(doc),
                     ],
                 ));
                 stored.push(placed);
@@ -703,6 +713,27 @@ impl Store for ScyllaStore {
             |payment: &Payment| refund.is_none_or(|r| payment.refund_required == r),
         )
         .await
+    }
+
+    async fn booking_events(&self, booking: BookingId) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT seq, doc FROM {ks}.booking_events WHERE booking_id = ?",
+                vec![text(booking.to_string())],
+            )
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let (Some(seq), Some(doc)) = (cql::col_bigint(row, 0), cql::col_text(row, 1)) {
+                events.push(StoredEvent {
+                    stream: Stream::All.to_string(),
+                    seq: seq as u64,
+                    event: from_json(&doc)?,
+                });
+            }
+        }
+        Ok(events)
     }
 
     async fn events_after(

@@ -2,8 +2,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Link, Router, useLocation, useSearch } from 'wouter-preact';
 import { whenExpired } from './api';
-import { ErrorNote, Loading } from './components';
-import { lang, setLang, t } from './i18n';
+import { ErrorNote, LanguageSwitch, Loading } from './components';
+import { t } from './i18n';
 import { loadOutlets } from './outlets';
 import { AdminUsersPage } from './pages/AdminUsers';
 import { BookingPage } from './pages/Booking';
@@ -104,14 +104,7 @@ function Shell() {
           ))}
         </ul>
         <div class="sidebar-foot">
-          <button
-            type="button"
-            class="link"
-            data-action="switch-language"
-            onClick={() => setLang(lang.value === 'id' ? 'en' : 'id')}
-          >
-            {t('lang.switch')}
-          </button>
+          <LanguageSwitch />
           <button
             type="button"
             class="link"

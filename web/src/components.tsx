@@ -2,7 +2,8 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api';
-import { t } from './i18n';
+import { lang, setLang, t } from './i18n';
+import { outlets } from './outlets';
 import type { Status } from './model';
 
 export function Loading() {
@@ -72,4 +73,43 @@ export function useLoad<T>(fetcher: () => Promise<T>, deps: unknown[]): Load<T> 
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, round]);
   return { data, error, loading, reload: () => setRound((r) => r + 1) };
+}
+
+/** The outlet field of a form: a choice for a super admin, fixed to their own for an admin. */
+export function OutletSelect(props: {
+  value: string;
+  onChange: (id: string) => void;
+  errors: Record<string, string>;
+  locked?: boolean;
+}) {
+  return (
+    <Field label={t('common.outlet')} name="outlet_id" errors={props.errors}>
+      <select
+        name="outlet_id"
+        value={props.value}
+        disabled={props.locked}
+        onChange={(e) => props.onChange(e.currentTarget.value)}
+      >
+        {outlets.value.map((o) => (
+          <option key={o.id} value={o.id}>
+            {o.name}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}
+
+/** Switches between Indonesian and English. */
+export function LanguageSwitch() {
+  return (
+    <button
+      type="button"
+      class="link"
+      data-action="switch-language"
+      onClick={() => setLang(lang.value === 'id' ? 'en' : 'id')}
+    >
+      {t('lang.switch')}
+    </button>
+  );
 }

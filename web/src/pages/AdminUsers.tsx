@@ -1,7 +1,7 @@
 // Admin users (super admin): list and create; an outlet admin is bound to one outlet.
 import { useState } from 'preact/hooks';
 import { ApiError, all, api } from '../api';
-import { Empty, ErrorNote, Field, Loading, useLoad } from '../components';
+import { Empty, ErrorNote, Field, Loading, OutletSelect, useLoad } from '../components';
 import { t } from '../i18n';
 import type { User } from '../model';
 import { outletName, outlets } from '../outlets';
@@ -104,15 +104,7 @@ function UserForm({ onDone }: { onDone: () => void }) {
         </select>
       </Field>
       {form.role === 'admin' && (
-        <Field label={t('common.outlet')} name="outlet_id" errors={errors}>
-          <select name="outlet_id" value={form.outlet_id} onChange={set('outlet_id')}>
-            {outlets.value.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.name}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <OutletSelect value={form.outlet_id} onChange={(id) => setForm({ ...form, outlet_id: id })} errors={errors} />
       )}
       <div class="actions">
         <button type="submit">{t('common.create')}</button>

@@ -2,13 +2,12 @@
 import { useMemo, useState } from 'preact/hooks';
 import { useLocation } from 'wouter-preact';
 import { ApiError, all, api } from '../api';
-import { ErrorNote, Field } from '../components';
+import { ErrorNote, Field, OutletSelect, useLoad } from '../components';
 import { t } from '../i18n';
 import type { Booking, Booth } from '../model';
 import { outlets, timezoneOf } from '../outlets';
 import { user } from '../session';
 import { localDateTime, zoneLabel, zonedToUtc } from '../time';
-import { useLoad } from '../components';
 
 export function BookingNewPage() {
   const [, navigate] = useLocation();
@@ -86,20 +85,7 @@ export function BookingNewPage() {
         <Field label={t('booking.email')} name="user.email" errors={errors}>
           <input name="user.email" type="email" value={form.email} onInput={set('email')} />
         </Field>
-        <Field label={t('common.outlet')} name="outlet_id" errors={errors}>
-          <select
-            name="outlet_id"
-            value={outletId}
-            disabled={me?.role !== 'super_admin'}
-            onChange={(e) => setOutletId(e.currentTarget.value)}
-          >
-            {outlets.value.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.name}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <OutletSelect value={outletId} onChange={setOutletId} errors={errors} locked={me?.role !== 'super_admin'} />
         <Field label={t('bookings.booth')} name="booth_id" errors={errors}>
           <select name="booth_id" value={form.booth_id} onChange={set('booth_id')}>
             <option value="">{t('booking.anyBooth')}</option>

@@ -1,7 +1,7 @@
 // Booths: online state, registering a booth (its token is shown once), failed deliveries.
 import { useState } from 'preact/hooks';
 import { ApiError, all, api } from '../api';
-import { Empty, ErrorNote, Field, Loading, useLoad } from '../components';
+import { Empty, ErrorNote, Field, Loading, OutletSelect, useLoad } from '../components';
 import { lang, t } from '../i18n';
 import type { Booth, DeadLetter } from '../model';
 import { outletName, outlets, timezoneOf } from '../outlets';
@@ -116,20 +116,7 @@ function Register({ onDone }: { onDone: () => void }) {
   return (
     <form class="card form inline" onSubmit={submit} noValidate data-form="booth">
       <h2>{t('booths.register')}</h2>
-      <Field label={t('common.outlet')} name="outlet_id" errors={errors}>
-        <select
-          name="outlet_id"
-          value={outletId}
-          disabled={me?.role !== 'super_admin'}
-          onChange={(e) => setOutletId(e.currentTarget.value)}
-        >
-          {outlets.value.map((o) => (
-            <option key={o.id} value={o.id}>
-              {o.name}
-            </option>
-          ))}
-        </select>
-      </Field>
+      <OutletSelect value={outletId} onChange={setOutletId} errors={errors} locked={me?.role !== 'super_admin'} />
       <Field label={t('common.name')} name="name" errors={errors}>
         <input name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
       </Field>

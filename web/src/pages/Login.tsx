@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import { useLocation } from 'wouter-preact';
 import { ApiError } from '../api';
-import { lang, setLang, t } from '../i18n';
+import { LanguageSwitch } from '../components';
+import { t } from '../i18n';
 import { login } from '../session';
 
 export function LoginPage({ expired, loggedOut }: { expired: boolean; loggedOut: boolean }) {
@@ -63,14 +64,7 @@ export function LoginPage({ expired, loggedOut }: { expired: boolean; loggedOut:
         <button type="submit" disabled={busy}>
           {t('login.submit')}
         </button>
-        <button
-          type="button"
-          class="link"
-          data-action="switch-language"
-          onClick={() => setLang(lang.value === 'id' ? 'en' : 'id')}
-        >
-          {t('lang.switch')}
-        </button>
+        <LanguageSwitch />
       </form>
     </main>
   );

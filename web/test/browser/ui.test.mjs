@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import WebSocket from 'ws';
 import { Hub, SUPER } from './hub.mjs';
 
 const SHOTS = resolve(import.meta.dirname, '../../screenshots');
@@ -125,6 +126,7 @@ test('the super admin creates an outlet, an admin and a booth through the UI', a
   await page.click('form[data-form=booth] button[type=submit]');
   const token = await page.locator('[data-token]').innerText();
   assert.match(token, /^bhb_/, 'the booth token is shown once');
+  state.boothToken = token;
   await page.locator('[data-list=booths] tr', { hasText: 'Booth A' }).waitFor();
   state.boothId = await page.locator('[data-list=booths] tr', { hasText: 'Booth A' }).getAttribute('data-booth');
   await shot(page, '04-booths');
@@ -206,6 +208,28 @@ test('a booking paid through the signed webhook appears live on the open dashboa
   assert.ok(seen < 1000, `on screen ${seen} ms after the webhook answered`);
   await shot(page, '10-dashboard-live');
   state.paidBooking = booking;
+});
+
+test('a booth coming online and going offline shows on the open dashboard', async () => {
+  const page = state.adminPage;
+  const tile = (name) => page.locator(`[data-tile=${name}] .tile-value`);
+  await page.locator('[data-live=live]').waitFor();
+  assert.equal(await tile('online').innerText(), '0');
+  // The booth connects as a real booth does: WSS, its bearer token, MessagePack.
+  const booth = new WebSocket(`${hub.base.replace('https', 'wss')}/ws`, 'boothhub.msgpack', {
+    headers: { authorization: `Bearer ${state.boothToken}` },
+    rejectUnauthorized: false,
+  });
+  await new Promise((done, fail) => {
+    booth.once('open', done);
+    booth.once('error', fail);
+  });
+  await page.waitForFunction(() => document.querySelector('[data-tile=online] .tile-value')?.textContent === '1');
+  assert.equal(await tile('offline').innerText(), '0');
+  await page.locator('.feed [data-event=BOOTH_ONLINE]').first().waitFor();
+  booth.close();
+  await page.waitForFunction(() => document.querySelector('[data-tile=offline] .tile-value')?.textContent === '1');
+  await page.locator('.feed [data-event=BOOTH_OFFLINE]').first().waitFor();
 });
 
 test('the dashboard reconnects by itself and resumes from its last seq', async () => {

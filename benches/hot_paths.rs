@@ -138,6 +138,30 @@ fn event_log_append(c: &mut Criterion) {
             }
         })
     });
+    // Many writers at once (presence changes of a reconnect storm, webhooks in a burst):
+    // the store commits whatever is queued together, one fsync for the group.
+    group.bench_function("32 concurrent appends (group commit)", |b| {
+        b.to_async(&runtime).iter(|| {
+            let store = Arc::clone(&store);
+            async move {
+                let writers: Vec<_> = (0..32)
+                    .map(|_| {
+                        let store = Arc::clone(&store);
+                        tokio::spawn(async move {
+                            let change = Change {
+                                events: vec![an_event(0).event],
+                                ..Change::default()
+                            };
+                            store.commit(change).await.map(|_| ())
+                        })
+                    })
+                    .collect();
+                for writer in writers {
+                    black_box(writer.await.ok());
+                }
+            }
+        })
+    });
     group.finish();
 }
 

@@ -34,10 +34,19 @@ const MIGRATIONS: &[&str] = &[
 ];
 const READERS: usize = 4;
 
+/// A change waiting for the writer, and where its outcome goes.
+type Queued = (
+    Change,
+    tokio::sync::oneshot::Sender<Result<Vec<StoredEvent>, StoreError>>,
+);
+
 #[derive(Debug)]
 pub struct EmbeddedStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
+    /// Changes waiting to be committed: whoever holds the writer next commits all of them in
+    /// one transaction (group commit, one `fsync` for the lot).
+    queue: Arc<Mutex<Vec<Queued>>>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: AtomicUsize,
 }
@@ -91,6 +100,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
+            queue: Arc::default(),
             readers: Arc::new(readers),
             next_reader: AtomicUsize::new(0),
         })
@@ -224,7 +234,7 @@ fn doc_by<T: DeserializeOwned>(
     doc.map(|doc| from_json(&doc)).transpose()
 }
 
-fn check_slot(tx: &Transaction<'_>, claim: &SlotClaim) -> Result<(), StoreError> {
+fn check_slot(tx: &Connection, claim: &SlotClaim) -> Result<(), StoreError> {
     let earliest = millis(claim.slot.start - claim.duration);
     let latest = millis(claim.slot.end);
     let taken: i64 = match claim.booth_id {
@@ -248,7 +258,7 @@ fn check_slot(tx: &Transaction<'_>, claim: &SlotClaim) -> Result<(), StoreError>
     }
 }
 
-fn upsert_booking(tx: &Transaction<'_>, booking: &Booking) -> Result<(), StoreError> {
+fn upsert_booking(tx: &Connection, booking: &Booking) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO bookings (id, outlet_id, booth_id, status, booking_time, live, doc) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
@@ -267,7 +277,7 @@ fn upsert_booking(tx: &Transaction<'_>, booking: &Booking) -> Result<(), StoreEr
     Ok(())
 }
 
-fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
     match &change.booking {
         Some(BookingWrite::Create(booking, claim)) => {
             check_slot(tx, claim)?;
@@ -361,7 +371,59 @@ fn commit_change(tx: &Transaction<'_>, change: Change) -> Result<Vec<StoredEvent
     Ok(stored)
 }
 
-fn record_presence(tx: &Transaction<'_>, presence: &Presence) -> Result<(), StoreError> {
+/// Commits `batch` in one transaction and answers each change (nothing is answered before the
+/// transaction is durable). An empty batch: another task already committed ours.
+fn commit_group(conn: &mut Connection, batch: Vec<Queued>) {
+    if batch.is_empty() {
+        return;
+    }
+    metrics::histogram!("boothhub_store_group_commit_size").record(batch.len() as f64);
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(err) => {
+            let err = StoreError::from(err);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(err.clone()));
+            }
+            return;
+        }
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (change, reply) in batch {
+        let outcome = tx
+            .savepoint()
+            .map_err(StoreError::from)
+            .and_then(|mut savepoint| {
+                let placed = commit_change(&savepoint, change);
+                match placed {
+                    Ok(events) => savepoint
+                        .commit()
+                        .map(|()| events)
+                        .map_err(StoreError::from),
+                    Err(err) => {
+                        savepoint.rollback().map_err(StoreError::from)?;
+                        Err(err)
+                    }
+                }
+            });
+        outcomes.push((reply, outcome));
+    }
+    match tx.commit() {
+        Ok(()) => {
+            for (reply, outcome) in outcomes {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(err) => {
+            let err = StoreError::from(err);
+            for (reply, _) in outcomes {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+fn record_presence(tx: &Connection, presence: &Presence) -> Result<(), StoreError> {
     let id = presence.booth_id.to_string();
     let Some(mut booth) = doc_by::<Booth>(tx, "SELECT doc FROM booths WHERE id = ?1", id.clone())?
     else {
@@ -437,8 +499,28 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
+    /// Group commit: the change joins the queue; the task that next holds the writer commits
+    /// everything queued in one transaction, each change in its own savepoint (a refused one
+    /// is rolled back alone), and answers every change after the one `fsync`. Under
+    /// concurrency (a reconnect storm's presence changes, webhooks at once) many changes share
+    /// an `fsync`; alone, a change costs what it did.
     async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
-        self.write(move |tx| commit_change(tx, change)).await
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .map_err(|_| poisoned())?
+            .push((change, reply));
+        let (writer, queue) = (Arc::clone(&self.writer), Arc::clone(&self.queue));
+        run_blocking(move || {
+            let mut conn = writer.lock().map_err(|_| poisoned())?;
+            let batch = std::mem::take(&mut *queue.lock().map_err(|_| poisoned())?);
+            commit_group(&mut conn, batch);
+            Ok(())
+        })
+        .await?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Unavailable("the commit was dropped".into()))?
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {

@@ -18,7 +18,7 @@ use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, User};
 use crate::domain::status::Status;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the slot is taken")]
     SlotTaken,

@@ -141,6 +141,46 @@ pub async fn a_bookings_events_are_its_history(store: Arc<dyn Store>) {
     );
 }
 
+/// Many writers at once (the embedded store commits them in groups): a refused change fails
+/// alone, the others land, and every stream stays gapless.
+pub async fn concurrent_commits_stay_atomic_and_gapless(store: Arc<dyn Store>) {
+    let outlet = OutletId::new();
+    let booth = BoothId::new();
+    let mut writers = vec![];
+    for n in 0..20 {
+        // Ten bookings contend for one slot of one booth; ten have slots of their own.
+        let minutes = if n % 2 == 0 { 0 } else { 30 * n };
+        let (b, events) = booking(outlet, Some(booth), minutes);
+        let store = Arc::clone(&store);
+        writers.push(tokio::spawn(
+            async move { create(&store, &b, events, 1).await },
+        ));
+    }
+    let mut placed = vec![];
+    let mut taken = 0;
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(events) => placed.extend(events),
+            Err(StoreError::SlotTaken) => taken += 1,
+            Err(err) => panic!("unexpected {err}"),
+        }
+    }
+    assert_eq!(taken, 9, "one of the ten contenders got the slot");
+    let mut seqs: Vec<u64> = placed
+        .iter()
+        .filter(|e| e.stream == format!("booth:{booth}"))
+        .map(|e| e.seq)
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
+    let logged = store
+        .events_after(&format!("booth:{booth}"), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 11, "only what was answered is in the log");
+    assert_eq!(store.live_bookings().await.unwrap().len(), 11);
+}
+
 pub async fn slot_claims_are_atomic(store: Arc<dyn Store>) {
     let outlet = OutletId::new();
     let booth = BoothId::new();
@@ -361,6 +401,12 @@ mod embedded {
         a_bookings_events_are_its_history(store).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent() {
+        let (_dir, store) = open();
+        concurrent_commits_stay_atomic_and_gapless(store).await;
+    }
+
     #[tokio::test]
     async fn payments() {
         let (_dir, store) = open();
@@ -430,6 +476,11 @@ mod scylla {
     #[tokio::test]
     async fn history() {
         a_bookings_events_are_its_history(open().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent() {
+        concurrent_commits_stay_atomic_and_gapless(open().await).await;
     }
 
     #[tokio::test]

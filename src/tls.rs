@@ -91,13 +91,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-/// The rustls server config for `files`.
+/// The rustls server config for `files`, with stateless session tickets: a booth that comes
+/// back after a network blip resumes its TLS session (no certificate signature, no key
+/// exchange by certificate), however many other devices connected meanwhile.
 pub async fn rustls_config(files: &TlsFiles) -> Result<RustlsConfig, TlsError> {
-    RustlsConfig::from_pem_file(&files.cert, &files.key)
+    let fail = |reason: String| TlsError::Load {
+        cert: files.cert.display().to_string(),
+        key: files.key.display().to_string(),
+        reason,
+    };
+    let loaded = RustlsConfig::from_pem_file(&files.cert, &files.key)
         .await
-        .map_err(|e| TlsError::Load {
-            cert: files.cert.display().to_string(),
-            key: files.key.display().to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| fail(e.to_string()))?;
+    let mut config = (*loaded.get_inner()).clone();
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| fail(e.to_string()))?;
+    Ok(RustlsConfig::from_config(std::sync::Arc::new(config)))
 }

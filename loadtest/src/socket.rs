@@ -39,10 +39,13 @@ pub fn tls(ca: Option<&std::path::Path>) -> anyhow::Result<TlsConnector> {
         }
     }
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // Each booth keeps its TLS session to resume after a drop, as a real device does (the
+    // default cache holds 256: a storm of thousands would all do full handshakes).
+    config.resumption = tokio_rustls::rustls::client::Resumption::in_memory_sessions(SESSIONS);
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
@@ -105,6 +108,9 @@ async fn storm_hits(storm: &mut Option<tokio::sync::watch::Receiver<u64>>) {
         None => std::future::pending::<()>().await,
     }
 }
+
+/// TLS sessions the tool remembers for resumption (one per client, up to this many).
+const SESSIONS: usize = 50_000;
 
 /// A socket's read buffer (see `session`).
 const READ_BUFFER: usize = 16 * 1024;

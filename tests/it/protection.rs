@@ -279,3 +279,35 @@ async fn cookie_sessions_need_the_csrf_token_for_changes_and_know_their_user() {
     let (status, _) = hub.get("/auth/me", Some(&session)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// A device that comes back (a network blip, a reconnect storm) resumes its TLS session
+/// with the hub's stateless session ticket instead of a full handshake, however many other
+/// devices connected meanwhile (a server-side session cache would have forgotten it).
+#[tokio::test]
+async fn a_returning_client_resumes_its_tls_session() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::HandshakeKind;
+
+    let hub = TestHub::start();
+    let visit = |connector: tokio_rustls::TlsConnector| async move {
+        let tcp = tokio::net::TcpStream::connect(hub.addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        let kind = tls.get_ref().1.handshake_kind();
+        // A request and its answer: the ticket arrives after the handshake.
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = vec![];
+        let _ = tls.read_to_end(&mut answer).await;
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+        kind
+    };
+    let device = hub.tls();
+    assert_eq!(visit(device.clone()).await, Some(HandshakeKind::Full));
+    // More devices than rustls' default server-side cache (256 sessions) holds.
+    for _ in 0..300 {
+        assert_eq!(visit(hub.tls()).await, Some(HandshakeKind::Full));
+    }
+    assert_eq!(visit(device).await, Some(HandshakeKind::Resumed));
+}

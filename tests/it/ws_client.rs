@@ -40,7 +40,7 @@ pub struct Connect<'a> {
 }
 
 impl TestHub {
-    fn tls(&self) -> TlsConnector {
+    pub fn tls(&self) -> TlsConnector {
         let pem = std::fs::read(self.data.path().join("tls/cert.pem")).unwrap();
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {

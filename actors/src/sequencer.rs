@@ -320,11 +320,17 @@ impl Sequencer {
             let Some(position) = state.streams.get_mut(stream) else {
                 return;
             };
-            if !position.live {
+            if !position.live || position.held.is_empty() {
                 return;
             }
             let next = position.next;
-            position.held = position.held.split_off(&next);
+            if position
+                .held
+                .first_key_value()
+                .is_some_and(|(seq, _)| *seq < next)
+            {
+                position.held = position.held.split_off(&next);
+            }
             let Some(event) = position.held.remove(&next) else {
                 return;
             };

@@ -44,6 +44,11 @@ export function subscribeMessage(streams: string[], cursor: Cursor): string {
   return JSON.stringify({ type: 'subscribe', streams, resume });
 }
 
+/** The streams a user follows: everything for a super admin, their outlet for an admin. */
+export function streamsFor(user: { role: string; outlet_id: string | null }): string[] {
+  return user.role === 'super_admin' ? ['all'] : [`outlet:${user.outlet_id}`];
+}
+
 /** The wait before reconnect attempt `attempt` (0-based), in ms. */
 export function backoff(attempt: number): number {
   return Math.min(1000 * 2 ** attempt, 10_000);

@@ -1,5 +1,6 @@
 // Booths: online state, registering a booth (its token is shown once), failed deliveries.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import { LiveFeed, streamsFor } from '../live';
 import { ApiError, all, api } from '../api';
 import { Empty, ErrorNote, Field, Loading, OutletSelect, useLoad } from '../components';
 import { lang, t } from '../i18n';
@@ -10,6 +11,7 @@ import { formatTime } from '../time';
 
 export function BoothsPage() {
   const booths = useLoad(() => all<Booth>('/booths', {}), []);
+  const presence = useLivePresence();
   const letters = useLoad(() => all<DeadLetter>('/dead-letters', {}, 200), []);
   const names = Object.fromEntries((booths.data ?? []).map((b) => [b.id, b.name]));
   return (
@@ -40,11 +42,9 @@ export function BoothsPage() {
                   <td>{b.name}</td>
                   <td>{outletName(b.outlet_id)}</td>
                   <td>
-                    <span class={b.online ? 'dot on' : 'dot off'} data-online={String(b.online)}>
-                      {b.online ? t('booths.online') : t('booths.offline')}
-                    </span>
+                    <OnlineDot online={presence[b.id]?.online ?? b.online} />
                   </td>
-                  <td>{formatTime(b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
+                  <td>{formatTime(presence[b.id]?.at ?? b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
                 </tr>
               ))}
             </tbody>
@@ -67,7 +67,7 @@ export function BoothsPage() {
           </thead>
           <tbody>
             {letters.data.map((l) => (
-              <tr key={l.id}>
+              <tr key={l.id} data-letter={l.id}>
                 <td>{formatTime(l.at, timezoneOf(l.outlet_id), lang.value)}</td>
                 <td>{names[l.booth_id] ?? l.booth_id}</td>
                 <td>
@@ -83,6 +83,33 @@ export function BoothsPage() {
       )}
     </section>
   );
+}
+
+function OnlineDot({ online }: { online: boolean }) {
+  return (
+    <span class={online ? 'dot on' : 'dot off'} data-online={String(online)}>
+      {online ? t('booths.online') : t('booths.offline')}
+    </span>
+  );
+}
+
+/** Booths coming online or going offline while the page is open, by booth id. */
+function useLivePresence(): Record<string, { online: boolean; at: string }> {
+  const [presence, setPresence] = useState<Record<string, { online: boolean; at: string }>>({});
+  const me = user.value;
+  useEffect(() => {
+    if (!me) return;
+    const live = new LiveFeed(streamsFor(me), (event) => {
+      if (event.booth_id && (event.event === 'BOOTH_ONLINE' || event.event === 'BOOTH_OFFLINE')) {
+        const id = event.booth_id;
+        const online = event.event === 'BOOTH_ONLINE';
+        setPresence((current) => ({ ...current, [id]: { online, at: event.at } }));
+      }
+    });
+    live.start();
+    return () => live.stop();
+  }, [me?.id]);
+  return presence;
 }
 
 function Register({ onDone }: { onDone: () => void }) {

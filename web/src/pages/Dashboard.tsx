@@ -7,7 +7,7 @@ import { Link } from 'wouter-preact';
 import { all, api } from '../api';
 import { ErrorNote, Loading, StatusBadge } from '../components';
 import { lang, t } from '../i18n';
-import { LiveFeed, type LiveStatus } from '../live';
+import { LiveFeed, type LiveStatus, streamsFor } from '../live';
 import { type Booking, type Booth, type LiveEvent, STATUSES, type Status } from '../model';
 import { outletName, outlets, timezoneOf } from '../outlets';
 import { user } from '../session';
@@ -59,8 +59,7 @@ export function DashboardPage() {
 
   useEffect(() => {
     if (!me) return;
-    const streams = me.role === 'super_admin' ? ['all'] : [`outlet:${me.outlet_id}`];
-    const live = new LiveFeed(streams, (event) => {
+    const live = new LiveFeed(streamsFor(me), (event) => {
       setFeed((events) => [event, ...events].slice(0, FEED_LENGTH));
       if (event.booth_id && (event.event === 'BOOTH_ONLINE' || event.event === 'BOOTH_OFFLINE')) {
         const online = event.event === 'BOOTH_ONLINE';
@@ -166,7 +165,7 @@ function Feed({ events, booths }: { events: LiveEvent[]; booths: Record<string, 
   return (
     <ol class="feed" aria-live="polite">
       {events.map((e) => (
-        <li key={`${e.stream}:${e.seq}`} data-event={e.event} data-booking={e.booking_id ?? ''}>
+        <li key={`${e.stream}:${e.seq}`} data-seq={`${e.stream}:${e.seq}`} data-event={e.event} data-booking={e.booking_id ?? ''}>
           <time>{formatTime(e.at, timezoneOf(e.outlet_id), lang.value)}</time>
           <strong title={e.event}>{t(`event.${e.event}`)}</strong>
           {e.status && <StatusBadge status={e.status} />}

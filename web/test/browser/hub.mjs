@@ -50,6 +50,8 @@ export class Hub {
         BOOTHHUB_SUPER_ADMIN_EMAIL: SUPER.email,
         BOOTHHUB_SUPER_ADMIN_PASSWORD: SUPER.password,
         RUST_LOG: 'warn',
+        // Unacked booth events are retried at 0.1, 0.2, 0.4, 0.8, 0.8 s: a dead letter in seconds.
+        BOOTHHUB_WS_RETRY_BASE_MS: '100',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Cursor, apply, backoff, subscribeMessage } from '../../src/live';
+import { type Cursor, apply, backoff, streamsFor, subscribeMessage } from '../../src/live';
 import type { ServerMessage } from '../../src/model';
 
 function event(stream: string, seq: number): ServerMessage {
@@ -43,6 +43,11 @@ describe('the live cursor', () => {
 
   it('ignores errors', () => {
     expect(apply({ seqs: {} }, { type: 'error', code: 'FORBIDDEN', message: 'no' })).toBeNull();
+  });
+
+  it('follows everything for a super admin and the own outlet for an admin', () => {
+    expect(streamsFor({ role: 'super_admin', outlet_id: null })).toEqual(['all']);
+    expect(streamsFor({ role: 'admin', outlet_id: 'o1' })).toEqual(['outlet:o1']);
   });
 
   it('backs off 1, 2, 4, 8 s and then every 10 s', () => {

@@ -65,6 +65,8 @@ export class LiveFeed {
   constructor(
     private readonly streams: string[],
     private readonly onEvent: (event: LiveEvent) => void,
+    /** Called when the hub confirms a subscription (after every connect). */
+    private readonly onSubscribed: () => void = () => {},
   ) {}
 
   start(): void {
@@ -86,7 +88,6 @@ export class LiveFeed {
     this.socket = socket;
     socket.onopen = () => {
       this.attempt = 0;
-      this.status.value = 'live';
       socket.send(subscribeMessage(this.streams, this.cursor));
     };
     socket.onmessage = (frame) => {
@@ -97,7 +98,13 @@ export class LiveFeed {
         return;
       }
       const event = apply(this.cursor, message);
-      if (event) this.onEvent(event);
+      if (event) {
+        this.onEvent(event);
+      } else if (message.type === 'subscribed') {
+        // Live once the hub has said where each stream stands (the cursor knows its place).
+        this.status.value = 'live';
+        this.onSubscribed();
+      }
     };
     socket.onclose = () => {
       if (this.socket !== socket || this.stopped) return;

@@ -1,17 +1,16 @@
 // Booths: online state, registering a booth (its token is shown once), failed deliveries.
-import { useEffect, useState } from 'preact/hooks';
-import { LiveFeed, streamsFor } from '../live';
+import { useState } from 'preact/hooks';
 import { ApiError, all, api } from '../api';
 import { Empty, ErrorNote, Field, Loading, OutletSelect, useLoad } from '../components';
 import { lang, t } from '../i18n';
-import type { Booth, DeadLetter } from '../model';
+import type { Booth, DeadLetter, LiveEvent } from '../model';
 import { outletName, outlets, timezoneOf } from '../outlets';
 import { user } from '../session';
 import { formatTime } from '../time';
+import { useLiveState } from '../useLive';
 
 export function BoothsPage() {
-  const booths = useLoad(() => all<Booth>('/booths', {}), []);
-  const presence = useLivePresence();
+  const booths = useLiveState(() => all<Booth>('/booths', {}), applyPresence);
   const letters = useLoad(() => all<DeadLetter>('/dead-letters', {}, 200), []);
   const names = Object.fromEntries((booths.data ?? []).map((b) => [b.id, b.name]));
   return (
@@ -19,9 +18,9 @@ export function BoothsPage() {
       <header class="page-head">
         <h1>{t('booths.title')}</h1>
       </header>
-      <Register onDone={booths.reload} />
+      <Register onDone={(booth) => booths.update((list) => [...list, booth])} />
       <ErrorNote error={booths.error} />
-      {booths.loading && !booths.data ? (
+      {!booths.data && !booths.error ? (
         <Loading />
       ) : booths.data && booths.data.length === 0 ? (
         <Empty />
@@ -42,9 +41,9 @@ export function BoothsPage() {
                   <td>{b.name}</td>
                   <td>{outletName(b.outlet_id)}</td>
                   <td>
-                    <OnlineDot online={presence[b.id]?.online ?? b.online} />
+                    <OnlineDot online={b.online} />
                   </td>
-                  <td>{formatTime(presence[b.id]?.at ?? b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
+                  <td>{formatTime(b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
                 </tr>
               ))}
             </tbody>
@@ -93,26 +92,14 @@ function OnlineDot({ online }: { online: boolean }) {
   );
 }
 
-/** Booths coming online or going offline while the page is open, by booth id. */
-function useLivePresence(): Record<string, { online: boolean; at: string }> {
-  const [presence, setPresence] = useState<Record<string, { online: boolean; at: string }>>({});
-  const me = user.value;
-  useEffect(() => {
-    if (!me) return;
-    const live = new LiveFeed(streamsFor(me), (event) => {
-      if (event.booth_id && (event.event === 'BOOTH_ONLINE' || event.event === 'BOOTH_OFFLINE')) {
-        const id = event.booth_id;
-        const online = event.event === 'BOOTH_ONLINE';
-        setPresence((current) => ({ ...current, [id]: { online, at: event.at } }));
-      }
-    });
-    live.start();
-    return () => live.stop();
-  }, [me?.id]);
-  return presence;
+/** A booth coming online or going offline, on top of the list. */
+export function applyPresence(booths: Booth[], event: LiveEvent): Booth[] {
+  if (event.event !== 'BOOTH_ONLINE' && event.event !== 'BOOTH_OFFLINE') return booths;
+  const online = event.event === 'BOOTH_ONLINE';
+  return booths.map((b) => (b.id === event.booth_id ? { ...b, online, last_seen_at: event.at } : b));
 }
 
-function Register({ onDone }: { onDone: () => void }) {
+function Register({ onDone }: { onDone: (booth: Booth) => void }) {
   const me = user.value;
   const [outletId, setOutletId] = useState(me?.outlet_id ?? outlets.value[0]?.id ?? '');
   const [name, setName] = useState('');
@@ -133,7 +120,7 @@ function Register({ onDone }: { onDone: () => void }) {
       setToken(booth.token);
       setName('');
       setErrors({});
-      onDone();
+      onDone({ id: booth.id, outlet_id: booth.outlet_id, name: booth.name, online: false, last_seen_at: null });
     } catch (err) {
       if (err instanceof ApiError) setErrors(err.fields);
       setError(err);

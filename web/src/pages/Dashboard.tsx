@@ -7,11 +7,10 @@ import { Link } from 'wouter-preact';
 import { all, api } from '../api';
 import { ErrorNote, Loading, StatusBadge } from '../components';
 import { lang, t } from '../i18n';
-import { LiveFeed, type LiveStatus, streamsFor } from '../live';
 import { type Booking, type Booth, type LiveEvent, STATUSES, type Status } from '../model';
 import { outletName, outlets, timezoneOf } from '../outlets';
-import { user } from '../session';
 import { dayBounds, formatTime, localDate } from '../time';
+import { useLiveState } from '../useLive';
 
 /** How many events the feed keeps. */
 const FEED_LENGTH = 50;
@@ -32,78 +31,74 @@ export function inDay(at: string, day: { from: string; to: string }): boolean {
   return time >= Date.parse(day.from) && time <= Date.parse(day.to);
 }
 
+export interface DashboardState {
+  booths: Record<string, Booth>;
+  today: Today;
+}
+
+/** An event on top of the dashboard's state (the same state when it changes nothing). */
+export function applyEvent(state: DashboardState, event: LiveEvent): DashboardState {
+  const booth = event.booth_id ? state.booths[event.booth_id] : undefined;
+  if (booth && (event.event === 'BOOTH_ONLINE' || event.event === 'BOOTH_OFFLINE')) {
+    const online = event.event === 'BOOTH_ONLINE';
+    return { ...state, booths: { ...state.booths, [booth.id]: { ...booth, online } } };
+  }
+  const id = event.booking_id;
+  if (id && event.status && state.today[id] && state.today[id] !== event.status) {
+    return { ...state, today: { ...state.today, [id]: event.status } };
+  }
+  return state;
+}
+
 export function DashboardPage() {
-  const me = user.value;
-  const [booths, setBooths] = useState<Record<string, Booth> | null>(null);
-  const [today, setToday] = useState<Today | null>(null);
   const [feed, setFeed] = useState<LiveEvent[]>([]);
-  const [status, setStatus] = useState<LiveStatus>('connecting');
-  const [error, setError] = useState<unknown>(null);
   const bounds = useRef<Record<string, { from: string; to: string }>>({});
 
-  useEffect(() => {
+  const load = async (): Promise<DashboardState> => {
     const now = new Date();
     for (const outlet of outlets.value) {
       bounds.current[outlet.id] = dayBounds(localDate(now, outlet.timezone), outlet.timezone);
     }
-    const loadBooths = all<Booth>('/booths', {}).then((list) =>
-      setBooths(Object.fromEntries(list.map((b) => [b.id, b]))),
-    );
-    const loadToday = Promise.all(
-      outlets.value.map((outlet) =>
-        all<Booking>('/bookings', { outlet_id: outlet.id, ...bounds.current[outlet.id] }),
+    const [booths, lists] = await Promise.all([
+      all<Booth>('/booths', {}),
+      Promise.all(
+        outlets.value.map((outlet) => all<Booking>('/bookings', { outlet_id: outlet.id, ...bounds.current[outlet.id] })),
       ),
-    ).then((lists) => setToday(Object.fromEntries(lists.flat().map((b) => [b.id, b.status]))));
-    Promise.all([loadBooths, loadToday]).catch(setError);
-  }, []);
-
-  useEffect(() => {
-    if (!me) return;
-    const live = new LiveFeed(streamsFor(me), (event) => {
-      setFeed((events) => [event, ...events].slice(0, FEED_LENGTH));
-      if (event.booth_id && (event.event === 'BOOTH_ONLINE' || event.event === 'BOOTH_OFFLINE')) {
-        const online = event.event === 'BOOTH_ONLINE';
-        setBooths((current) => {
-          const booth = current?.[event.booth_id ?? ''];
-          return booth && current ? { ...current, [booth.id]: { ...booth, online } } : current;
-        });
-      }
-      const id = event.booking_id;
-      if (id && event.status) {
-        const next = event.status;
-        setToday((current) => {
-          if (!current) return current;
-          if (current[id]) return { ...current, [id]: next };
-          // A booking new to this page: it counts if it is booked for today.
-          api<Booking>('GET', `/session/${id}/status`)
-            .then((booking) => {
-              const day = bounds.current[booking.outlet_id];
-              if (day && inDay(booking.booking_time, day)) {
-                setToday((latest) => (latest ? { ...latest, [id]: booking.status } : latest));
-              }
-            })
-            .catch(() => {});
-          return current;
-        });
-      }
-    });
-    const unsubscribe = live.status.subscribe(setStatus);
-    live.start();
-    return () => {
-      unsubscribe();
-      live.stop();
+    ]);
+    return {
+      booths: Object.fromEntries(booths.map((b) => [b.id, b])),
+      today: Object.fromEntries(lists.flat().map((b) => [b.id, b.status])),
     };
-  }, [me?.id]);
+  };
 
-  if (error) return <ErrorNote error={error} />;
+  const live = useLiveState(load, applyEvent, (event) => {
+    setFeed((events) => [event, ...events].slice(0, FEED_LENGTH));
+    const id = event.booking_id;
+    if (id && event.event === 'BOOKING_CREATED') {
+      // A booking new to this page counts if it is booked for today.
+      api<Booking>('GET', `/session/${id}/status`)
+        .then((booking) => {
+          const day = bounds.current[booking.outlet_id];
+          if (day && inDay(booking.booking_time, day)) {
+            live.update((state) =>
+              state.today[id] ? state : { ...state, today: { ...state.today, [id]: booking.status } },
+            );
+          }
+        })
+        .catch(() => {});
+    }
+  });
+
+  if (live.error) return <ErrorNote error={live.error} />;
+  const booths = live.data?.booths;
   const boothList = booths ? Object.values(booths) : [];
   const online = boothList.filter((b) => b.online).length;
   return (
     <section>
       <header class="page-head">
         <h1>{t('dashboard.title')}</h1>
-        <span class={`live live-${status}`} data-live={status}>
-          {t(`live.${status}`)}
+        <span class={`live live-${live.status}`} data-live={live.status}>
+          {t(`live.${live.status}`)}
         </span>
       </header>
       <div class="tiles">
@@ -117,7 +112,7 @@ export function DashboardPage() {
         </div>
       </div>
       <h2>{t('dashboard.today')}</h2>
-      {today ? <StatusChart today={today} /> : <Loading />}
+      {live.data ? <StatusChart today={live.data.today} /> : <Loading />}
       <h2>{t('dashboard.feed')}</h2>
       <Feed events={feed} booths={booths ?? {}} />
     </section>

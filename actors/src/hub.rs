@@ -1175,6 +1175,28 @@ mod tests {
                 .collect()
         }
 
+        /// The outlet admin's connection, subscribed to the outlet stream: its outbound queue
+        /// (of `capacity`), its close signal and the stream's name.
+        struct Follower {
+            rx: mpsc::Receiver<Outbound>,
+            closed: watch::Receiver<Option<(u16, String)>>,
+            stream: String,
+        }
+
+        async fn follow(world: &World, capacity: usize) -> Follower {
+            let (tx, rx) = mpsc::channel(capacity);
+            let (close, closed) = watch::channel(None);
+            let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
+            let stream = format!("outlet:{}", world.outlet);
+            conn.cast(ConnMsg::Subscribe {
+                streams: vec![stream.clone()],
+                resume: HashMap::new(),
+            })
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Follower { rx, closed, stream }
+        }
+
         fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<Outbound> {
             let mut received = vec![];
             while let Ok(item) = rx.try_recv() {
@@ -1186,16 +1208,11 @@ mod tests {
         #[tokio::test(start_paused = true)]
         async fn events_reach_a_client_in_seq_order_and_gaps_are_filled_from_the_log() {
             let world = world(1).await;
-            let (tx, mut rx) = mpsc::channel(64);
-            let (close, _closed) = watch::channel(None);
-            let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
-            let stream = format!("outlet:{}", world.outlet);
-            conn.cast(ConnMsg::Subscribe {
-                streams: vec![stream.clone()],
-                resume: HashMap::new(),
-            })
-            .unwrap();
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let Follower {
+                mut rx,
+                closed: _closed,
+                stream,
+            } = follow(&world, 64).await;
             let subscribed = drain(&mut rx);
             assert!(
                 matches!(&subscribed[..], [Outbound::Subscribed(s)] if s == &vec![(stream.clone(), 0)])
@@ -1219,16 +1236,11 @@ mod tests {
         #[tokio::test(start_paused = true)]
         async fn a_gap_that_never_reaches_the_log_is_skipped_after_ten_seconds() {
             let world = world(1).await;
-            let (tx, mut rx) = mpsc::channel(64);
-            let (close, _closed) = watch::channel(None);
-            let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
-            let stream = format!("outlet:{}", world.outlet);
-            conn.cast(ConnMsg::Subscribe {
-                streams: vec![stream.clone()],
-                resume: HashMap::new(),
-            })
-            .unwrap();
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let Follower {
+                mut rx,
+                closed: _closed,
+                stream,
+            } = follow(&world, 64).await;
             drain(&mut rx);
             // Seq 2 is published; seq 1 was never written (its writer died).
             let orphan = StoredEvent {
@@ -1250,16 +1262,12 @@ mod tests {
         #[tokio::test(start_paused = true)]
         async fn a_full_queue_closes_the_connection_with_4008() {
             let world = world(1).await;
-            let (tx, _never_read) = mpsc::channel(8);
-            let (close, closed) = watch::channel(None);
-            let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
-            let stream = format!("outlet:{}", world.outlet);
-            conn.cast(ConnMsg::Subscribe {
-                streams: vec![stream.clone()],
-                resume: HashMap::new(),
-            })
-            .unwrap();
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // A client that never reads: its queue of 8 fills.
+            let Follower {
+                rx: _never_read,
+                closed,
+                stream,
+            } = follow(&world, 8).await;
             for event in commit_quietly(&world, 20).await {
                 world.hub.context().router.publish(&event);
             }

@@ -113,3 +113,35 @@ export function LanguageSwitch() {
     </button>
   );
 }
+
+/** A list as a table, with its loading, error and empty states. `items` is undefined while
+ * loading; `numeric` names the columns (by index) aligned as numbers. */
+export function Table<T>(props: {
+  list: string;
+  items: T[] | undefined;
+  error?: unknown;
+  empty?: string;
+  head: string[];
+  numeric?: number[];
+  row: (item: T) => ComponentChildren;
+}) {
+  if (props.error) return <ErrorNote error={props.error} />;
+  if (props.items === undefined) return <Loading />;
+  if (props.items.length === 0) return <Empty>{props.empty}</Empty>;
+  return (
+    <div class="table-wrap">
+      <table class="list" data-list={props.list}>
+        <thead>
+          <tr>
+            {props.head.map((title, index) => (
+              <th key={title} class={props.numeric?.includes(index) ? 'num' : undefined}>
+                {title}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.items.map(props.row)}</tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,7 +1,7 @@
 // Admin users (super admin): list and create; an outlet admin is bound to one outlet.
 import { useState } from 'preact/hooks';
 import { ApiError, all, api } from '../api';
-import { Empty, ErrorNote, Field, Loading, OutletSelect, useLoad } from '../components';
+import { ErrorNote, Field, OutletSelect, Table, useLoad } from '../components';
 import { t } from '../i18n';
 import type { User } from '../model';
 import { outletName, outlets } from '../outlets';
@@ -14,35 +14,20 @@ export function AdminUsersPage() {
         <h1>{t('users.title')}</h1>
       </header>
       <UserForm onDone={users.reload} />
-      <ErrorNote error={users.error} />
-      {users.loading && !users.data ? (
-        <Loading />
-      ) : users.data && users.data.length === 0 ? (
-        <Empty />
-      ) : (
-        <div class="table-wrap">
-          <table class="list" data-list="users">
-            <thead>
-              <tr>
-                <th>{t('common.name')}</th>
-                <th>{t('users.email')}</th>
-                <th>{t('users.role')}</th>
-                <th>{t('common.outlet')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(users.data ?? []).map((u) => (
-                <tr key={u.id} data-user={u.email}>
-                  <td>{u.name}</td>
-                  <td>{u.email}</td>
-                  <td>{t(`role.${u.role}`)}</td>
-                  <td>{u.outlet_id ? outletName(u.outlet_id) : '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Table
+        list="users"
+        items={users.loading && !users.data ? undefined : users.data}
+        error={users.error}
+        head={[t('common.name'), t('users.email'), t('users.role'), t('common.outlet')]}
+        row={(u) => (
+          <tr key={u.id} data-user={u.email}>
+            <td>{u.name}</td>
+            <td>{u.email}</td>
+            <td>{t(`role.${u.role}`)}</td>
+            <td>{u.outlet_id ? outletName(u.outlet_id) : '—'}</td>
+          </tr>
+        )}
+      />
     </section>
   );
 }

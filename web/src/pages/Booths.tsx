@@ -1,7 +1,7 @@
 // Booths: online state, registering a booth (its token is shown once), failed deliveries.
 import { useState } from 'preact/hooks';
 import { ApiError, all, api } from '../api';
-import { Empty, ErrorNote, Field, Loading, OutletSelect, useLoad } from '../components';
+import { ErrorNote, Field, OutletSelect, Table, useLoad } from '../components';
 import { lang, t } from '../i18n';
 import type { Booth, DeadLetter, LiveEvent } from '../model';
 import { outletName, outlets, timezoneOf } from '../outlets';
@@ -19,67 +19,41 @@ export function BoothsPage() {
         <h1>{t('booths.title')}</h1>
       </header>
       <Register onDone={(booth) => booths.update((list) => [...list, booth])} />
-      <ErrorNote error={booths.error} />
-      {!booths.data && !booths.error ? (
-        <Loading />
-      ) : booths.data && booths.data.length === 0 ? (
-        <Empty />
-      ) : (
-        <div class="table-wrap">
-          <table class="list" data-list="booths">
-            <thead>
-              <tr>
-                <th>{t('common.name')}</th>
-                <th>{t('common.outlet')}</th>
-                <th>{t('common.status')}</th>
-                <th>{t('booths.lastSeen')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(booths.data ?? []).map((b) => (
-                <tr key={b.id} data-booth={b.id}>
-                  <td>{b.name}</td>
-                  <td>{outletName(b.outlet_id)}</td>
-                  <td>
-                    <OnlineDot online={b.online} />
-                  </td>
-                  <td>{formatTime(b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Table
+        list="booths"
+        items={booths.data}
+        error={booths.error}
+        head={[t('common.name'), t('common.outlet'), t('common.status'), t('booths.lastSeen')]}
+        row={(b) => (
+          <tr key={b.id} data-booth={b.id}>
+            <td>{b.name}</td>
+            <td>{outletName(b.outlet_id)}</td>
+            <td>
+              <OnlineDot online={b.online} />
+            </td>
+            <td>{formatTime(b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
+          </tr>
+        )}
+      />
       <h2>{t('booths.deadLetters')}</h2>
-      <ErrorNote error={letters.error} />
-      {letters.loading && !letters.data ? (
-        <Loading />
-      ) : letters.data && letters.data.length > 0 ? (
-        <table class="list" data-list="dead-letters">
-          <thead>
-            <tr>
-              <th>{t('common.time')}</th>
-              <th>{t('bookings.booth')}</th>
-              <th>{t('booths.event')}</th>
-              <th class="num">{t('booths.deliveries')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {letters.data.map((l) => (
-              <tr key={l.id} data-letter={l.id}>
-                <td>{formatTime(l.at, timezoneOf(l.outlet_id), lang.value)}</td>
-                <td>{names[l.booth_id] ?? l.booth_id}</td>
-                <td>
-                  {t(`event.${l.event.event}`)} #{l.seq}
-                </td>
-                <td class="num">{l.deliveries}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <Empty>{t('booths.deadLettersEmpty')}</Empty>
-      )}
+      <Table
+        list="dead-letters"
+        items={letters.loading && !letters.data ? undefined : letters.data}
+        error={letters.error}
+        empty={t('booths.deadLettersEmpty')}
+        head={[t('common.time'), t('bookings.booth'), t('booths.event'), t('booths.deliveries')]}
+        numeric={[3]}
+        row={(l) => (
+          <tr key={l.id} data-letter={l.id}>
+            <td>{formatTime(l.at, timezoneOf(l.outlet_id), lang.value)}</td>
+            <td>{names[l.booth_id] ?? l.booth_id}</td>
+            <td>
+              {t(`event.${l.event.event}`)} #{l.seq}
+            </td>
+            <td class="num">{l.deliveries}</td>
+          </tr>
+        )}
+      />
     </section>
   );
 }

@@ -1,7 +1,7 @@
 // Outlets (super admin): list, create, edit name, location and time zone.
 import { useState } from 'preact/hooks';
 import { ApiError, api } from '../api';
-import { Empty, ErrorNote, Field } from '../components';
+import { ErrorNote, Field, Table } from '../components';
 import { t } from '../i18n';
 import type { Outlet } from '../model';
 import { loadOutlets, outlets } from '../outlets';
@@ -15,46 +15,33 @@ export function OutletsPage() {
         <h1>{t('outlets.title')}</h1>
       </header>
       <OutletForm key="new" />
-      {outlets.value.length === 0 ? (
-        <Empty />
-      ) : (
-        <div class="table-wrap">
-          <table class="list" data-list="outlets">
-            <thead>
-              <tr>
-                <th>{t('common.name')}</th>
-                <th>{t('outlets.location')}</th>
-                <th>{t('outlets.timezone')}</th>
-                <th>{t('common.actions')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {outlets.value.map((o) =>
-                editing === o.id ? (
-                  <tr key={o.id}>
-                    <td colSpan={4}>
-                      <OutletForm outlet={o} onClose={() => setEditing(null)} />
-                    </td>
-                  </tr>
-                ) : (
-                  <tr key={o.id} data-outlet={o.id}>
-                    <td>{o.name}</td>
-                    <td>{o.location}</td>
-                    <td>
-                      {zoneLabel(o.timezone)} <span class="muted">{o.timezone}</span>
-                    </td>
-                    <td>
-                      <button type="button" class="link" onClick={() => setEditing(o.id)}>
-                        {t('common.edit')}
-                      </button>
-                    </td>
-                  </tr>
-                ),
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Table
+        list="outlets"
+        items={outlets.value}
+        head={[t('common.name'), t('outlets.location'), t('outlets.timezone'), t('common.actions')]}
+        row={(o) =>
+          editing === o.id ? (
+            <tr key={o.id}>
+              <td colSpan={4}>
+                <OutletForm outlet={o} onClose={() => setEditing(null)} />
+              </td>
+            </tr>
+          ) : (
+            <tr key={o.id} data-outlet={o.id}>
+              <td>{o.name}</td>
+              <td>{o.location}</td>
+              <td>
+                {zoneLabel(o.timezone)} <span class="muted">{o.timezone}</span>
+              </td>
+              <td>
+                <button type="button" class="link" onClick={() => setEditing(o.id)}>
+                  {t('common.edit')}
+                </button>
+              </td>
+            </tr>
+          )
+        }
+      />
     </section>
   );
 }

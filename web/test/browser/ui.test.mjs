@@ -272,9 +272,10 @@ test('the dashboard reconnects by itself and resumes from its last seq', async (
   const page = state.adminPage;
   await page.locator('[data-live=live]').waitFor();
   await hub.restart();
+  // The page retries at 1, 2, 4, 8 s (and Chromium may hold back reconnects after failures).
   // Published right after the restart, before or while the dashboard reconnects.
   const booking = await book('Dewi', 2);
-  await page.locator(`.feed [data-event=BOOKING_CREATED][data-booking="${booking.id}"]`).waitFor({ timeout: 20_000 });
+  await page.locator(`.feed [data-event=BOOKING_CREATED][data-booking="${booking.id}"]`).waitFor({ timeout: 45_000 });
   await page.locator('[data-live=live]').waitFor();
   assert.equal(await page.locator(`.feed [data-booking="${booking.id}"]`).count(), 1, 'shown once');
   const seqs = await page.$$eval('.feed [data-seq]', (items) => items.map((i) => i.getAttribute('data-seq')));

@@ -59,6 +59,7 @@ export class Hub {
     child.stderr.on('data', (chunk) => {
       log += chunk;
     });
+    this.log = () => log;
     this.child = child;
     const deadline = Date.now() + 30_000;
     for (;;) {

@@ -275,7 +275,14 @@ test('the dashboard reconnects by itself and resumes from its last seq', async (
   // The page retries at 1, 2, 4, 8 s (and Chromium may hold back reconnects after failures).
   // Published right after the restart, before or while the dashboard reconnects.
   const booking = await book('Dewi', 2);
-  await page.locator(`.feed [data-event=BOOKING_CREATED][data-booking="${booking.id}"]`).waitFor({ timeout: 45_000 });
+  try {
+    await page.locator(`.feed [data-event=BOOKING_CREATED][data-booking="${booking.id}"]`).waitFor({ timeout: 45_000 });
+  } catch (err) {
+    // Say what the page and the hub were doing, for an intermittent miss seen in CI.
+    await shot(page, 'failed-resume');
+    const live = await page.getAttribute('[data-live]', 'data-live').catch(() => 'none');
+    throw new Error(`${err.message}\nurl ${page.url()}, live badge ${live}\nhub log:\n${hub.log().slice(-3000)}`);
+  }
   await page.locator('[data-live=live]').waitFor();
   assert.equal(await page.locator(`.feed [data-booking="${booking.id}"]`).count(), 1, 'shown once');
   const seqs = await page.$$eval('.feed [data-seq]', (items) => items.map((i) => i.getAttribute('data-seq')));

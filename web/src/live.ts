@@ -104,6 +104,10 @@ export class LiveFeed {
         // Live once the hub has said where each stream stands (the cursor knows its place).
         this.status.value = 'live';
         this.onSubscribed();
+      } else if (message.type === 'error' && message.code === 'UNAVAILABLE') {
+        // The hub could not set the subscription up (its store did not answer): without it
+        // nothing would ever arrive, so start over (the close schedules the retry).
+        socket.close();
       }
     };
     socket.onclose = () => {

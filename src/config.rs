@@ -54,6 +54,31 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("ws.queue_capacity", "BOOTHHUB_WS_QUEUE_CAPACITY"),
     ("ws.retry_base_ms", "BOOTHHUB_WS_RETRY_BASE_MS"),
+    ("ws.max_streams", "BOOTHHUB_WS_MAX_STREAMS"),
+    (
+        "ws.max_connections_per_token",
+        "BOOTHHUB_WS_MAX_CONNECTIONS_PER_TOKEN",
+    ),
+    ("ws.max_unacked", "BOOTHHUB_WS_MAX_UNACKED"),
+    (
+        "http.header_timeout_seconds",
+        "BOOTHHUB_HTTP_HEADER_TIMEOUT_SECONDS",
+    ),
+    ("http.idle_timeout_seconds", "BOOTHHUB_HTTP_IDLE_TIMEOUT_SECONDS"),
+    ("http.body_timeout_seconds", "BOOTHHUB_HTTP_BODY_TIMEOUT_SECONDS"),
+    ("http.max_connections", "BOOTHHUB_HTTP_MAX_CONNECTIONS"),
+    (
+        "http.max_connections_per_ip",
+        "BOOTHHUB_HTTP_MAX_CONNECTIONS_PER_IP",
+    ),
+    (
+        "rate_limits.login_failures_per_account",
+        "BOOTHHUB_RATE_LOGIN_FAILURES_PER_ACCOUNT",
+    ),
+    (
+        "rate_limits.login_failure_window_minutes",
+        "BOOTHHUB_RATE_LOGIN_FAILURE_WINDOW_MINUTES",
+    ),
 ];
 
 /// The variable that names another config file.
@@ -108,6 +133,24 @@ pub struct RateLimits {
     pub booking: Limit,
     pub login: Limit,
     pub arrival: Limit,
+    /// Failed logins for one e-mail address within the window before it answers 429.
+    pub login_failures_per_account: u32,
+    pub login_failure_window_minutes: u32,
+}
+
+/// What one client connection may hold of the hub's time and file descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request head must arrive whole within this long.
+    pub header_timeout_seconds: u64,
+    /// A keep-alive connection with no request in flight closes after this long.
+    pub idle_timeout_seconds: u64,
+    /// A request body must arrive whole within this long (else 408).
+    pub body_timeout_seconds: u64,
+    /// Open client connections in all.
+    pub max_connections: usize,
+    /// Open connections per client IP that have not authenticated.
+    pub max_connections_per_ip: usize,
 }
 
 /// The WebSocket hub's timings and bounds.
@@ -118,6 +161,12 @@ pub struct WsSettings {
     pub queue_capacity: usize,
     /// The first wait before an unacked booth event is sent again (then 2×, 4×, 8×…).
     pub retry_base_ms: u64,
+    /// Streams one connection may hold subscribed.
+    pub max_streams: usize,
+    /// WebSocket connections one token may hold open (the oldest is closed with 4409).
+    pub max_connections_per_token: usize,
+    /// Unacked events a booth actor keeps for its booth; beyond, the oldest is dead-lettered.
+    pub max_unacked: usize,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -140,6 +189,7 @@ pub struct Config {
     pub super_admin_password: Option<String>,
     pub rate_limits: RateLimits,
     pub ws: WsSettings,
+    pub http: HttpLimits,
     /// SO_SNDBUF of accepted sockets; 0 leaves the OS's autotuning.
     pub socket_send_buffer_bytes: u32,
     /// Where the settings came from, for the start-up log.
@@ -167,6 +217,7 @@ impl std::fmt::Debug for Config {
             .field("super_admin_password", &secret(&self.super_admin_password))
             .field("rate_limits", &self.rate_limits)
             .field("ws", &self.ws)
+            .field("http", &self.http)
             .field("socket_send_buffer_bytes", &self.socket_send_buffer_bytes)
             .field("source", &self.source)
             .finish()
@@ -476,6 +527,16 @@ impl Config {
                     "30",
                     "10",
                 )?,
+                login_failures_per_account: count(
+                    "rate_limits.login_failures_per_account",
+                    "10",
+                )?,
+                login_failure_window_minutes: raw.parse(
+                    "rate_limits.login_failure_window_minutes",
+                    "15",
+                    "minutes from 1 to 1440",
+                    |v| v.parse().ok().filter(|m| (1..=1440).contains(m)),
+                )?,
             },
             socket_send_buffer_bytes: raw.parse(
                 "socket_send_buffer_bytes",
@@ -511,6 +572,56 @@ impl Config {
                     "1000",
                     "milliseconds from 10 to 600000",
                     |v| v.parse().ok().filter(|ms| (10..=600_000).contains(ms)),
+                )?,
+                max_streams: raw.parse(
+                    "ws.max_streams",
+                    "100",
+                    "a number of streams from 1 to 10000",
+                    |v| v.parse().ok().filter(|n| (1..=10_000).contains(n)),
+                )?,
+                max_connections_per_token: raw.parse(
+                    "ws.max_connections_per_token",
+                    "20",
+                    "a number of connections from 1 to 10000",
+                    |v| v.parse().ok().filter(|n| (1..=10_000).contains(n)),
+                )?,
+                max_unacked: raw.parse(
+                    "ws.max_unacked",
+                    "1024",
+                    "a number of events from 16 to 1000000",
+                    |v| v.parse().ok().filter(|n| (16..=1_000_000).contains(n)),
+                )?,
+            },
+            http: HttpLimits {
+                header_timeout_seconds: raw.parse(
+                    "http.header_timeout_seconds",
+                    "10",
+                    "seconds from 1 to 3600",
+                    |v| v.parse().ok().filter(|s| (1..=3600).contains(s)),
+                )?,
+                idle_timeout_seconds: raw.parse(
+                    "http.idle_timeout_seconds",
+                    "60",
+                    "seconds from 1 to 86400",
+                    |v| v.parse().ok().filter(|s| (1..=86_400).contains(s)),
+                )?,
+                body_timeout_seconds: raw.parse(
+                    "http.body_timeout_seconds",
+                    "30",
+                    "seconds from 1 to 3600",
+                    |v| v.parse().ok().filter(|s| (1..=3600).contains(s)),
+                )?,
+                max_connections: raw.parse(
+                    "http.max_connections",
+                    "25000",
+                    "a number of connections from 16 to 1000000",
+                    |v| v.parse().ok().filter(|n| (16..=1_000_000).contains(n)),
+                )?,
+                max_connections_per_ip: raw.parse(
+                    "http.max_connections_per_ip",
+                    "256",
+                    "a number of connections from 1 to 1000000",
+                    |v| v.parse().ok().filter(|n| (1..=1_000_000).contains(n)),
                 )?,
             },
             source,

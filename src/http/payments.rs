@@ -1,8 +1,9 @@
 //! `POST /payment/confirm`, the provider's signed webhook (contract §6), and
 //! `GET /payments`, where admins see payments (those flagged for refund among them).
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router};
@@ -35,9 +36,47 @@ struct Notification {
     paid_at: Option<String>,
 }
 
+/// The `X-Signature` header, bounded before the body is read or any MAC computed: a header
+/// over 512 bytes, with more than 4 `v1=` entries, or sent twice is refused at once.
+struct SignatureHeader(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignatureHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let mut values = parts.headers.get_all("x-signature").iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(rejected(&webhook::SignatureError::OutOfBounds));
+        }
+        let Some(value) = first else {
+            return Ok(SignatureHeader(None));
+        };
+        if value.len() > webhook::MAX_HEADER_BYTES {
+            return Err(rejected(&webhook::SignatureError::OutOfBounds));
+        }
+        let header = value
+            .to_str()
+            .map_err(|_| rejected(&webhook::SignatureError::Malformed))?;
+        webhook::check_bounds(header).map_err(|err| rejected(&err))?;
+        Ok(SignatureHeader(Some(header.to_owned())))
+    }
+}
+
+/// 401 `INVALID_SIGNATURE`, counted by reason.
+fn rejected(err: &webhook::SignatureError) -> ApiError {
+    metrics::counter!("boothhub_webhook_rejected_total", "reason" => err.reason()).increment(1);
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidSignature,
+        err.to_string(),
+    )
+}
+
+/// Extractors run in order: the header is bounded before `RawJson` reads the body.
 async fn confirm(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignatureHeader(header): SignatureHeader,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let secret = state
@@ -46,16 +85,9 @@ async fn confirm(
         .as_deref()
         .unwrap_or_default()
         .as_bytes();
-    let header = headers.get("x-signature").and_then(|v| v.to_str().ok());
     let started = std::time::Instant::now();
-    if let Err(err) = webhook::verify(secret, header, &body, state.now().timestamp()) {
-        metrics::counter!("boothhub_webhook_rejected_total").increment(1);
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidSignature,
-            err.to_string(),
-        ));
-    }
+    webhook::verify(secret, header.as_deref(), &body, state.now().timestamp())
+        .map_err(|err| rejected(&err))?;
     let notice: Notification = parse_json(&body)?;
     let event_id = notice.event_id.trim().to_owned();
     if event_id.is_empty() || event_id.len() > 200 {
@@ -95,6 +127,8 @@ async fn confirm(
 /// The answer for an outcome: the same outcome always answers the same, so a replayed event id
 /// gets the first answer again.
 fn answer(notice: &PaymentNotice, outcome: PaymentOutcome) -> ApiResult<Response> {
+    // A replay has the first delivery's body, hence its status.
+    let refunds = outcome.needs_refund(notice.status);
     let ok = |result: &str, status: &str| {
         let body = json!({
             "event_id": notice.event_id,
@@ -107,7 +141,37 @@ fn answer(notice: &PaymentNotice, outcome: PaymentOutcome) -> ApiResult<Response
     match outcome {
         PaymentOutcome::Confirmed { booking_status } => ok("CONFIRMED", booking_status.as_str()),
         PaymentOutcome::Failed { booking_status } => ok("FAILED_RECORDED", booking_status.as_str()),
-        PaymentOutcome::AmountMismatch { expected, received } => Err(ApiError::new(
+        PaymentOutcome::AmountMismatch {
+            expected,
+            received,
+            expected_currency: Some(want),
+            received_currency: Some(got),
+        } => {
+            let kept = if refunds {
+                "kept and flagged for refund"
+            } else {
+                "kept"
+            };
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AmountMismatch,
+                format!(
+                    "expected {expected} {want}, received {received} {got}; the booking is \
+                     unchanged and the payment {kept}"
+                ),
+            )
+            .with_details(json!({
+                "expected": expected,
+                "received": received,
+                "expected_currency": want,
+                "received_currency": got,
+                "refund_required": refunds,
+            })))
+        }
+        // Stored before the currency was checked: answered as it was then.
+        PaymentOutcome::AmountMismatch {
+            expected, received, ..
+        } => Err(ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::AmountMismatch,
             "the amount does not match the booking; the payment is kept",

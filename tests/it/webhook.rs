@@ -195,3 +195,196 @@ async fn payment_for_an_expired_booking_is_flagged_for_refund() {
         "scoped to the outlet"
     );
 }
+
+/// The valid signature of `raw` now, padded with an unknown field to exactly `len` bytes.
+fn padded_signature(raw: &[u8], len: usize) -> String {
+    let header = format!(
+        "{},x=",
+        sign(WEBHOOK_SECRET.as_bytes(), Utc::now().timestamp(), raw)
+    );
+    let pad = len - header.len();
+    format!("{header}{}", "a".repeat(pad))
+}
+
+/// `wrong` wrong `v1=` entries around the valid signature of `raw`, the valid one at `at`.
+fn signature_among(raw: &[u8], wrong: usize, at: usize) -> String {
+    let now = Utc::now().timestamp();
+    let good = sign(WEBHOOK_SECRET.as_bytes(), now, raw);
+    let right = good.split_once(",v1=").map(|(_, tag)| tag).unwrap_or("");
+    let mut tags: Vec<String> = (0..wrong).map(|n| format!("{n:02}").repeat(32)).collect();
+    tags.insert(at, right.to_owned());
+    let entries: String = tags.iter().map(|tag| format!(",v1={tag}")).collect();
+    format!("t={now}{entries}")
+}
+
+#[tokio::test]
+async fn the_signature_header_is_bounded() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Bounds").await;
+    let (_, booking) = hub.book(None, booking_body(&outlet.id, None, 0)).await;
+    let body = payment(&booking, "evt-bounds", "SUCCESS");
+    let raw = serde_json::to_vec(&body).unwrap();
+    let refused = [
+        ("513 bytes", padded_signature(&raw, 513)),
+        ("5 entries, the valid one last", signature_among(&raw, 4, 4)),
+        (
+            "5 entries, the valid one first",
+            signature_among(&raw, 4, 0),
+        ),
+    ];
+    for (case, signature) in refused {
+        let (status, answer) = hub.webhook_raw(raw.clone(), Some(signature)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}: {answer}");
+        assert_eq!(answer["error"]["code"], "INVALID_SIGNATURE", "{case}");
+    }
+    assert!(
+        payments(&hub, &root, "").await.is_empty(),
+        "nothing may be stored"
+    );
+    hub.wait_status(
+        &root,
+        &id(&booking),
+        "PENDING_PAYMENT",
+        std::time::Duration::ZERO,
+    )
+    .await;
+
+    // At the bounds it is accepted, the valid signature anywhere among four.
+    let (status, first) = hub
+        .webhook_raw(raw.clone(), Some(padded_signature(&raw, 512)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "512 bytes: {first}");
+    assert_eq!(first["result"], "CONFIRMED");
+    for at in 0..4 {
+        let answer = hub
+            .webhook_raw(raw.clone(), Some(signature_among(&raw, 3, at)))
+            .await;
+        assert_eq!(
+            answer,
+            (StatusCode::OK, first.clone()),
+            "4 entries, valid at {at}"
+        );
+    }
+    assert_eq!(payments(&hub, &root, "").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_huge_signature_header_is_refused_cheaply() {
+    let hub = TestHub::start();
+    let raw = serde_json::to_vec(&json!({ "event_id": "evt-huge", "pad": "x".repeat(60 * 1024) }))
+        .unwrap();
+    assert!(raw.len() < 64 * 1024);
+    let now = Utc::now().timestamp();
+    // Each entry is valid hex, so a hub that computed a MAC per entry would compute them all.
+    let header = format!("t={now}{}", ",v1=00".repeat(60_000));
+    let started = std::time::Instant::now();
+    let requests = (0..50).map(|_| hub.webhook_raw(raw.clone(), Some(header.clone())));
+    let answers = futures::future::join_all(requests).await;
+    let took = started.elapsed();
+    for (status, answer) in answers {
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert_eq!(answer["error"]["code"], "INVALID_SIGNATURE");
+    }
+    // Generous: 50 such requests cost 50 header scans, not 3 million MACs.
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    let (status, _) = hub.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK, "the hub still serves");
+}
+
+#[tokio::test]
+async fn payments_that_pay_for_nothing_are_kept_and_flagged_for_refund() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Flags").await;
+    let (_, booking) = hub.book(None, booking_body(&outlet.id, None, 0)).await;
+
+    let mut usd = payment(&booking, "evt-usd", "SUCCESS");
+    usd["currency"] = json!("USD");
+    let (status, answer) = hub.webhook(&usd).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "AMOUNT_MISMATCH");
+    assert_eq!(
+        answer["error"]["details"],
+        json!({
+            "expected": 50_000, "received": 50_000,
+            "expected_currency": "IDR", "received_currency": "USD",
+            "refund_required": true,
+        })
+    );
+    assert_eq!(
+        hub.webhook(&usd).await,
+        (status, answer),
+        "a replay answers the same"
+    );
+
+    let mut short = payment(&booking, "evt-short-success", "SUCCESS");
+    short["amount"] = json!(49_000);
+    let (status, answer) = hub.webhook(&short).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "AMOUNT_MISMATCH");
+    assert_eq!(answer["error"]["details"]["received"], 49_000);
+    assert_eq!(answer["error"]["details"]["refund_required"], true);
+
+    let mut short_failed = payment(&booking, "evt-short-failed", "FAILED");
+    short_failed["amount"] = json!(49_000);
+    let (status, answer) = hub.webhook(&short_failed).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "AMOUNT_MISMATCH");
+    assert_eq!(answer["error"]["details"]["refund_required"], false);
+
+    let ghost = uuid::Uuid::now_v7().to_string();
+    let unknown = |event_id: &str, status: &str| json!({ "event_id": event_id, "booking_id": ghost, "status": status, "amount": 50_000, "currency": "IDR" });
+    let (status, answer) = hub.webhook(&unknown("evt-ghost-success", "SUCCESS")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let (status, answer) = hub.webhook(&unknown("evt-ghost-failed", "FAILED")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+
+    hub.wait_status(
+        &root,
+        &id(&booking),
+        "PENDING_PAYMENT",
+        std::time::Duration::ZERO,
+    )
+    .await;
+    let event_ids = |items: Vec<Value>| {
+        let mut ids: Vec<String> = items
+            .iter()
+            .map(|p| p["event_id"].as_str().unwrap_or("").to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        event_ids(payments(&hub, &root, "?refund_required=true").await),
+        ["evt-ghost-success", "evt-short-success", "evt-usd"],
+        "every SUCCESS that paid for nothing, and nothing else"
+    );
+    assert_eq!(
+        event_ids(payments(&hub, &root, "?refund_required=false").await),
+        ["evt-ghost-failed", "evt-short-failed"],
+        "a FAILED moved no money"
+    );
+    let usd_kept = payments(&hub, &outlet.admin, "?refund_required=true").await;
+    assert_eq!(
+        event_ids(usd_kept.clone()),
+        ["evt-short-success", "evt-usd"],
+        "the outlet's admin sees the outlet's"
+    );
+    let kept = usd_kept
+        .iter()
+        .find(|p| p["event_id"] == "evt-usd")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(kept["currency"], "USD");
+    assert_eq!(kept["raw"]["currency"], "USD", "kept as received");
+
+    // The booking is still payable in full, in rupiah.
+    let (status, answer) = hub
+        .webhook(&payment(&booking, "evt-right", "SUCCESS"))
+        .await;
+    assert_eq!(
+        (status, &answer["result"]),
+        (StatusCode::OK, &json!("CONFIRMED"))
+    );
+}

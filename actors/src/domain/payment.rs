@@ -1,5 +1,6 @@
 //! The payment webhook's rules (contract §6) once the signature is verified: what a
-//! notification does, and the outcome that is stored so that a replay answers the same.
+//! notification does, whether the payment must be refunded, and the outcome that is stored so
+//! that a replay answers the same. Pure: no store, no clock.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::booking::Booking;
 use super::ids::{BookingId, OutletId};
 use super::status::{Refusal, Status, Trigger, decide};
+
+/// The one currency the hub takes: bookings are priced in rupiah.
+pub const CURRENCY: &str = "IDR";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -42,9 +46,15 @@ pub enum PaymentOutcome {
     Failed {
         booking_status: Status,
     },
+    /// The amount or the currency is not the booking's; the booking is unchanged.
     AmountMismatch {
         expected: i64,
         received: i64,
+        /// `None` in outcomes stored before the currency was checked: they replay as answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_currency: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_currency: Option<String>,
     },
     /// Paid too late: kept and flagged for refund.
     BookingExpired,
@@ -56,12 +66,17 @@ pub enum PaymentOutcome {
 }
 
 impl PaymentOutcome {
-    /// Whether an admin must refund this payment.
-    pub fn needs_refund(&self) -> bool {
-        matches!(
-            self,
-            PaymentOutcome::BookingExpired | PaymentOutcome::InvalidTransition { .. }
-        )
+    /// Whether an admin must refund a payment with this outcome: money that came in (a
+    /// `SUCCESS`) and did not pay for its booking. A `FAILED` moved no money.
+    pub fn needs_refund(&self, status: PaymentStatus) -> bool {
+        let unused = match self {
+            PaymentOutcome::Confirmed { .. } | PaymentOutcome::Failed { .. } => false,
+            PaymentOutcome::AmountMismatch { .. }
+            | PaymentOutcome::BookingExpired
+            | PaymentOutcome::InvalidTransition { .. }
+            | PaymentOutcome::UnknownBooking => true,
+        };
+        unused && status == PaymentStatus::Success
     }
 }
 
@@ -98,7 +113,7 @@ impl Payment {
             currency: notice.currency.clone(),
             raw: notice.raw.clone(),
             body_hash: notice.body_hash.clone(),
-            refund_required: outcome.needs_refund(),
+            refund_required: outcome.needs_refund(notice.status),
             outcome,
             received_at: now,
         }
@@ -106,7 +121,18 @@ impl Payment {
 }
 
 /// What a notification does to `booking`: the outcome, and whether it confirms the payment.
+/// A wrong amount or currency is refused whatever the status (contract §6); then a `FAILED`
+/// is recorded; a `SUCCESS` moves the booking if its status allows.
 pub fn judge(notice: &PaymentNotice, booking: &Booking) -> (PaymentOutcome, bool) {
+    if notice.amount != booking.amount || notice.currency != CURRENCY {
+        let mismatch = PaymentOutcome::AmountMismatch {
+            expected: booking.amount,
+            received: notice.amount,
+            expected_currency: Some(CURRENCY.to_owned()),
+            received_currency: Some(notice.currency.clone()),
+        };
+        return (mismatch, false);
+    }
     if notice.status == PaymentStatus::Failed {
         return (
             PaymentOutcome::Failed {
@@ -114,13 +140,6 @@ pub fn judge(notice: &PaymentNotice, booking: &Booking) -> (PaymentOutcome, bool
             },
             false,
         );
-    }
-    if notice.amount != booking.amount {
-        let mismatch = PaymentOutcome::AmountMismatch {
-            expected: booking.amount,
-            received: notice.amount,
-        };
-        return (mismatch, false);
     }
     let decision = decide(booking.status, Trigger::PaymentSucceeded);
     match decision.refusal {
@@ -170,16 +189,25 @@ mod tests {
         b
     }
 
-    fn notice(status: PaymentStatus, amount: i64) -> PaymentNotice {
+    fn notice(status: PaymentStatus, amount: i64, currency: &str) -> PaymentNotice {
         PaymentNotice {
             event_id: "evt_1".into(),
             booking_id: BookingId::new(),
             status,
             amount,
-            currency: "IDR".into(),
+            currency: currency.into(),
             paid_at: None,
             raw: "{}".into(),
             body_hash: "h".into(),
+        }
+    }
+
+    fn mismatch(received: i64, currency: &str) -> PaymentOutcome {
+        PaymentOutcome::AmountMismatch {
+            expected: 35_000,
+            received,
+            expected_currency: Some("IDR".into()),
+            received_currency: Some(currency.into()),
         }
     }
 
@@ -187,32 +215,80 @@ mod tests {
     fn outcomes() {
         use PaymentStatus::*;
         use Status::*;
+        let confirmed = PaymentOutcome::Confirmed {
+            booking_status: AwaitingCustomer,
+        };
         let cases = [
             (
                 PendingPayment,
                 Success,
                 35_000,
-                PaymentOutcome::Confirmed {
-                    booking_status: AwaitingCustomer,
-                },
+                "IDR",
+                confirmed.clone(),
                 true,
             ),
+            (Paid, Success, 35_000, "IDR", confirmed, true),
+            (PendingPayment, Success, 1, "IDR", mismatch(1, "IDR"), false),
             (
                 PendingPayment,
                 Success,
-                1,
-                PaymentOutcome::AmountMismatch {
-                    expected: 35_000,
-                    received: 1,
-                },
+                35_001,
+                "IDR",
+                mismatch(35_001, "IDR"),
                 false,
             ),
             (
                 PendingPayment,
+                Success,
+                35_000,
+                "USD",
+                mismatch(35_000, "USD"),
+                false,
+            ),
+            (
+                PendingPayment,
+                Success,
+                35_000,
+                "idr",
+                mismatch(35_000, "idr"),
+                false,
+            ),
+            (
+                PendingPayment,
+                Success,
+                35_000,
+                "",
+                mismatch(35_000, ""),
+                false,
+            ),
+            (PendingPayment, Success, 1, "USD", mismatch(1, "USD"), false),
+            (Expired, Success, 1, "IDR", mismatch(1, "IDR"), false),
+            (
+                PendingPayment,
                 Failed,
                 35_000,
+                "IDR",
                 PaymentOutcome::Failed {
                     booking_status: PendingPayment,
+                },
+                false,
+            ),
+            (PendingPayment, Failed, 1, "IDR", mismatch(1, "IDR"), false),
+            (
+                PendingPayment,
+                Failed,
+                35_000,
+                "USD",
+                mismatch(35_000, "USD"),
+                false,
+            ),
+            (
+                Expired,
+                Failed,
+                35_000,
+                "IDR",
+                PaymentOutcome::Failed {
+                    booking_status: Expired,
                 },
                 false,
             ),
@@ -220,6 +296,7 @@ mod tests {
                 Expired,
                 Success,
                 35_000,
+                "IDR",
                 PaymentOutcome::BookingExpired,
                 false,
             ),
@@ -227,17 +304,93 @@ mod tests {
                 AwaitingCustomer,
                 Success,
                 35_000,
+                "IDR",
                 PaymentOutcome::InvalidTransition {
                     booking_status: AwaitingCustomer,
                 },
                 false,
             ),
         ];
-        for (status, paid, amount, want, confirms) in cases {
-            let got = judge(&notice(paid, amount), &booking(status));
-            assert_eq!(got, (want, confirms), "{status:?} {paid:?} {amount}");
+        for (status, paid, amount, currency, want, confirms) in cases {
+            let got = judge(&notice(paid, amount, currency), &booking(status));
+            assert_eq!(
+                got,
+                (want, confirms),
+                "{status:?} {paid:?} {amount} {currency}"
+            );
         }
-        assert!(PaymentOutcome::BookingExpired.needs_refund());
-        assert!(!PaymentOutcome::UnknownBooking.needs_refund());
+    }
+
+    #[test]
+    fn a_success_that_pays_for_nothing_is_flagged_for_refund() {
+        use PaymentStatus::*;
+        let outcomes = [
+            (
+                PaymentOutcome::Confirmed {
+                    booking_status: Status::AwaitingCustomer,
+                },
+                false,
+            ),
+            (
+                PaymentOutcome::Failed {
+                    booking_status: Status::PendingPayment,
+                },
+                false,
+            ),
+            (mismatch(1, "IDR"), true),
+            (mismatch(35_000, "USD"), true),
+            (PaymentOutcome::BookingExpired, true),
+            (
+                PaymentOutcome::InvalidTransition {
+                    booking_status: Status::Done,
+                },
+                true,
+            ),
+            (PaymentOutcome::UnknownBooking, true),
+        ];
+        for (outcome, flagged) in outcomes {
+            for status in [Success, Failed] {
+                let want = flagged && status == Success;
+                let payment = Payment::record(
+                    &notice(status, 1, "IDR"),
+                    None,
+                    outcome.clone(),
+                    DateTime::UNIX_EPOCH,
+                );
+                assert_eq!(payment.refund_required, want, "{outcome:?} {status:?}");
+                assert_eq!(outcome.needs_refund(status), want, "{outcome:?} {status:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn outcomes_stored_before_the_currency_check_still_read_and_replay_alike() {
+        let old = r#"{"outcome":"AMOUNT_MISMATCH","expected":35000,"received":1}"#;
+        let outcome: PaymentOutcome = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            outcome,
+            PaymentOutcome::AmountMismatch {
+                expected: 35_000,
+                received: 1,
+                expected_currency: None,
+                received_currency: None,
+            }
+        );
+        assert_eq!(serde_json::to_string(&outcome).unwrap(), old);
+        let new = serde_json::to_value(mismatch(1, "USD")).unwrap();
+        assert_eq!(
+            new,
+            serde_json::json!({
+                "outcome": "AMOUNT_MISMATCH",
+                "expected": 35000,
+                "received": 1,
+                "expected_currency": "IDR",
+                "received_currency": "USD",
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<PaymentOutcome>(new).unwrap(),
+            mismatch(1, "USD")
+        );
     }
 }

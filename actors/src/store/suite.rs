@@ -248,6 +248,102 @@ pub async fn a_payment_event_id_is_stored_once(store: Arc<dyn Store>) {
     assert_eq!(store.payment("evt-2").await.unwrap(), None);
 }
 
+/// One provider event id reused for several bookings at once (or one delivery racing on two
+/// nodes): exactly one change lands whole; every other gets `Duplicate` and leaves nothing
+/// behind, neither its booking update, nor its events, nor a seq taken in a stream.
+pub async fn concurrent_commits_of_one_payment_event_id_store_it_once(store: Arc<dyn Store>) {
+    const WRITERS: usize = 8;
+    let outlet = OutletId::new();
+    let mut bookings = vec![];
+    for n in 0..WRITERS as i64 {
+        let (b, events) = booking(outlet, None, n * 30);
+        let created = events[0].clone();
+        create(&store, &b, events, 1).await.unwrap();
+        bookings.push((b, created));
+    }
+    let head = store.stream_head("all").await.unwrap();
+    let mut writers = vec![];
+    for (n, (b, created)) in bookings.iter().enumerate() {
+        let notice = PaymentNotice {
+            event_id: "evt-raced".into(),
+            booking_id: b.id,
+            status: PaymentStatus::Success,
+            amount: b.amount,
+            currency: "IDR".into(),
+            paid_at: None,
+            raw: format!("{{\"n\":{n}}}"),
+            body_hash: format!("h{n}"),
+        };
+        let outcome = PaymentOutcome::Confirmed {
+            booking_status: crate::domain::status::Status::AwaitingCustomer,
+        };
+        let payment = Payment::record(&notice, Some(outlet), outcome, t(0));
+        let mut paid = b.clone();
+        paid.status = crate::domain::status::Status::AwaitingCustomer;
+        paid.paid_at = Some(t(0));
+        let mut confirmed = created.clone();
+        confirmed.event = EventKind::PaymentConfirmed;
+        let change = Change {
+            booking: Some(BookingWrite::Update(paid)),
+            payment: Some(payment.clone()),
+            events: vec![confirmed],
+            ..Change::default()
+        };
+        let store = Arc::clone(&store);
+        writers.push(tokio::spawn(async move {
+            (payment, store.commit(change).await)
+        }));
+    }
+    let mut winners = vec![];
+    for writer in writers {
+        match writer.await.unwrap() {
+            (payment, Ok(_)) => winners.push(payment),
+            (_, Err(StoreError::Duplicate(_))) => {}
+            (_, Err(err)) => panic!("unexpected {err}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one writer stores the event id");
+    let winner = &winners[0];
+    assert_eq!(
+        store.payment("evt-raced").await.unwrap().as_ref(),
+        Some(winner)
+    );
+    let listed = store
+        .list_payments(
+            &PaymentFilter::default(),
+            &PageRequest {
+                limit: 50,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![winner.clone()], "listed once");
+    for (b, _) in &bookings {
+        let stored = store.booking(b.id).await.unwrap().unwrap();
+        let history = store.booking_events(b.id).await.unwrap();
+        if b.id == winner.booking_id {
+            assert_eq!(
+                stored.paid_at,
+                Some(t(0)),
+                "the winner's booking is updated"
+            );
+            assert_eq!(history.len(), 2);
+        } else {
+            assert_eq!(stored, *b, "a loser's booking is untouched");
+            assert_eq!(history.len(), 1, "a loser's event is not logged");
+        }
+    }
+    assert_eq!(
+        store.stream_head("all").await.unwrap(),
+        head + 1,
+        "the losers took no seq: the stream has no gap"
+    );
+    let after = store.events_after("all", head, 100).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].event.booking_id, Some(winner.booking_id));
+}
+
 pub async fn bookings_page_newest_first(store: Arc<dyn Store>) {
     let outlet = OutletId::new();
     for n in 0..7 {
@@ -413,6 +509,12 @@ mod embedded {
         a_payment_event_id_is_stored_once(store).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn payments_raced() {
+        let (_dir, store) = open();
+        concurrent_commits_of_one_payment_event_id_store_it_once(store).await;
+    }
+
     #[tokio::test]
     async fn paging() {
         let (_dir, store) = open();
@@ -488,6 +590,11 @@ mod scylla {
         a_payment_event_id_is_stored_once(open().await).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn payments_raced() {
+        concurrent_commits_of_one_payment_event_id_store_it_once(open().await).await;
+    }
+
     #[tokio::test]
     async fn paging() {
         bookings_page_newest_first(open().await).await;
@@ -496,6 +603,103 @@ mod scylla {
     #[tokio::test]
     async fn directory() {
         directory_records_round_trip(open().await).await;
+    }
+
+    /// A store on a fresh keyspace, with a raw session to write what a crashed writer or an
+    /// older build left behind.
+    async fn open_raw() -> (Arc<dyn Store>, ::scylla::client::session::Session, String) {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test server's address comes from the test runner"
+        )]
+        let nodes = std::env::var("BOOTHHUB_TEST_SCYLLA_NODES").unwrap_or_default();
+        let nodes: Vec<String> = nodes.split(',').map(str::to_owned).collect();
+        let keyspace = format!("suite_{}", uuid::Uuid::new_v4().simple());
+        let settings = ScyllaSettings {
+            nodes: nodes.clone(),
+            keyspace: keyspace.clone(),
+            replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".into(),
+        };
+        let store: Arc<dyn Store> = Arc::new(ScyllaStore::connect(&settings).await.unwrap());
+        let session = ::scylla::client::session_builder::SessionBuilder::new()
+            .known_nodes(&nodes)
+            .build()
+            .await
+            .unwrap();
+        (store, session, keyspace)
+    }
+
+    fn unknown_booking_payment(event_id: &str, received_at: DateTime<Utc>) -> Payment {
+        let notice = PaymentNotice {
+            event_id: event_id.into(),
+            booking_id: BookingId::new(),
+            status: PaymentStatus::Success,
+            amount: 1,
+            currency: "IDR".into(),
+            paid_at: None,
+            raw: "{}".into(),
+            body_hash: "h".into(),
+        };
+        Payment::record(&notice, None, PaymentOutcome::UnknownBooking, received_at)
+    }
+
+    fn commit_payment(
+        store: &Arc<dyn Store>,
+        payment: &Payment,
+    ) -> impl std::future::Future<Output = Result<Vec<StoredEvent>, StoreError>> {
+        store.commit(Change {
+            payment: Some(payment.clone()),
+            ..Change::default()
+        })
+    }
+
+    /// A writer that died between its claim and its batch leaves a claim with no payment: a
+    /// retry is told to come back while the claim is fresh, and takes it over once stale.
+    #[tokio::test]
+    async fn a_payment_claim_left_by_a_dead_writer_is_taken_over_once_stale() {
+        let (store, session, keyspace) = open_raw().await;
+        let orphan = format!("{}@{}", uuid::Uuid::new_v4(), t(0).timestamp_millis());
+        session
+            .query_unpaged(
+                format!(
+                    "INSERT INTO {keyspace}.unique_keys (kind, key, id) VALUES ('payment', 'evt-orphan', '{orphan}')"
+                ),
+                (),
+            )
+            .await
+            .unwrap();
+        let soon = unknown_booking_payment("evt-orphan", t(0) + Duration::seconds(30));
+        let busy = commit_payment(&store, &soon).await;
+        assert!(matches!(busy, Err(StoreError::Unavailable(_))), "{busy:?}");
+        assert_eq!(store.payment("evt-orphan").await.unwrap(), None);
+
+        let later = unknown_booking_payment("evt-orphan", t(0) + Duration::seconds(61));
+        commit_payment(&store, &later).await.unwrap();
+        assert_eq!(
+            store.payment("evt-orphan").await.unwrap(),
+            Some(later.clone())
+        );
+        let again = commit_payment(&store, &later).await;
+        assert!(matches!(again, Err(StoreError::Duplicate(_))), "{again:?}");
+    }
+
+    /// Payments stored before event ids were claimed have no claim: the stored payment still
+    /// makes a second one a duplicate.
+    #[tokio::test]
+    async fn a_payment_stored_before_claims_existed_is_still_a_duplicate() {
+        let (store, session, keyspace) = open_raw().await;
+        let old = unknown_booking_payment("evt-old", t(0));
+        let doc = serde_json::to_string(&old).unwrap();
+        session
+            .query_unpaged(
+                format!("INSERT INTO {keyspace}.payments (event_id, doc) VALUES ('evt-old', ?)"),
+                (doc,),
+            )
+            .await
+            .unwrap();
+        let again = commit_payment(&store, &unknown_booking_payment("evt-old", t(1))).await;
+        assert!(matches!(again, Err(StoreError::Duplicate(_))), "{again:?}");
+        assert_eq!(store.payment("evt-old").await.unwrap(), Some(old));
     }
 
     #[tokio::test]

@@ -36,6 +36,13 @@ const MIGRATIONS: &[&str] = &[
 const EVENT_BUCKET: u64 = 1000;
 /// How long a slot lease lives if its holder dies.
 const LEASE_TTL_SECONDS: i32 = 10;
+/// How many times (about 2 s with backoff) the loser of a payment claim looks for the winner's
+/// payment before it answers that the event id is busy.
+const PAYMENT_CLAIM_ATTEMPTS: usize = 25;
+/// A payment claim this old with no payment stored was left by a writer that died between its
+/// claim and its batch. Far beyond the 5 s request timeout, so that its batch, had it been
+/// sent, has applied (or been replayed from the batch log) by then.
+const PAYMENT_CLAIM_STALE: chrono::Duration = chrono::Duration::seconds(60);
 
 #[derive(Debug)]
 pub struct ScyllaStore {
@@ -365,9 +372,6 @@ impl ScyllaStore {
             None => {}
         }
         if let Some(payment) = &change.payment {
-            if self.payment(&payment.event_id).await?.is_some() {
-                return Err(StoreError::Duplicate("payment event id"));
-            }
             batch.push((
                 "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
                 vec![text(&payment.event_id), text(to_json(payment)?)],
@@ -417,8 +421,122 @@ impl ScyllaStore {
             ];
             Self::timeline(&mut batch, "dead_letter", &scopes, letter.at, &id);
         }
+        // The event id is claimed (compare-and-set) once every other check has passed and
+        // before any seq is taken, so that a refused change leaves no gap in a stream.
+        let claim = match &change.payment {
+            Some(payment) => Some((payment, self.claim_payment(payment).await?)),
+            None => None,
+        };
+        let placed = self.place_events(&mut batch, change.events).await;
+        let stored = match placed {
+            Ok(stored) => stored,
+            Err(err) => {
+                if let Some((payment, token)) = claim {
+                    // Nothing was written: the event id is free for a retry at once.
+                    self.release_payment(&payment.event_id, &token).await;
+                }
+                return Err(err);
+            }
+        };
+        // Should the batch fail, the claim stays (a timed-out batch may still apply); a retry
+        // takes it over once it is stale and the payment is still not stored.
+        if !batch.is_empty() {
+            self.cql.logged_batch(batch).await?;
+        }
+        Ok(stored)
+    }
+
+    /// Claims a payment's event id: `INSERT … IF NOT EXISTS` on `unique_keys`, as for e-mails
+    /// and booth tokens. A logged batch cannot hold a compare-and-set on another partition, so
+    /// the claim comes first and the batch (with the payment) after it.
+    ///
+    /// The loser of a race waits for the winner's batch and gets [`StoreError::Duplicate`]
+    /// once the payment is stored. A claim whose payment is never stored was left by a writer
+    /// that died between claim and batch: after [`PAYMENT_CLAIM_STALE`] it is taken over
+    /// (compare-and-set on its holder); before that the retry is told to come back
+    /// ([`StoreError::Unavailable`], a 503).
+    async fn claim_payment(&self, payment: &Payment) -> Result<String, StoreError> {
+        let event_id = payment.event_id.as_str();
+        let token = format!(
+            "{}@{}",
+            uuid::Uuid::new_v4(),
+            payment.received_at.timestamp_millis()
+        );
+        let mut wait = Duration::from_millis(5);
+        for _ in 0..PAYMENT_CLAIM_ATTEMPTS {
+            let claimed = self
+                .cql
+                .lwt(
+                    "INSERT INTO {ks}.unique_keys (kind, key, id) VALUES ('payment', ?, ?) IF NOT EXISTS",
+                    vec![text(event_id), text(&token)],
+                )
+                .await?;
+            if claimed {
+                return self.unless_stored(event_id, token).await;
+            }
+            if self.payment(event_id).await?.is_some() {
+                return Err(StoreError::Duplicate("payment event id"));
+            }
+            // Claimed but not stored: the holder is between its claim and its batch, or died.
+            let holder = self
+                .cql
+                .serial_rows(
+                    "SELECT id FROM {ks}.unique_keys WHERE kind = 'payment' AND key = ?",
+                    vec![text(event_id)],
+                )
+                .await?
+                .first()
+                .and_then(|r| cql::col_text(r, 0));
+            let Some(holder) = holder else {
+                continue; // released meanwhile: claim again
+            };
+            if claim_is_stale(&holder, payment.received_at) {
+                let taken = self
+                    .cql
+                    .lwt(
+                        "UPDATE {ks}.unique_keys SET id = ? WHERE kind = 'payment' AND key = ? IF id = ?",
+                        vec![text(&token), text(event_id), text(&holder)],
+                    )
+                    .await?;
+                if taken {
+                    return self.unless_stored(event_id, token).await;
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(100));
+        }
+        Err(StoreError::Unavailable(format!(
+            "the payment event id {event_id} is being stored by another request"
+        )))
+    }
+
+    /// A claim just won, unless the payment is stored already (stored before claims existed,
+    /// or by the writer whose stale claim was taken over).
+    async fn unless_stored(&self, event_id: &str, token: String) -> Result<String, StoreError> {
+        if self.payment(event_id).await?.is_some() {
+            return Err(StoreError::Duplicate("payment event id"));
+        }
+        Ok(token)
+    }
+
+    async fn release_payment(&self, event_id: &str, token: &str) {
+        let _ = self
+            .cql
+            .lwt(
+                "DELETE FROM {ks}.unique_keys WHERE kind = 'payment' AND key = ? IF id = ?",
+                vec![text(event_id), text(token)],
+            )
+            .await;
+    }
+
+    /// Gives each event its seq in each of its streams and adds its rows to `batch`.
+    async fn place_events(
+        &self,
+        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+        events: Vec<crate::domain::event::Event>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut stored = vec![];
-        for event in change.events {
+        for event in events {
             for stream in event.streams() {
                 let name = stream.to_string();
                 let seq = self.next_seq(&name).await?;
@@ -445,9 +563,6 @@ impl ScyllaStore {
                 ));
                 stored.push(placed);
             }
-        }
-        if !batch.is_empty() {
-            self.cql.logged_batch(batch).await?;
         }
         Ok(stored)
     }
@@ -593,6 +708,16 @@ impl ScyllaStore {
         };
         Ok(Page { items, next_cursor })
     }
+}
+
+/// Whether a payment claim (`<owner>@<millis of the payment's received_at>`) is older than
+/// [`PAYMENT_CLAIM_STALE`] at `now`. An unreadable claim is stale: it was not written by us.
+fn claim_is_stale(holder: &str, now: DateTime<Utc>) -> bool {
+    holder
+        .rsplit_once('@')
+        .and_then(|(_, millis)| millis.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis)
+        .is_none_or(|at| now - at > PAYMENT_CLAIM_STALE)
 }
 
 /// The narrowest timeline scope for a listing: the specific one (booth, booking) if asked

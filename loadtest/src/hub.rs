@@ -5,6 +5,7 @@
 )]
 
 use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -14,6 +15,22 @@ use anyhow::Context as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+fn client_builder(ca: Option<&Path>) -> anyhow::Result<reqwest::ClientBuilder> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        builder = builder
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+            .tls_built_in_root_certs(false);
+    }
+    Ok(builder)
+}
+
+/// Now in Unix seconds, as the `t=` of a webhook signature.
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
 
 #[derive(Clone)]
 pub struct Hub {
@@ -26,20 +43,21 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(url: &str, ca: Option<&Path>, secret: &str) -> anyhow::Result<Hub> {
-        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
-        if let Some(ca) = ca {
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-            builder = builder
-                .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
-                .tls_built_in_root_certs(false);
-        }
         Ok(Hub {
             ca: ca.map(Path::to_path_buf),
             base: url.trim_end_matches('/').to_owned(),
-            client: builder.build()?,
+            client: client_builder(ca)?.build()?,
             secret: secret.to_owned(),
             token: None,
         })
+    }
+
+    /// An HTTP client of this hub (same trust) that connects from `source`, a loopback
+    /// address: the hub sees it as another client.
+    pub fn client_from(&self, source: IpAddr) -> anyhow::Result<reqwest::Client> {
+        Ok(client_builder(self.ca.as_deref())?
+            .local_address(source)
+            .build()?)
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
@@ -79,6 +97,24 @@ impl Hub {
             .await?;
         let id = body["id"].as_str().unwrap_or_default().to_owned();
         Ok((id, body["token"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    /// An admin of `outlet`; returns the user's id.
+    pub async fn create_admin(
+        &self,
+        outlet: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
+        let body = json!({
+            "name": "Loadtest Admin",
+            "email": email,
+            "role": "admin",
+            "outlet_id": outlet,
+            "password": password,
+        });
+        let user = self.post("/admin-users", &body).await?;
+        Ok(user["id"].as_str().unwrap_or_default().to_owned())
     }
 
     /// A booking paid at the counter for `booth`, now; returns the booking.
@@ -143,7 +179,7 @@ impl Hub {
     /// Sends a webhook signed now; returns the HTTP status.
     pub async fn send_webhook(&self, body: &Value) -> anyhow::Result<u16> {
         let raw = serde_json::to_vec(body)?;
-        let at = chrono::Utc::now().timestamp();
+        let at = unix_now();
         let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes())?;
         mac.update(format!("{at}.").as_bytes());
         mac.update(&raw);
@@ -170,12 +206,14 @@ pub struct LocalHub {
 }
 
 impl LocalHub {
+    /// Starts `binary`; `env` is set last, over the tool's own settings.
     pub fn start(
         binary: &Path,
         email: &str,
         password: &str,
         secret: &str,
         scylla: Option<&str>,
+        env: &[(&str, String)],
     ) -> anyhow::Result<LocalHub> {
         let data = tempfile::tempdir()?;
         let config = data.path().join("empty.toml");
@@ -199,6 +237,7 @@ impl LocalHub {
             .env("BOOTHHUB_SUPER_ADMIN_EMAIL", email)
             .env("BOOTHHUB_SUPER_ADMIN_PASSWORD", password)
             .env("BOOTHHUB_RATE_LOGIN_BURST", "1000")
+            .envs(env.iter().map(|(key, value)| (*key, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,7 +1,8 @@
 //! `boothhub-loadtest`: drives a Booth Hub through its public API and measures it.
 //!
-//! Scenarios: `webhook` (signed payment webhooks, sequential) and `push` (booths and
-//! dashboards on WebSockets while lifecycles run; push latency, lost/duplicate events).
+//! Scenarios: `webhook` (signed payment webhooks, sequential), `push` (booths and
+//! dashboards on WebSockets while lifecycles run; push latency, lost/duplicate events) and
+//! `abuse` (the push scenario and honest webhooks while attackers flood, starve and guess).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,8 +11,9 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use boothhub_loadtest::hub::{Hub, LocalHub};
-use boothhub_loadtest::push;
+use boothhub_loadtest::monitor::{Monitor, Usage};
 use boothhub_loadtest::stats::Summary;
+use boothhub_loadtest::{abuse, push, report};
 
 #[derive(Parser)]
 #[command(
@@ -41,16 +43,8 @@ enum Command {
     Push {
         #[command(flatten)]
         target: Target,
-        #[arg(long, default_value_t = 500)]
-        booths: usize,
-        #[arg(long, default_value_t = 20)]
-        dashboards: usize,
-        /// Lifecycles started per second.
-        #[arg(long, default_value_t = 50.0)]
-        rate: f64,
-        /// Seconds of driving.
-        #[arg(long, default_value_t = 20)]
-        seconds: u64,
+        #[command(flatten)]
+        traffic: Traffic,
         /// Drop this percent of the booths at once and check they come back and resume.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
         storm_percent: u32,
@@ -61,7 +55,89 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// The push scenario and signed webhooks, measured while attackers run against the same
+    /// hub (loopback only): a webhook signature flood, slowloris, a connection burst, a
+    /// WebSocket continuation flood and a login brute force. Exits non-zero unless the honest
+    /// traffic stays fast and whole and the hub stays within its memory and connections.
+    Abuse {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        traffic: Traffic,
+        #[command(flatten)]
+        attacks: Attacks,
+        /// Write report.json, report.md and latency.svg into this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
 }
+
+/// The honest load: booths and dashboards on WebSockets while lifecycles run.
+#[derive(clap::Args)]
+struct Traffic {
+    #[arg(long, default_value_t = 500)]
+    booths: usize,
+    #[arg(long, default_value_t = 20)]
+    dashboards: usize,
+    /// Lifecycles started per second.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Seconds of driving.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+}
+
+/// The attacks of `abuse` (a count or rate of 0 leaves one out) and the bounds it checks.
+#[derive(clap::Args)]
+struct Attacks {
+    /// Honest signed webhooks per second, alongside the attacks.
+    #[arg(long, default_value_t = 10.0)]
+    webhook_rate: f64,
+    /// Concurrent loops of the webhook signature flood.
+    #[arg(long, default_value_t = 4)]
+    flood_loops: usize,
+    /// `v1=` entries in the flood's X-Signature (fewer if the hub refuses so large a head).
+    #[arg(long, default_value_t = 60_000)]
+    flood_entries: usize,
+    /// Slowloris connections.
+    #[arg(long, default_value_t = 50)]
+    slowloris: usize,
+    /// Seconds between a slowloris connection's header lines.
+    #[arg(long, default_value_t = 10)]
+    slowloris_every: u64,
+    /// Connections opened at once from one address.
+    #[arg(long, default_value_t = 400)]
+    burst: usize,
+    /// WebSockets sending a message of endless 60 KiB fragments.
+    #[arg(long, default_value_t = 1)]
+    ws_floods: usize,
+    /// Login attempts with wrong passwords per second.
+    #[arg(long, default_value_t = 50.0)]
+    login_rate: f64,
+    /// The hub's global connection cap: given to a --local hub, and the base of the
+    /// open-file check.
+    #[arg(long, default_value_t = 25_000)]
+    max_connections: usize,
+    /// File descriptors the hub may hold beyond --max-connections (store, listener, logs).
+    #[arg(long, default_value_t = 256)]
+    fd_margin: usize,
+    /// Pass only if push p99 (booths and dashboards) is under this.
+    #[arg(long, default_value_t = 20.0)]
+    max_push_p99_ms: f64,
+    /// Pass only if the honest webhooks' p99 is under this.
+    #[arg(long, default_value_t = 10.0)]
+    max_webhook_p99_ms: f64,
+    /// Pass only if the hub's RSS stays under this.
+    #[arg(long, default_value_t = 512.0)]
+    max_rss_mib: f64,
+    /// With --url: the hub's process id, to read its memory and open files from /proc.
+    #[arg(long, conflicts_with = "local")]
+    hub_pid: Option<u32>,
+}
+
+/// The hub's shipped `rate_limits.login_burst` (config/boothhub.toml): the abuse scenario
+/// runs a --local hub with it, where the other scenarios raise it for their own logins.
+const SHIPPED_LOGIN_BURST: u32 = 5;
 
 #[derive(clap::Args)]
 struct Target {
@@ -103,24 +179,35 @@ async fn main() -> anyhow::Result<()> {
         } => webhook(target, count, json).await,
         Command::Push {
             target,
-            booths,
-            dashboards,
-            rate,
-            seconds,
+            traffic,
             storm_percent,
             storm_after,
             report,
         } => {
             let shape = push::Shape {
-                booths,
-                dashboards,
-                rate,
-                duration: Duration::from_secs(seconds),
                 storm_percent,
                 storm_after: Duration::from_secs(storm_after),
+                ..traffic.shape()
             };
             push_scenario(target, shape, report).await
         }
+        Command::Abuse {
+            target,
+            traffic,
+            attacks,
+            report,
+        } => abuse_scenario(target, traffic, attacks, report).await,
+    }
+}
+
+impl Traffic {
+    fn shape(&self) -> push::Shape {
+        push::Shape::steady(
+            self.booths,
+            self.dashboards,
+            self.rate,
+            Duration::from_secs(self.seconds),
+        )
     }
 }
 
@@ -133,18 +220,44 @@ async fn push_scenario(
         shape.booths > 0 && shape.rate > 0.0 && !shape.duration.is_zero(),
         "--booths, --rate and --seconds must be positive"
     );
-    let (mut hub, local) = connect(&target).await?;
+    let (mut hub, local) = connect(&target, &[]).await?;
     hub.login(&target.email, &target.password).await?;
     let (booths, dashboards, rate) = (shape.booths, shape.dashboards, shape.rate);
-    let monitor = local
-        .as_ref()
-        .map(|l| boothhub_loadtest::monitor::Monitor::start(l.pid));
+    let monitor = local.as_ref().map(|l| Monitor::start(l.pid));
     let report = push::run(&hub, shape).await?;
     let usage = monitor.map(|m| m.stop());
+    print_push(booths, dashboards, &report, usage);
+    if let Some(dir) = report_dir {
+        let run = report::Run {
+            booths,
+            dashboards,
+            rate,
+            hub_rss_mib: usage.map(|u| u.max_rss_mib),
+            hub_cpu_percent: usage.map(|u| u.cpu_percent),
+            hub_max_fds: usage.map(|u| u.max_fds),
+        };
+        report::write(&dir, &run, &report)?;
+        eprintln!(
+            "wrote {}/report.json, report.md and latency.svg",
+            dir.display()
+        );
+    }
+    let storm_failed = report.storm.is_some_and(|s| s.all_back_within.is_none());
+    drop(local);
+    anyhow::ensure!(
+        report.lost + report.gaps + report.duplicates == 0,
+        "events were lost, skipped or duplicated"
+    );
+    anyhow::ensure!(!storm_failed, "not every dropped booth came back");
+    Ok(())
+}
+
+/// The figures of a push run, as `push` prints them.
+fn print_push(booths: usize, dashboards: usize, report: &push::Report, usage: Option<Usage>) {
     if let Some(usage) = usage {
         println!(
-            "hub process: max RSS {:.0} MiB (at the end {:.0} MiB), CPU {:.0}% of one core on average",
-            usage.max_rss_mib, usage.last_rss_mib, usage.cpu_percent
+            "hub process: max RSS {:.0} MiB (at the end {:.0} MiB), CPU {:.0}% of one core on average, at most {} open file descriptors",
+            usage.max_rss_mib, usage.last_rss_mib, usage.cpu_percent, usage.max_fds
         );
     }
     let elapsed = report.elapsed.as_secs_f64();
@@ -180,31 +293,110 @@ async fn push_scenario(
             ),
         }
     }
+}
+
+async fn abuse_scenario(
+    target: Target,
+    traffic: Traffic,
+    attacks: Attacks,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        traffic.booths > 0 && traffic.rate > 0.0 && traffic.seconds > 0,
+        "--booths, --rate and --seconds must be positive"
+    );
+    anyhow::ensure!(
+        attacks.webhook_rate > 0.0,
+        "--webhook-rate must be positive: the honest webhooks are measured"
+    );
+    let hub_env = [
+        ("BOOTHHUB_RATE_LOGIN_BURST", SHIPPED_LOGIN_BURST.to_string()),
+        (
+            "BOOTHHUB_HTTP_MAX_CONNECTIONS",
+            attacks.max_connections.to_string(),
+        ),
+    ];
+    let (mut hub, local) = connect(&target, &hub_env).await?;
+    hub.login(&target.email, &target.password).await?;
+    let pid = local.as_ref().map(|l| l.pid).or(attacks.hub_pid);
+    anyhow::ensure!(
+        pid.is_some(),
+        "give --local, or --hub-pid with --url: the hub's memory and open files are checked"
+    );
+    let monitor = pid.map(Monitor::start);
+    let plan = abuse::Plan {
+        duration: Duration::from_secs(traffic.seconds),
+        webhook_rate: attacks.webhook_rate,
+        flood_loops: attacks.flood_loops,
+        flood_entries: attacks.flood_entries,
+        slowloris: attacks.slowloris,
+        slowloris_every: Duration::from_secs(attacks.slowloris_every.max(1)),
+        burst: attacks.burst,
+        ws_floods: attacks.ws_floods,
+        login_rate: attacks.login_rate,
+    };
+    let prepared = abuse::prepare(&hub, &plan).await?;
+    // The attacks start with the measured part of the push run.
+    let (driving, drive_started) = tokio::sync::oneshot::channel();
+    let shape = push::Shape {
+        driving: Some(driving),
+        ..traffic.shape()
+    };
+    let attackers = tokio::spawn(async move {
+        drive_started.await?;
+        eprintln!("attacking alongside for {:?}…", plan.duration);
+        abuse::run(prepared, plan).await
+    });
+    let push_report = push::run(&hub, shape).await?;
+    let abuse_report = attackers.await??;
+    let usage = monitor.map(|m| m.stop());
+
+    print_push(traffic.booths, traffic.dashboards, &push_report, usage);
+    println!("\n{}", abuse_report.markdown());
+    let limits = abuse::Limits {
+        push_p99: Duration::from_secs_f64(attacks.max_push_p99_ms / 1000.0),
+        webhook_p99: Duration::from_secs_f64(attacks.max_webhook_p99_ms / 1000.0),
+        rss_mib: attacks.max_rss_mib,
+        fds: attacks.max_connections + attacks.fd_margin,
+    };
+    let checks = abuse::checks(&push_report, &abuse_report, usage, &limits);
+    let verdict = abuse::checks_markdown(&checks);
+    println!("## Checks\n\n{verdict}");
     if let Some(dir) = report_dir {
-        let run = boothhub_loadtest::report::Run {
-            booths,
-            dashboards,
-            rate,
+        let run = report::Run {
+            booths: traffic.booths,
+            dashboards: traffic.dashboards,
+            rate: traffic.rate,
             hub_rss_mib: usage.map(|u| u.max_rss_mib),
             hub_cpu_percent: usage.map(|u| u.cpu_percent),
+            hub_max_fds: usage.map(|u| u.max_fds),
         };
-        boothhub_loadtest::report::write(&dir, &run, &report)?;
+        let mut json = report::json(&run, &push_report);
+        json["scenario"] = "abuse".into();
+        json["attacks"] = abuse_report.json();
+        json["checks"] = abuse::checks_json(&checks);
+        let markdown = format!(
+            "# Booth Hub abuse run\n\n## Checks\n\n{verdict}\n## Honest traffic: the push scenario\n\n{}\n{}",
+            report::push_section(&run, &push_report),
+            abuse_report.markdown()
+        );
+        report::write_files(&dir, &json, &markdown, &push_report)?;
         eprintln!(
             "wrote {}/report.json, report.md and latency.svg",
             dir.display()
         );
     }
-    let storm_failed = report.storm.is_some_and(|s| s.all_back_within.is_none());
     drop(local);
-    anyhow::ensure!(
-        report.lost + report.gaps + report.duplicates == 0,
-        "events were lost, skipped or duplicated"
-    );
-    anyhow::ensure!(!storm_failed, "not every dropped booth came back");
+    let failed = checks.iter().filter(|c| !c.pass).count();
+    anyhow::ensure!(failed == 0, "{failed} of {} checks failed", checks.len());
     Ok(())
 }
 
-async fn connect(target: &Target) -> anyhow::Result<(Hub, Option<LocalHub>)> {
+/// Connects to the hub `target` names; a --local hub is started with `hub_env` set.
+async fn connect(
+    target: &Target,
+    hub_env: &[(&str, String)],
+) -> anyhow::Result<(Hub, Option<LocalHub>)> {
     match (&target.local, &target.url) {
         (Some(binary), _) => {
             let local = LocalHub::start(
@@ -213,6 +405,7 @@ async fn connect(target: &Target) -> anyhow::Result<(Hub, Option<LocalHub>)> {
                 &target.password,
                 &target.secret,
                 target.scylla.as_deref(),
+                hub_env,
             )?;
             let hub = Hub::new(&local.url, Some(&local.cert), &target.secret)?;
             Ok((hub, Some(local)))
@@ -226,7 +419,7 @@ async fn connect(target: &Target) -> anyhow::Result<(Hub, Option<LocalHub>)> {
 
 async fn webhook(target: Target, count: usize, json_out: Option<PathBuf>) -> anyhow::Result<()> {
     anyhow::ensure!(count > 0, "--count must be at least 1");
-    let (mut hub, local) = connect(&target).await?;
+    let (mut hub, local) = connect(&target, &[]).await?;
     hub.login(&target.email, &target.password).await?;
     let outlet = hub.create_outlet("Loadtest Mall").await?;
     let (booth, _) = hub.create_booth(&outlet, "Loadtest Booth").await?;

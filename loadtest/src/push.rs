@@ -22,6 +22,9 @@ pub struct Shape {
     /// Percent of booths dropped at once, `storm_after` into the run (0: no storm).
     pub storm_percent: u32,
     pub storm_after: Duration,
+    /// Told when the lifecycles start (the sockets are connected and quiet), so that other
+    /// load can run alongside the measured part (the abuse scenario's attacks).
+    pub driving: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Shape {
@@ -33,6 +36,7 @@ impl Shape {
             duration,
             storm_percent: 0,
             storm_after: Duration::ZERO,
+            driving: None,
         }
     }
 }
@@ -53,6 +57,9 @@ pub fn measured(event: &str) -> Option<&'static str> {
         .find(|(_, kind)| *kind == event)
         .map(|(_, kind)| *kind)
 }
+
+/// Clients that connect from one loopback address.
+const CLIENTS_PER_ADDRESS: usize = 200;
 
 /// The events each lifecycle step must push, by the step's name.
 const STEPS: [(&str, &str); 3] = [
@@ -83,7 +90,7 @@ pub struct Report {
     pub dashboard_samples: Vec<Duration>,
 }
 
-pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
+pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
     let outlet = hub.create_outlet("Push Mall").await?;
     eprintln!("provisioning {} booths…", shape.booths);
     let mut booths = Vec::with_capacity(shape.booths);
@@ -130,13 +137,9 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
             slow_closes: Arc::clone(&slow_closes),
             resumed: resumed_tx.clone(),
             storm: (is_booth && in_storm(client.index)).then(|| storm_rx.clone()),
-            // 20,000 connections from one address would exhaust its ephemeral ports.
-            source: Some(std::net::IpAddr::from([
-                127,
-                0,
-                0,
-                1 + (client.index / 20_000) as u8,
-            ])),
+            // Booths connect all at once: fewer per address than the hub's per-address cap
+            // on connections that have not authenticated yet (256).
+            source: Some(socket::source(client.index, CLIENTS_PER_ADDRESS)),
         };
         let (base, tls) = (hub.base().to_owned(), tls.clone());
         let finished = Arc::clone(&finished);
@@ -173,6 +176,9 @@ pub async fn run(hub: &Hub, shape: Shape) -> anyhow::Result<Report> {
         shape.rate, shape.duration
     );
     let sent: Arc<Mutex<HashMap<(String, &'static str), Instant>>> = Arc::default();
+    if let Some(driving) = shape.driving.take() {
+        let _ = driving.send(());
+    }
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / shape.rate);
     let mut ticker = tokio::time::interval(interval);

@@ -1,5 +1,6 @@
 //! The report files of a push run: `report.json` (every figure), `report.md` (a summary a
 //! person reads) and `latency.svg` (a histogram of push latency at the booths and dashboards).
+//! An abuse run writes the same files with its attacks and checks added.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -32,6 +33,7 @@ pub struct Run {
     pub rate: f64,
     pub hub_rss_mib: Option<f64>,
     pub hub_cpu_percent: Option<f64>,
+    pub hub_max_fds: Option<usize>,
 }
 
 fn share(samples: &[Duration]) -> Vec<f64> {
@@ -123,8 +125,12 @@ fn rows(summary: &Summary) -> Vec<(&'static str, f64)> {
 }
 
 pub fn markdown(run: &Run, report: &Report) -> String {
+    format!("# Booth Hub push run\n\n{}", push_section(run, report))
+}
+
+/// The push figures without a heading (an abuse run's report embeds them).
+pub fn push_section(run: &Run, report: &Report) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# Booth Hub push run\n");
     let _ = writeln!(
         md,
         "{} booths (MessagePack, acking), {} dashboards (JSON), {:.0} lifecycles/s asked; {} lifecycles in {:.1} s.\n",
@@ -167,10 +173,12 @@ pub fn markdown(run: &Run, report: &Report) -> String {
             storm.dropped, storm.resumed
         );
     }
-    if let (Some(rss), Some(cpu)) = (run.hub_rss_mib, run.hub_cpu_percent) {
+    if let (Some(rss), Some(cpu), Some(fds)) =
+        (run.hub_rss_mib, run.hub_cpu_percent, run.hub_max_fds)
+    {
         let _ = writeln!(
             md,
-            "\nHub process: max RSS {rss:.0} MiB, CPU {cpu:.0}% of one core on average."
+            "\nHub process: max RSS {rss:.0} MiB, CPU {cpu:.0}% of one core on average, at most {fds} open file descriptors."
         );
     }
     let _ = writeln!(md, "\n![latency histogram](latency.svg)");
@@ -210,17 +218,25 @@ pub fn json(run: &Run, report: &Report) -> serde_json::Value {
         })),
         "hub_max_rss_mib": run.hub_rss_mib,
         "hub_cpu_percent": run.hub_cpu_percent,
+        "hub_max_fds": run.hub_max_fds,
     })
 }
 
 /// Writes the three files into `dir` (created if needed).
 pub fn write(dir: &Path, run: &Run, report: &Report) -> anyhow::Result<()> {
+    write_files(dir, &json(run, report), &markdown(run, report), report)
+}
+
+/// Writes `report.json` and `report.md` as given, and the latency histogram of `report`.
+pub fn write_files(
+    dir: &Path,
+    json: &serde_json::Value,
+    markdown: &str,
+    report: &Report,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(
-        dir.join("report.json"),
-        serde_json::to_vec_pretty(&json(run, report))?,
-    )?;
-    std::fs::write(dir.join("report.md"), markdown(run, report))?;
+    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(json)?)?;
+    std::fs::write(dir.join("report.md"), markdown)?;
     std::fs::write(dir.join("latency.svg"), histogram_svg(report))?;
     Ok(())
 }

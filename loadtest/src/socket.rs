@@ -1,6 +1,7 @@
 //! WebSocket clients of the load tool: booths (MessagePack, acking every event) and
 //! dashboards (JSON). Each reports what it receives, with the instant it arrived.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +48,48 @@ pub fn tls(ca: Option<&std::path::Path>) -> anyhow::Result<TlsConnector> {
     // default cache holds 256: a storm of thousands would all do full handshakes).
     config.resumption = tokio_rustls::rustls::client::Resumption::in_memory_sessions(SESSIONS);
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// The hub's socket address from its base URL (`https://localhost:port` → 127.0.0.1:port).
+pub async fn address(base: &str) -> anyhow::Result<SocketAddr> {
+    let host = base.trim_start_matches("https://");
+    tokio::net::lookup_host(host.replace("localhost", "127.0.0.1"))
+        .await?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("cannot resolve {host}"))
+}
+
+/// A TCP connection to `target`, from `source` when both are loopback addresses.
+pub async fn dial(target: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let socket = match target {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(source) = source.filter(|_| target.ip().is_loopback()) {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
+    let tcp = socket.connect(target).await?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// TLS over `tcp`, checking the hub's certificate for `localhost`.
+pub async fn handshake(
+    tls: &TlsConnector,
+    tcp: TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = rustls_pki_types::ServerName::try_from("localhost")
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+    tls.connect(name, tcp).await
+}
+
+/// The loopback address a load client connects from: `per_address` clients share one,
+/// 127.0.0.1 first, then 127.0.0.2 … 127.0.x.254 (65,024 addresses, wrapping beyond). A real
+/// hub sees its booths from many addresses; one address holds only so many ephemeral ports
+/// and the hub admits at most 256 connections per address that have not authenticated yet.
+pub fn source(index: usize, per_address: usize) -> IpAddr {
+    let n = (index / per_address.max(1)) % (256 * 254);
+    IpAddr::from([127, 0, (n / 254) as u8, (n % 254) as u8 + 1])
 }
 
 pub struct Client {
@@ -159,22 +202,8 @@ async fn session(
     let after_drop = previous == Some(Ended::Dropped);
     let reconnect = previous.is_some();
     let host = base.trim_start_matches("https://");
-    let target: std::net::SocketAddr =
-        tokio::net::lookup_host(host.replace("localhost", "127.0.0.1"))
-            .await?
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("cannot resolve {host}"))?;
-    let socket = match target {
-        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    if let Some(source) = wiring.source.filter(|_| target.ip().is_loopback()) {
-        socket.bind(std::net::SocketAddr::new(source, 0))?;
-    }
-    let tcp: TcpStream = socket.connect(target).await?;
-    tcp.set_nodelay(true)?;
-    let name = rustls_pki_types::ServerName::try_from("localhost")?;
-    let stream = tls.connect(name, tcp).await?;
+    let tcp = dial(address(base).await?, wiring.source).await?;
+    let stream = handshake(tls, tcp).await?;
     let mut request = format!("wss://{host}/ws").into_client_request()?;
     request
         .headers_mut()

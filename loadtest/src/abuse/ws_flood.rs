@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::{Instant, timeout_at};
 
 use super::raw::{self, Conn, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_CONTINUATION};
@@ -40,10 +40,10 @@ pub async fn run(target: &Target, sockets: usize, deadline: Instant) -> Report {
     let tasks: Vec<_> = (0..sockets)
         .map(|n| {
             let (address, tls) = (target.address, target.tls.clone());
-            let upgrade = upgrade_request(&target.booth_token);
+            let request = upgrade_request(&target.booth_token);
             tokio::spawn(async move {
                 let source = attacker(WS_FLOOD, 1 + (n % 250) as u8);
-                socket(address, tls, source, &upgrade, deadline).await
+                socket(address, tls, source, &request, deadline).await
             })
         })
         .collect();
@@ -76,7 +76,7 @@ async fn socket(
     address: std::net::SocketAddr,
     tls: tokio_rustls::TlsConnector,
     source: std::net::IpAddr,
-    upgrade: &[u8],
+    request: &[u8],
     deadline: Instant,
 ) -> (Tally, Tally, Vec<u64>) {
     let (mut upgrades, mut ends, mut bytes) = (Tally::default(), Tally::default(), vec![]);
@@ -89,16 +89,10 @@ async fn socket(
             let mut conn = Conn::open(address, source, &tls)
                 .await
                 .map_err(|refusal| refusal.label())?;
-            conn.writer
-                .write_all(upgrade)
-                .await
-                .map_err(|err| format!("upgrade not sent ({})", raw::kind(&err)))?;
-            let head = raw::read_head(&mut conn.reader)
-                .await
-                .map_err(|err| format!("no upgrade answer ({})", raw::kind(&err)))?;
-            Ok::<_, String>((conn, head.status))
+            let status = upgrade(&mut conn.reader, &mut conn.writer, request).await?;
+            Ok::<_, String>((conn, status))
         };
-        let conn = match timeout_at(deadline, opened).await {
+        let mut conn = match timeout_at(deadline, opened).await {
             Err(_) => break,
             Ok(Err(failure)) => {
                 upgrades.record(failure, started.elapsed());
@@ -115,24 +109,40 @@ async fn socket(
             }
         };
         let upgraded = Instant::now();
-        let (end, sent) = flood(conn, deadline).await;
+        let (end, sent) = flood(&mut conn.reader, &mut conn.writer, deadline).await;
         ends.record(end, upgraded.elapsed());
         bytes.push(sent);
     }
     (upgrades, ends, bytes)
 }
 
+/// Sends the upgrade request and reads the answer's status (101 expected).
+async fn upgrade<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    reader: &mut BufReader<R>,
+    writer: &mut W,
+    request: &[u8],
+) -> Result<u16, String> {
+    writer
+        .write_all(request)
+        .await
+        .map_err(|err| format!("upgrade not sent ({})", raw::kind(&err)))?;
+    let head = raw::read_head(reader)
+        .await
+        .map_err(|err| format!("no upgrade answer ({})", raw::kind(&err)))?;
+    Ok(head.status)
+}
+
 /// Sends fragments until the hub ends the connection; returns how it ended and the bytes
 /// written by then.
-async fn flood(conn: Conn, deadline: Instant) -> (String, u64) {
-    let Conn {
-        mut reader,
-        mut writer,
-    } = conn;
+async fn flood<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    reader: &mut R,
+    writer: &mut W,
+    deadline: Instant,
+) -> (String, u64) {
     let sent = AtomicU64::new(0);
     let ended = async {
         loop {
-            match raw::read_frame(&mut reader).await {
+            match raw::read_frame(reader).await {
                 Ok(frame) if frame.opcode == OPCODE_CLOSE => {
                     return match frame.close_code() {
                         Some(code) => format!("close {code}"),
@@ -148,7 +158,7 @@ async fn flood(conn: Conn, deadline: Instant) -> (String, u64) {
     tokio::pin!(ended);
     let end = tokio::select! {
         end = &mut ended => end,
-        err = fragments(&mut writer, &sent) => {
+        err = fragments(writer, &sent) => {
             // The hub stopped reading or closed: its close frame may be on its way.
             match tokio::time::timeout(Duration::from_secs(2), &mut ended).await {
                 Ok(end) => end,
@@ -211,6 +221,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_tungstenite::tungstenite::Message;
 
     /// Takes `cap` bytes, then fails as a closed socket does.
     struct Capped {
@@ -246,6 +257,49 @@ mod tests {
         ) -> std::task::Poll<std::io::Result<()>> {
             std::task::Poll::Ready(Ok(()))
         }
+    }
+
+    /// A WebSocket server as the hub's is configured: messages up to 64 KiB, and a close
+    /// 1009 for a larger one.
+    async fn strict_server(listener: tokio::net::TcpListener) {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+        let (tcp, _) = listener.accept().await.unwrap();
+        let config = WebSocketConfig::default().max_message_size(Some(64 * 1024));
+        let mut ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
+            .await
+            .unwrap();
+        while let Some(message) = ws.next().await {
+            if message.is_err() {
+                let close = CloseFrame {
+                    code: 1009.into(),
+                    reason: "message too big".into(),
+                };
+                let _ = ws.send(Message::Close(Some(close))).await;
+                return;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_strict_server_closes_the_flood_with_1009_after_two_fragments() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(strict_server(listener));
+        let (reader, mut writer) = tokio::net::TcpStream::connect(address)
+            .await
+            .unwrap()
+            .into_split();
+        let mut reader = BufReader::new(reader);
+        let status = upgrade(&mut reader, &mut writer, &upgrade_request("token"))
+            .await
+            .unwrap();
+        assert_eq!(status, 101);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (end, sent) = flood(&mut reader, &mut writer, deadline).await;
+        assert_eq!(end, "close 1009");
+        assert!(sent >= 2 * FRAGMENT as u64, "{sent} bytes sent");
+        server.await.unwrap();
     }
 
     #[tokio::test]

@@ -184,6 +184,15 @@ impl From<HubError> for ApiError {
                 "the booking time is earlier than now minus the arrival tolerance",
             )
             .with_details(json!({ "fields": { "booking_time": "has passed" } })),
+            HubError::BookingTooFar => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::BookingTooFar,
+                format!(
+                    "the booking time is more than {} days ahead",
+                    boothhub_actors::domain::booking::MAX_DAYS_AHEAD
+                ),
+            )
+            .with_details(json!({ "fields": { "booking_time": "is too far ahead" } })),
             HubError::SlotTaken => ApiError::new(
                 S::CONFLICT,
                 ErrorCode::SlotTaken,

@@ -17,7 +17,7 @@ use crate::clock::SharedClock;
 use crate::connection::{ConnMsg, ConnectionActor, ConnectionArgs, Outbound};
 use crate::directory::Directory;
 use crate::domain::access::{Action, Denied, Principal, permits};
-use crate::domain::booking::{Booking, NewBooking, SlotClaim};
+use crate::domain::booking::{Booking, NewBooking, NewBookingRefusal, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind, StoredEvent};
 use crate::domain::ids::{AuditId, BookingId, BoothId, OutletId, UserId};
@@ -54,6 +54,8 @@ pub enum HubError {
     Invalid(FieldErrors),
     #[error("the booking time has passed")]
     BookingTimePassed,
+    #[error("the booking time is too far ahead")]
+    BookingTooFar,
     #[error("the slot is taken")]
     SlotTaken,
     #[error("the e-mail address is taken")]
@@ -550,12 +552,10 @@ impl Hub {
             .ok_or(HubError::NotFound("outlet"))?;
         let now = self.ctx.clock.now();
         let config = self.ctx.config();
-        new.validate(now, &config).map_err(|errors| {
-            if errors.0.contains_key("booking_time") {
-                HubError::BookingTimePassed
-            } else {
-                HubError::Invalid(errors)
-            }
+        new.validate(now, &config).map_err(|refusal| match refusal {
+            NewBookingRefusal::Invalid(errors) => HubError::Invalid(errors),
+            NewBookingRefusal::TimePassed => HubError::BookingTimePassed,
+            NewBookingRefusal::TooFar => HubError::BookingTooFar,
         })?;
         let capacity = match new.booth_id {
             Some(booth_id) => {

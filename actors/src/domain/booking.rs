@@ -55,6 +55,21 @@ pub struct NewBooking {
     pub paid: bool,
 }
 
+/// How far ahead a booking may be made: a `booking_time` later than now + this many days is
+/// refused with `BOOKING_TOO_FAR` (contract §5).
+pub const MAX_DAYS_AHEAD: i64 = 90;
+
+/// Why a new booking is refused before the store is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewBookingRefusal {
+    /// Fields with bad values, each named (`VALIDATION_FAILED`).
+    Invalid(FieldErrors),
+    /// `booking_time` is earlier than now − arrival tolerance (`BOOKING_TIME_PASSED`).
+    TimePassed,
+    /// `booking_time` is later than now + [`MAX_DAYS_AHEAD`] days (`BOOKING_TOO_FAR`).
+    TooFar,
+}
+
 /// Which timer a live booking waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Due {
@@ -104,8 +119,13 @@ pub struct SlotClaim {
 }
 
 impl NewBooking {
-    /// Field checks of contract §5 that need no store: amount, phone, email, name, time.
-    pub fn validate(&self, now: DateTime<Utc>, config: &SystemConfig) -> Result<(), FieldErrors> {
+    /// Checks of contract §5 that need no store: amount, phone, email, name; then the time,
+    /// neither passed nor too far ahead.
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        config: &SystemConfig,
+    ) -> Result<(), NewBookingRefusal> {
         let mut errors = FieldErrors::default();
         if !is_text(&self.user.name, 200) {
             errors.add("user.name", "must be 1 to 200 characters");
@@ -122,9 +142,12 @@ impl NewBooking {
         if self.amount <= 0 {
             errors.add("amount", "must be a positive whole number of rupiah");
         }
-        errors.into_result()?;
+        errors.into_result().map_err(NewBookingRefusal::Invalid)?;
         if self.booking_time < now - config.arrival_tolerance() {
-            return Err(FieldErrors::single("booking_time", "BOOKING_TIME_PASSED"));
+            return Err(NewBookingRefusal::TimePassed);
+        }
+        if self.booking_time > now + Duration::days(MAX_DAYS_AHEAD) {
+            return Err(NewBookingRefusal::TooFar);
         }
         Ok(())
     }
@@ -346,20 +369,49 @@ mod tests {
         bad.user.phone = "12".into();
         bad.user.email = "nope".into();
         bad.amount = 0;
-        let errors = bad.validate(t(0), &config()).err().unwrap_or_default();
+        let Err(NewBookingRefusal::Invalid(errors)) = bad.validate(t(0), &config()) else {
+            panic!("bad fields are invalid");
+        };
         let fields: Vec<&str> = errors.0.keys().map(String::as_str).collect();
         assert_eq!(fields, vec!["amount", "user.email", "user.phone"]);
     }
 
     #[test]
-    fn booking_time_older_than_the_tolerance_has_passed() {
-        let late = new_booking(t(-16), false);
-        let errors = late.validate(t(0), &config()).err().unwrap_or_default();
+    fn booking_time_must_be_neither_passed_nor_more_than_ninety_days_ahead() {
+        // The tolerance is 15 minutes; now is t(0).
+        let ninety_days = Duration::days(MAX_DAYS_AHEAD);
+        let ms = Duration::milliseconds(1);
+        let cases = [
+            (t(-16), Err(NewBookingRefusal::TimePassed)),
+            (t(-15) - ms, Err(NewBookingRefusal::TimePassed)),
+            (t(-15), Ok(())),
+            (t(0), Ok(())),
+            (t(0) + Duration::days(30), Ok(())),
+            (t(0) + ninety_days, Ok(())),
+            (t(0) + ninety_days + ms, Err(NewBookingRefusal::TooFar)),
+            (t(0) + Duration::days(365), Err(NewBookingRefusal::TooFar)),
+        ];
+        for (at, want) in cases {
+            assert_eq!(
+                new_booking(at, false).validate(t(0), &config()),
+                want,
+                "booking at {at}"
+            );
+        }
+        assert_eq!(MAX_DAYS_AHEAD, 90, "contract §5");
+    }
+
+    #[test]
+    fn bad_fields_are_named_before_the_time_is_judged() {
+        let mut bad = new_booking(t(0) + Duration::days(400), false);
+        bad.amount = -1;
         assert_eq!(
-            errors.0.get("booking_time").map(String::as_str),
-            Some("BOOKING_TIME_PASSED")
+            bad.validate(t(0), &config()),
+            Err(NewBookingRefusal::Invalid(FieldErrors::single(
+                "amount",
+                "must be a positive whole number of rupiah"
+            )))
         );
-        assert!(new_booking(t(-15), false).validate(t(0), &config()).is_ok());
     }
 
     #[test]

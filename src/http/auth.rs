@@ -1,5 +1,6 @@
 //! `POST /auth/login`, `POST /auth/logout` and `GET /auth/me` (who the session belongs to,
-//! for the web UI after a reload: the session cookie is HttpOnly).
+//! for the web UI after a reload: the session cookie is HttpOnly). Login is limited per client
+//! IP and per e-mail address (failed logins, contract §2), both before the password is checked.
 
 use axum::Router;
 use axum::extract::State;
@@ -46,17 +47,19 @@ async fn login(
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
     state.login_limiter.check(ip, state.now())?;
+    let attempt = state.account_limiter.begin(&body.email, state.now())?;
     let user = state
         .hub
         .directory()
         .user_by_email(body.email.trim())
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(body.password, hash).await {
+    let verified = password::verify(body.password, hash).await;
+    let Some(user) = user.filter(|u| verified && principal_of(u).is_some()) else {
+        attempt.failed(state.now());
         return Err(invalid_credentials());
-    }
-    let user = user.ok_or_else(invalid_credentials)?;
-    principal_of(&user).ok_or_else(invalid_credentials)?;
+    };
+    attempt.succeeded();
     let token = auth::new_token(LOGIN_PREFIX);
     let ttl_hours = state.config.login_token_ttl_hours;
     let expires_at = state.now() + Duration::hours(ttl_hours);

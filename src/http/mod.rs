@@ -50,6 +50,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     pub booking_limiter: Arc<IpLimiter>,
     pub login_limiter: Arc<IpLimiter>,
+    /// Failed logins per e-mail address (contract §2).
+    pub account_limiter: Arc<ratelimit::AccountLimiter>,
     pub sockets: SocketSettings,
 }
 
@@ -65,6 +67,10 @@ impl AppState {
             },
             booking_limiter: Arc::new(IpLimiter::new(limits.booking)),
             login_limiter: Arc::new(IpLimiter::new(limits.login)),
+            account_limiter: Arc::new(ratelimit::AccountLimiter::new(
+                limits.login_failures_per_account,
+                limits.login_failure_window_minutes,
+            )),
             hub,
             config,
             metrics,

@@ -17,6 +17,7 @@ mod durability;
 mod harness;
 mod lifecycle;
 mod loadtest_smoke;
+mod login_limits;
 mod openapi;
 mod protection;
 mod rbac;

@@ -178,7 +178,8 @@ async fn streams_outside_the_callers_scope_are_forbidden() {
             cookie: None,
             token: None,
             protocol: None,
-            recv_buffer: None
+            recv_buffer: None,
+            origin: None,
         })
         .await
         .err(),
@@ -189,19 +190,22 @@ async fn streams_outside_the_callers_scope_are_forbidden() {
             cookie: None,
             token: Some("bhl_forged"),
             protocol: None,
-            recv_buffer: None
+            recv_buffer: None,
+            origin: None,
         })
         .await
         .err(),
         Some(401)
     );
-    // The web UI authenticates with its session cookie.
+    // The web UI authenticates with its session cookie, from the hub's own origin.
     let (set_cookie, _) = hub.login_with_cookie().await;
     let cookie = set_cookie.split(';').next().unwrap_or("").to_owned();
+    let same_origin = format!("https://localhost:{}", hub.addr.port());
     let mut web = hub
         .ws_connect(Connect {
             cookie: Some(&cookie),
             protocol: Some("boothhub.json"),
+            origin: Some(&same_origin),
             ..Connect::default()
         })
         .await
@@ -212,6 +216,7 @@ async fn streams_outside_the_callers_scope_are_forbidden() {
         token: Some(&root),
         protocol: Some("graphql-ws"),
         recv_buffer: None,
+        origin: None,
     };
     assert_eq!(hub.ws_connect(unsupported).await.err(), Some(400));
 }
@@ -362,6 +367,7 @@ async fn a_stalled_reader_is_closed_with_4008_while_others_keep_receiving() {
         token: Some(&root),
         protocol: Some("boothhub.json"),
         recv_buffer: Some(2048),
+        origin: None,
     };
     let mut stalled = hub.ws_connect(stalled_options).await.unwrap();
     stalled.subscribe(&[&stream], None).await;

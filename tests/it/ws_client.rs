@@ -37,6 +37,8 @@ pub struct Connect<'a> {
     pub protocol: Option<&'a str>,
     /// A small receive buffer, for a client that stops reading.
     pub recv_buffer: Option<u32>,
+    /// Sent as the `Origin` header, as a browser does.
+    pub origin: Option<&'a str>,
 }
 
 impl TestHub {
@@ -77,6 +79,11 @@ impl TestHub {
                 .headers_mut()
                 .insert("cookie", cookie.parse().unwrap());
         }
+        if let Some(origin) = options.origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
         if let Some(protocol) = options.protocol {
             request
                 .headers_mut()
@@ -111,6 +118,7 @@ impl TestHub {
             token: Some(token),
             protocol,
             recv_buffer: None,
+            origin: None,
         })
         .await
         .unwrap()

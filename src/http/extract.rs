@@ -69,37 +69,110 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
     }
 }
 
-/// Parses JSON into `T` with the contract's answers for each way it can fail.
+/// Parses JSON into `T` with the contract's answers for each way it can fail: 400
+/// `MALFORMED_JSON` for bad syntax, 400 `UNKNOWN_FIELD`, and 422 `VALIDATION_FAILED` with
+/// `details.fields` keyed by the field's path (`amount`, `user.phone`) for a value of the wrong
+/// type or a missing field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|err| {
-        use serde_json::error::Category;
-        let message = err.to_string();
-        match err.classify() {
-            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::MalformedJson,
-                format!("malformed JSON: {message}"),
-            ),
-            Category::Data if message.starts_with("unknown field") => {
-                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::UnknownField, message)
-            }
-            Category::Data => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::ValidationFailed,
-                "invalid values",
-            )
-            .with_details(json!({ "fields": { field_of(&message): message } })),
-        }
-    })
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| (err.path().to_string(), err.into_inner()))
+        .and_then(|value| {
+            let trailing = deserializer.end();
+            trailing
+                .map(|()| value)
+                .map_err(|err| (".".to_owned(), err))
+        })
+        .map_err(|(path, err)| json_error(&path, &err))
 }
 
-/// Best effort: the field a serde message names (`missing field `x``, `... for key `x``).
-fn field_of(message: &str) -> String {
+/// The answer for JSON that failed to parse at `path`.
+fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let message = without_position(&err.to_string()).to_owned();
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedJson,
+            format!("malformed JSON: {err}"),
+        ),
+        Category::Data if message.starts_with("unknown field") => {
+            ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::UnknownField, message)
+                .with_details(json!({ "field": path }))
+        }
+        Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationFailed,
+            "invalid values",
+        )
+        .with_details(json!({ "fields": { field_of(path, &message): human(&message) } })),
+    }
+}
+
+/// serde_json's message without its ` at line 1 column 9` (the last one: a field name quoted
+/// in the message may contain the words too).
+fn without_position(message: &str) -> &str {
     message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.starts_with("missing field"))
-        .map_or_else(|| "body".to_owned(), str::to_owned)
+        .rsplit_once(" at line ")
+        .map_or(message, |(text, _)| text)
+}
+
+/// The path of the field a data error is about: the value's path (`user.phone`), or for a
+/// missing field the path of the field that is missing (`user.email`). The body itself (the
+/// wrong JSON type at the top) is `body`.
+fn field_of(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        (path, None) => path.to_owned(),
+    }
+}
+
+/// A data error said for people: `invalid type: integer `5`, expected a string` → `must be a
+/// string`; other errors keep serde's words.
+fn human(message: &str) -> String {
+    if message.starts_with("missing field") {
+        return "is required".to_owned();
+    }
+    if let Some((_, expected)) = message
+        .strip_prefix("unknown variant ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        return format!("must be {expected}");
+    }
+    let wrong_shape =
+        message.starts_with("invalid type: ") || message.starts_with("invalid length ");
+    let Some((_, expected)) = message.rsplit_once(", expected ").filter(|_| wrong_shape) else {
+        return message.to_owned();
+    };
+    let kind = match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
+        | "usize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a sequence" => "an array",
+        "a map" => "an object",
+        other if other.starts_with("struct ") => "an object",
+        other if other.starts_with("tuple") => "an array",
+        other => other,
+    };
+    format!("must be {kind}")
+}
+
+/// For a field that may be left out but not set to `null`: with `#[serde(default,
+/// deserialize_with = "present")]` on an `Option<T>`, a missing field is `None` and `null` is a
+/// wrong-type error on that field (422 with its path).
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A JSON body of type `T` (whose serde derive denies unknown fields).
@@ -268,5 +341,168 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
         let ip = connect.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
         Ok(ClientIp(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only parsed")]
+    struct User {
+        name: String,
+        phone: String,
+        email: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only parsed")]
+    struct Body {
+        user: User,
+        amount: i64,
+        booking_time: String,
+        paid: Option<bool>,
+        tags: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "present")]
+        minutes: Option<u32>,
+    }
+
+    const GOOD: &str = r#"{"user":{"name":"Sari","phone":"0812345","email":"s@x.id"},"amount":5,"booking_time":"t"}"#;
+
+    fn answer(body: &str) -> (StatusCode, ErrorCode, Value) {
+        let mut value: Value = serde_json::from_str(GOOD).unwrap_or_default();
+        let patch: Value = serde_json::from_str(body).unwrap_or_default();
+        if let (Some(value), Some(patch)) = (value.as_object_mut(), patch.as_object()) {
+            for (key, field) in patch {
+                match key.split_once('.') {
+                    Some((outer, inner)) => value[outer][inner] = field.clone(),
+                    None => {
+                        value.insert(key.clone(), field.clone());
+                    }
+                }
+            }
+        }
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        raw_answer(&bytes)
+    }
+
+    fn raw_answer(bytes: &[u8]) -> (StatusCode, ErrorCode, Value) {
+        match parse_json::<Body>(bytes) {
+            Ok(_) => (StatusCode::OK, ErrorCode::Internal, Value::Null),
+            Err(err) => (err.status, err.code, err.details.unwrap_or_default()),
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_a_field_error_at_its_path() {
+        let cases = [
+            (r#"{"amount":"5"}"#, "amount", "must be a whole number"),
+            (r#"{"amount":12.5}"#, "amount", "must be a whole number"),
+            (r#"{"user.phone":812345}"#, "user.phone", "must be a string"),
+            (r#"{"user.email":null}"#, "user.email", "must be a string"),
+            (
+                r#"{"booking_time":[1]}"#,
+                "booking_time",
+                "must be a string",
+            ),
+            (r#"{"paid":"yes"}"#, "paid", "must be true or false"),
+            (r#"{"user":"Sari"}"#, "user", "must be an object"),
+            (r#"{"tags":{}}"#, "tags", "must be an array"),
+            (r#"{"tags":["a",2]}"#, "tags[1]", "must be a string"),
+            (
+                r#"{"minutes":-1}"#,
+                "minutes",
+                "invalid value: integer `-1`, expected u32",
+            ),
+        ];
+        for (patch, field, message) in cases {
+            let (status, code, details) = answer(patch);
+            assert_eq!(
+                (status, code),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::ValidationFailed
+                ),
+                "{patch}"
+            );
+            assert_eq!(details, json!({ "fields": { field: message } }), "{patch}");
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named_by_its_own_path() {
+        let (status, _, details) =
+            raw_answer(br#"{"user":{"name":"S","phone":"0812345"},"amount":5,"booking_time":"t"}"#);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            details,
+            json!({ "fields": { "user.email": "is required" } })
+        );
+        let (_, _, details) = raw_answer(
+            br#"{"user":{"name":"S","phone":"0812345","email":"e"},"booking_time":"t"}"#,
+        );
+        assert_eq!(details, json!({ "fields": { "amount": "is required" } }));
+    }
+
+    #[test]
+    fn null_for_a_field_that_may_only_be_left_out_is_a_field_error() {
+        let (status, _, details) = answer(r#"{"minutes":null}"#);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            details,
+            json!({ "fields": { "minutes": "must be a whole number" } })
+        );
+        assert_eq!(answer(r#"{"minutes":7}"#).0, StatusCode::OK);
+        assert_eq!(answer("{}").0, StatusCode::OK, "left out");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_syntax_stay_400() {
+        let (status, code, details) = answer(r#"{"user.nickname":"S"}"#);
+        assert_eq!(
+            (status, code),
+            (StatusCode::BAD_REQUEST, ErrorCode::UnknownField)
+        );
+        assert_eq!(details, json!({ "field": "user.nickname" }));
+        let trailing = format!("{GOOD} x");
+        let huge = GOOD.replace("\"amount\":5", "\"amount\":1e400");
+        for bad in [
+            &b"{\"user\":"[..],
+            trailing.as_bytes(),
+            huge.as_bytes(),
+            b"",
+            b"\xff",
+        ] {
+            let (status, code, _) = raw_answer(bad);
+            assert_eq!(
+                (status, code),
+                (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_wrong_type_for_the_whole_body_names_the_body() {
+        let (status, _, details) = raw_answer(b"[]");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            details,
+            json!({ "fields": { "body": "must be an object" } })
+        );
+    }
+
+    #[test]
+    fn a_field_name_quoting_the_position_words_is_not_cut() {
+        assert_eq!(
+            without_position("unknown field `a at line 3`, expected x at line 1 column 9"),
+            "unknown field `a at line 3`, expected x"
+        );
+        assert_eq!(without_position("no position"), "no position");
     }
 }

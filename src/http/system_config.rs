@@ -8,7 +8,7 @@ use boothhub_actors::domain::config::SystemConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Authed, Json};
+use super::extract::{Authed, Json, present};
 use super::{AppState, opt_time};
 use crate::error::ApiResult;
 
@@ -30,11 +30,13 @@ async fn read(State(state): State<AppState>, Authed(caller): Authed) -> ApiResul
     Ok(AxumJson(config_body(&state.hub.system_config())))
 }
 
-/// Either value may be left out to keep it as it is.
+/// Either value may be left out to keep it as it is; `null` is not a value (422).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigBody {
+    #[serde(default, deserialize_with = "present")]
     session_duration_minutes: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
     arrival_tolerance_minutes: Option<i64>,
 }
 

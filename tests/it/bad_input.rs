@@ -303,3 +303,140 @@ async fn garbage_on_every_endpoint_never_gives_a_5xx() {
     let (status, _) = hub.get("/healthz", None).await;
     assert_eq!(status, StatusCode::OK, "the hub still serves");
 }
+
+#[tokio::test]
+async fn a_value_of_the_wrong_type_is_a_422_naming_the_field_by_its_path() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Types").await;
+    /// What the case is, how it spoils a good booking, and the fields the 422 names.
+    type Case = (&'static str, fn(&mut Value), Value);
+    let cases: [Case; 6] = [
+        (
+            "amount as a string",
+            |b| b["amount"] = json!("50000"),
+            json!({ "amount": "must be a whole number" }),
+        ),
+        (
+            "amount with a fraction",
+            |b| b["amount"] = json!(12.5),
+            json!({ "amount": "must be a whole number" }),
+        ),
+        (
+            "phone as a number",
+            |b| b["user"]["phone"] = json!(812_345_678),
+            json!({ "user.phone": "must be a string" }),
+        ),
+        (
+            "booking_time null",
+            |b| b["booking_time"] = Value::Null,
+            json!({ "booking_time": "must be a string" }),
+        ),
+        (
+            "user as a string",
+            |b| b["user"] = json!("Sari"),
+            json!({ "user": "must be an object" }),
+        ),
+        (
+            "email left out",
+            |b| {
+                b["user"].as_object_mut().unwrap().remove("email");
+            },
+            json!({ "user.email": "is required" }),
+        ),
+    ];
+    for (case, change, fields) in cases {
+        let mut body = booking_body(&outlet.id, None, 30);
+        change(&mut body);
+        let answer = hub.book(None, body).await;
+        assert_eq!(
+            (answer.0, code(&answer)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED"),
+            "{case}: {}",
+            answer.1
+        );
+        assert_eq!(answer.1["error"]["details"]["fields"], fields, "{case}");
+    }
+    let answer = hub
+        .put(
+            "/config/system",
+            Some(&root),
+            json!({ "session_duration_minutes": "ten" }),
+        )
+        .await;
+    assert_eq!(
+        answer.1["error"]["details"]["fields"],
+        json!({ "session_duration_minutes": "must be a whole number" })
+    );
+}
+
+#[tokio::test]
+async fn a_null_config_value_is_refused_and_a_missing_one_is_kept() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let both = json!({ "session_duration_minutes": 30, "arrival_tolerance_minutes": 20 });
+    let (status, body) = hub.put("/config/system", Some(&root), both).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let null = json!({ "session_duration_minutes": null, "arrival_tolerance_minutes": 15 });
+    let answer = hub.put("/config/system", Some(&root), null).await;
+    assert_eq!(
+        (answer.0, code(&answer)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED"),
+        "{}",
+        answer.1
+    );
+    let fields = &answer.1["error"]["details"]["fields"];
+    assert!(fields.get("session_duration_minutes").is_some(), "{fields}");
+    let (_, config) = hub.get("/config/system", Some(&root)).await;
+    assert_eq!(
+        (
+            &config["session_duration_minutes"],
+            &config["arrival_tolerance_minutes"]
+        ),
+        (&json!(30), &json!(20)),
+        "nothing changed"
+    );
+
+    let only_tolerance = json!({ "arrival_tolerance_minutes": 10 });
+    let (status, config) = hub.put("/config/system", Some(&root), only_tolerance).await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert_eq!(
+        (
+            &config["session_duration_minutes"],
+            &config["arrival_tolerance_minutes"]
+        ),
+        (&json!(30), &json!(10)),
+        "the value left out is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_booking_more_than_ninety_days_ahead_is_too_far() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Far").await;
+    let ninety_days = chrono::Utc::now() + chrono::Duration::days(90);
+    let far = booking_at(&outlet.id, None, ninety_days + chrono::Duration::minutes(5));
+    let answer = hub.book(None, far).await;
+    assert_eq!(
+        (answer.0, code(&answer)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "BOOKING_TOO_FAR"),
+        "{}",
+        answer.1
+    );
+    assert_eq!(
+        answer.1["error"]["details"]["fields"],
+        json!({ "booking_time": "is too far ahead" })
+    );
+    let (status, list) = hub.get("/bookings", Some(&root)).await;
+    assert_eq!(
+        (status, &list["items"]),
+        (StatusCode::OK, &json!([])),
+        "nothing was booked"
+    );
+
+    let near = booking_at(&outlet.id, None, ninety_days - chrono::Duration::minutes(5));
+    let (status, booking) = hub.book(None, near).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+}

@@ -15,6 +15,7 @@ mod cli;
 mod cql_outage;
 mod durability;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod loadtest_smoke;
 mod login_limits;

@@ -43,7 +43,17 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
                 .headers()
                 .get(header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0");
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        // The whole body must arrive within the connection's body deadline (a client that
+        // trickles it byte by byte holds the connection no longer than that).
+        let deadline = crate::conn::of(req.extensions()).map(|conn| conn.body_timeout());
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, read)
+                .await
+                .map_err(|_| body_timed_out(deadline))?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -67,6 +77,18 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
         }
         Ok(RawJson(bytes))
     }
+}
+
+fn body_timed_out(deadline: std::time::Duration) -> ApiError {
+    metrics::counter!("boothhub_http_body_timeouts_total").increment(1);
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::RequestTimeout,
+        format!(
+            "the request body did not arrive within {} s",
+            deadline.as_secs()
+        ),
+    )
 }
 
 /// Parses JSON into `T` with the contract's answers for each way it can fail: 400
@@ -285,9 +307,11 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             directory.principal_for_login(&hash).await?
         };
-        principal
-            .map(|p| Caller(Some(p)))
-            .ok_or_else(ApiError::unauthenticated)
+        let principal = principal.ok_or_else(ApiError::unauthenticated)?;
+        if let Some(conn) = crate::conn::of(&parts.extensions) {
+            conn.authenticated();
+        }
+        Ok(Caller(Some(principal)))
     }
 }
 

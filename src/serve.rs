@@ -18,14 +18,37 @@ use tracing::{info, warn};
 
 use crate::auth::password;
 use crate::config::{Config, StoreKind};
+use crate::conn::{ConnLimits, CountingAcceptor};
 use crate::http::{self, AppState};
 use crate::{telemetry, tls};
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// Creates `dir` (and its parents) readable by the hub's user only, 0700, and tightens it
+/// if it exists (contract §2: the data dir holds keys and the store).
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
 /// Opens the configured store, applying its schema.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    private_dir(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data dir {} (BOOTHHUB_DATA_DIR)",
+            config.data_dir.display()
+        )
+    })?;
     match config.store {
         StoreKind::Embedded => {
             let dir = config.data_dir.clone();
@@ -73,6 +96,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             burst: limits.arrival.burst,
         },
         retry_base: Duration::from_millis(config.ws.retry_base_ms),
+        max_streams: config.ws.max_streams,
+        max_unacked: config.ws.max_unacked,
         ..HubSettings::default()
     };
     let hub = Arc::new(
@@ -105,7 +130,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let listener = listen(&config)
         .with_context(|| format!("cannot listen on {} (BOOTHHUB_LISTEN)", config.listen))?;
-    axum_server::from_tcp_rustls(listener, rustls)
+    // TLS over the counting acceptor: a connection over a cap is closed before its handshake.
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+        .acceptor(CountingAcceptor::new(ConnLimits::new(config.http)));
+    axum_server::from_tcp(listener)
+        .acceptor(acceptor)
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await

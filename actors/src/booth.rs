@@ -70,6 +70,9 @@ pub struct BoothArgs {
     pub scan_limit: RateLimit,
     /// The first wait before a redelivery; it doubles each time (up to 8×).
     pub retry_base: Duration,
+    /// Unacked events kept at most; beyond, the oldest is dead-lettered (a booth offline for
+    /// long cannot make its actor hold its whole stream: it resumes from the log anyway).
+    pub max_unacked: usize,
 }
 
 /// An event of the booth's stream that is not acked yet.
@@ -144,7 +147,7 @@ impl Actor for BoothActor {
             }
             BoothMsg::Connected { conn } => state.connected(conn).await,
             BoothMsg::Disconnected { conn } => state.disconnected(conn).await,
-            BoothMsg::Deliver(event) => state.track(event),
+            BoothMsg::Deliver(event) => state.track(event).await,
             BoothMsg::Ack { seq } => state.ack(seq),
             BoothMsg::RetryDue => state.retry().await,
         }
@@ -265,7 +268,7 @@ impl BoothState {
         }
     }
 
-    fn track(&mut self, event: Arc<Published>) {
+    async fn track(&mut self, event: Arc<Published>) {
         let seq = event.event.seq;
         let connected = !self.connections.is_empty();
         let due = connected.then(|| self.now() + self.backoff(1));
@@ -278,6 +281,13 @@ impl BoothState {
                 due,
             },
         );
+        while self.pending.len() > self.args.max_unacked {
+            let Some((_, oldest)) = self.pending.pop_first() else {
+                break;
+            };
+            metrics::counter!("boothhub_events_unacked_overflow_total").increment(1);
+            self.dead_letter(oldest).await;
+        }
     }
 
     fn ack(&mut self, seq: u64) {

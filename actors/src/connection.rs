@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use crate::booth::BoothMsg;
 use crate::domain::access::Principal;
@@ -35,7 +35,9 @@ pub enum Outbound {
     },
 }
 
-pub enum ConnMsg {
+/// What a client asks of its connection.
+#[derive(Debug)]
+pub enum ClientRequest {
     Subscribe {
         streams: Vec<String>,
         resume: HashMap<String, u64>,
@@ -47,6 +49,27 @@ pub enum ConnMsg {
         stream: String,
         seq: u64,
     },
+}
+
+/// One of the few places a client's socket reader has in the actor's mailbox, given back
+/// when its request is handled: the reader waits for one before it reads on, so a client
+/// cannot pile requests up in the (unbounded) mailbox.
+#[derive(Debug, Default)]
+pub struct Turn {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Turn {
+    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+        Turn {
+            _permit: Some(permit),
+        }
+    }
+}
+
+pub enum ConnMsg {
+    /// A client's request, holding its reader's turn until it is handled.
+    Client { request: ClientRequest, turn: Turn },
     /// The booth actor sends an unacked event again.
     Redeliver(Arc<Published>),
     /// Time to fill a gap from the log if it is still open.
@@ -62,6 +85,8 @@ pub struct ConnectionArgs {
     pub close: watch::Sender<Option<(u16, String)>>,
     /// The booth actor, for a booth's connection.
     pub booth: Option<ActorRef<BoothMsg>>,
+    /// Streams the client may hold subscribed at once.
+    pub max_streams: usize,
 }
 
 pub struct ConnectionState {
@@ -130,9 +155,16 @@ impl Actor for ConnectionActor {
         state: &mut ConnectionState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ConnMsg::Subscribe { streams, resume } => state.subscribe(streams, resume).await,
-            ConnMsg::Unsubscribe { streams } => state.unsubscribe(&streams),
-            ConnMsg::Ack { stream, seq } => state.ack(&stream, seq),
+            ConnMsg::Client { request, turn } => {
+                match request {
+                    ClientRequest::Subscribe { streams, resume } => {
+                        state.subscribe(streams, resume).await
+                    }
+                    ClientRequest::Unsubscribe { streams } => state.unsubscribe(&streams),
+                    ClientRequest::Ack { stream, seq } => state.ack(&stream, seq),
+                }
+                drop(turn);
+            }
             ConnMsg::Redeliver(event) => {
                 metrics::counter!("boothhub_events_redelivered_total").increment(1);
                 state.sequencer.redeliver(event);
@@ -179,6 +211,7 @@ impl ConnectionState {
     async fn subscribe(&mut self, streams: Vec<String>, resume: HashMap<String, u64>) {
         let mut subscribed = vec![];
         let mut replays = vec![];
+        let mut over_cap = 0;
         for name in streams {
             let Ok(stream) = name.parse::<Stream>() else {
                 let message =
@@ -186,6 +219,12 @@ impl ConnectionState {
                 self.refuse("BAD_STREAM", message);
                 continue;
             };
+            // The cap is checked first: a refused stream costs no store read.
+            let is_new = !self.listeners.contains_key(&stream.to_string());
+            if is_new && self.listeners.len() >= self.args.max_streams {
+                over_cap += 1;
+                continue;
+            }
             if !self.may_subscribe(stream).await {
                 self.refuse("FORBIDDEN", format!("you may not subscribe to {name}"));
                 continue;
@@ -216,6 +255,14 @@ impl ConnectionState {
                 self.sequencer.go_live(&name);
             }
             subscribed.push((name, head));
+        }
+        if over_cap > 0 {
+            metrics::counter!("boothhub_ws_streams_refused_total").increment(over_cap);
+            let max = self.args.max_streams;
+            self.refuse(
+                "TOO_MANY_STREAMS",
+                format!("{over_cap} stream(s) refused: a connection holds at most {max} streams"),
+            );
         }
         if !subscribed.is_empty() {
             self.sequencer.send(Outbound::Subscribed(subscribed));
@@ -286,7 +333,10 @@ impl ConnectionState {
     async fn fill_gap(&mut self, stream: &str) {
         let mut events = vec![];
         if let Some(gap) = self.sequencer.gap(stream) {
-            let missing = u32::try_from(gap.first_held - gap.next).unwrap_or(u32::MAX);
+            // A page at a time: the rest of a long gap is read at the next check.
+            let missing = u32::try_from(gap.first_held - gap.next)
+                .unwrap_or(u32::MAX)
+                .min(REPLAY_PAGE);
             metrics::counter!("boothhub_ws_gaps_filled_total").increment(1);
             if let Ok(read) = self
                 .args

@@ -123,6 +123,10 @@ pub struct HubSettings {
     pub ask_timeout: Duration,
     /// The first wait before an unacked booth event is sent again.
     pub retry_base: Duration,
+    /// Streams one WebSocket connection may hold subscribed.
+    pub max_streams: usize,
+    /// Unacked events a booth actor keeps; beyond, the oldest is dead-lettered.
+    pub max_unacked: usize,
 }
 
 impl Default for HubSettings {
@@ -134,6 +138,8 @@ impl Default for HubSettings {
             },
             ask_timeout: Duration::from_secs(5),
             retry_base: Duration::from_secs(1),
+            max_streams: 100,
+            max_unacked: 1024,
         }
     }
 }
@@ -154,6 +160,7 @@ pub struct Sessions {
     supervisor: OnceLock<ActorCell>,
     scan_limit: RateLimit,
     retry_base: Duration,
+    max_unacked: usize,
     closing: std::sync::atomic::AtomicBool,
 }
 
@@ -231,6 +238,7 @@ impl Sessions {
                     ctx: Arc::clone(&self.ctx),
                     scan_limit: self.scan_limit,
                     retry_base: self.retry_base,
+                    max_unacked: self.max_unacked,
                 };
                 let (actor, _) = Actor::spawn_linked(None, BoothActor, args, self.supervisor()?)
                     .await
@@ -356,6 +364,7 @@ pub struct Hub {
     supervisor: ActorRef<SupervisorMsg>,
     directory: Directory,
     ask_timeout: Duration,
+    max_streams: usize,
 }
 
 impl Hub {
@@ -385,6 +394,7 @@ impl Hub {
             supervisor: OnceLock::new(),
             scan_limit: settings.scan_limit,
             retry_base: settings.retry_base,
+            max_unacked: settings.max_unacked,
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         let (supervisor, _) = Actor::spawn(None, Supervisor, Arc::downgrade(&sessions))
@@ -406,6 +416,7 @@ impl Hub {
             sessions,
             supervisor,
             ask_timeout: settings.ask_timeout,
+            max_streams: settings.max_streams,
         })
     }
 
@@ -463,6 +474,7 @@ impl Hub {
             outbound,
             close,
             booth,
+            max_streams: self.max_streams,
         };
         let (actor, _) =
             Actor::spawn_linked(None, ConnectionActor, args, self.sessions.supervisor()?)
@@ -552,11 +564,12 @@ impl Hub {
             .ok_or(HubError::NotFound("outlet"))?;
         let now = self.ctx.clock.now();
         let config = self.ctx.config();
-        new.validate(now, &config).map_err(|refusal| match refusal {
-            NewBookingRefusal::Invalid(errors) => HubError::Invalid(errors),
-            NewBookingRefusal::TimePassed => HubError::BookingTimePassed,
-            NewBookingRefusal::TooFar => HubError::BookingTooFar,
-        })?;
+        new.validate(now, &config)
+            .map_err(|refusal| match refusal {
+                NewBookingRefusal::Invalid(errors) => HubError::Invalid(errors),
+                NewBookingRefusal::TimePassed => HubError::BookingTimePassed,
+                NewBookingRefusal::TooFar => HubError::BookingTooFar,
+            })?;
         let capacity = match new.booth_id {
             Some(booth_id) => {
                 let booth = store.booth(booth_id).await?;
@@ -853,6 +866,7 @@ mod tests {
 
     use super::*;
     use crate::clock::TokioClock;
+    use crate::connection::{ClientRequest, Turn};
     use crate::domain::booking::Customer;
     use crate::domain::ids::OutletId;
     use crate::domain::records::{Booth, Outlet};
@@ -874,6 +888,10 @@ mod tests {
     }
 
     async fn world(booths: usize) -> World {
+        world_with(booths, HubSettings::default()).await
+    }
+
+    async fn world_with(booths: usize, settings: HubSettings) -> World {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         let outlet = Outlet {
@@ -902,7 +920,7 @@ mod tests {
                 outlet_id: outlet.id,
             });
         }
-        let hub = start(&store).await;
+        let hub = start_with(&store, settings).await;
         let admin = Principal::Admin {
             user_id: UserId::new(),
             outlet_id: outlet.id,
@@ -917,9 +935,9 @@ mod tests {
         }
     }
 
-    async fn start(store: &Arc<dyn Store>) -> Hub {
+    async fn start_with(store: &Arc<dyn Store>, settings: HubSettings) -> Hub {
         let clock = Arc::new(TokioClock::starting_at(base()));
-        Hub::start(Arc::clone(store), clock, HubSettings::default())
+        Hub::start(Arc::clone(store), clock, settings)
             .await
             .unwrap()
     }
@@ -941,6 +959,38 @@ mod tests {
 
     async fn status_of(world: &World, id: BookingId) -> Status {
         world.store.booking(id).await.unwrap().unwrap().status
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_whose_caller_stopped_waiting_is_not_applied() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let actor = world.hub.sessions.session(booking.id).await.unwrap();
+        // The caller's ask timed out: its end of the reply port is gone.
+        let (reply, gone) = tokio::sync::oneshot::channel();
+        drop(gone);
+        actor
+            .cast(SessionMsg::Override {
+                by: world.admin,
+                target: OverrideTarget::Overridden,
+                reason: "late".into(),
+                reply: reply.into(),
+            })
+            .unwrap();
+        let read = world
+            .hub
+            .session_status(world.admin, booking.id)
+            .await
+            .unwrap();
+        assert_eq!(read.status, Status::AwaitingCustomer);
+        assert_eq!(
+            status_of(&world, booking.id).await,
+            Status::AwaitingCustomer
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1188,9 +1238,12 @@ mod tests {
             let (close, closed) = watch::channel(None);
             let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
             let stream = format!("outlet:{}", world.outlet);
-            conn.cast(ConnMsg::Subscribe {
-                streams: vec![stream.clone()],
-                resume: HashMap::new(),
+            conn.cast(ConnMsg::Client {
+                turn: Turn::default(),
+                request: ClientRequest::Subscribe {
+                    streams: vec![stream.clone()],
+                    resume: HashMap::new(),
+                },
             })
             .unwrap();
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -1325,6 +1378,56 @@ mod tests {
         }
 
         #[tokio::test(start_paused = true)]
+        async fn an_offline_booth_keeps_at_most_max_unacked_events_and_dead_letters_the_oldest() {
+            let settings = HubSettings {
+                max_unacked: 16,
+                ..HubSettings::default()
+            };
+            let world = world_with(1, settings).await;
+            let booth_id = world.booths[0].booth_id().unwrap();
+            // No connection: every event of the booth's stream waits for one.
+            for n in 0..20 {
+                let mut booking = new_booking(&world, 20 * n, true);
+                booking.booth_id = Some(booth_id);
+                world
+                    .hub
+                    .create_booking(Some(&world.admin), booking)
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let snapshot = world
+                .hub
+                .sessions()
+                .booth(booth_id)
+                .await
+                .unwrap()
+                .call(|reply| BoothMsg::Snapshot { reply }, None)
+                .await
+                .unwrap();
+            let unacked = match snapshot {
+                CallResult::Success(snapshot) => snapshot.unacked,
+                _ => panic!("no snapshot"),
+            };
+            let kept: Vec<u64> = unacked.iter().map(|(seq, _)| *seq).collect();
+            assert_eq!(kept, (25..=40).collect::<Vec<u64>>(), "the newest 16 of 40");
+            let filter = DeadLetterFilter {
+                booth_id: Some(booth_id),
+                ..DeadLetterFilter::default()
+            };
+            let page = PageRequest {
+                limit: 100,
+                cursor: None,
+            };
+            let letters = world.store.list_dead_letters(&filter, &page).await.unwrap();
+            assert_eq!(
+                letters.items.len(),
+                24,
+                "the oldest went to the dead letters"
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
         async fn an_ack_stops_redelivery() {
             let world = world(1).await;
             let booth = world.booths[0];
@@ -1342,7 +1445,11 @@ mod tests {
                 .unwrap();
             tokio::time::sleep(Duration::from_millis(10)).await;
             let stream = format!("booth:{booth_id}");
-            conn.cast(ConnMsg::Ack { stream, seq: 2 }).unwrap();
+            conn.cast(ConnMsg::Client {
+                request: ClientRequest::Ack { stream, seq: 2 },
+                turn: Turn::default(),
+            })
+            .unwrap();
             tokio::time::sleep(Duration::from_secs(40)).await;
             assert_eq!(
                 seqs(&drain(&mut rx)),

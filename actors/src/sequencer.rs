@@ -112,6 +112,16 @@ impl Sequencer {
             return;
         }
         if seq > position.next || !position.live {
+            // Held events are bounded like the queue: a client whose replay or gap lasts
+            // while more than a queue's worth arrives is closed and resumes later.
+            if position.held.len() >= self.outbound.max_capacity() {
+                self.close(
+                    &mut state,
+                    CLOSE_SLOW_CONSUMER,
+                    "slow consumer: resume from your last seq",
+                );
+                return;
+            }
             if position.live && !position.gap_check_armed {
                 position.gap_check_armed = true;
                 self.arm_gap_check(event.event.stream.clone());
@@ -266,6 +276,7 @@ impl Sequencer {
     /// `GAP_GIVE_UP` checks in a row (a writer died between its seq and its write) is skipped.
     pub fn fill(&self, stream: &str, events: Vec<StoredEvent>) {
         let mut state = self.state();
+        let before = state.streams.get(stream).map(|p| p.next);
         for event in events {
             let Some(position) = state.streams.get_mut(stream) else {
                 return;
@@ -296,7 +307,13 @@ impl Sequencer {
         if position.gap_check_armed || !position.live {
             return;
         }
-        position.gap_checks += 1;
+        // A long gap is read a page at a time: only checks that found nothing count
+        // towards giving up.
+        if before.is_some_and(|next| position.next > next) {
+            position.gap_checks = 0;
+        } else {
+            position.gap_checks += 1;
+        }
         if position.gap_checks >= GAP_GIVE_UP {
             warn!(
                 stream,
@@ -526,6 +543,48 @@ mod tests {
         rig.sequencer.go_live(STREAM);
         rig.sequencer.deliver(event(6));
         assert_eq!(sent(&mut rig.queue), vec![3, 4, 5, 6]);
+    }
+
+    #[tokio::test]
+    async fn held_events_are_bounded_by_the_queue_and_one_more_closes_with_4008() {
+        let mut rig = rig(8).await;
+        // A long replay: live events wait, up to a queue's worth.
+        rig.sequencer.hold_from(STREAM, 1);
+        for seq in 100..108 {
+            rig.sequencer.deliver(event(seq));
+        }
+        assert!(rig.closed.borrow().is_none(), "eight held fit");
+        rig.sequencer.deliver(event(108));
+        let code = rig.closed.borrow().as_ref().map(|(code, _)| *code);
+        assert_eq!(code, Some(CLOSE_SLOW_CONSUMER));
+        assert!(rig.sequencer.is_closing());
+        assert!(sent(&mut rig.queue).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_gap_filled_a_page_at_a_time_is_not_given_up() {
+        let mut rig = rig(4096).await;
+        rig.sequencer.hold_from(STREAM, 1);
+        rig.sequencer.go_live(STREAM);
+        rig.sequencer.deliver(event(3000));
+        // Each check reads one page of what is missing (60 pages, more than the give-up
+        // count): progress is not a failed check.
+        let mut next = 1;
+        for _ in 0..(GAP_GIVE_UP + 20) {
+            let Some(gap) = rig.sequencer.gap(STREAM) else {
+                break;
+            };
+            let page: Vec<StoredEvent> = (gap.next..gap.first_held).take(50).map(stored).collect();
+            next += page.len() as u64;
+            rig.sequencer.fill(STREAM, page);
+        }
+        assert_eq!(next, 3000, "every missing event was read");
+        let sent = sent(&mut rig.queue);
+        assert_eq!(sent.len(), 3000);
+        assert!(
+            sent.windows(2).all(|w| w[1] == w[0] + 1),
+            "in order, none skipped"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -36,6 +36,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode};
 use crate::ws::socket::SocketSettings;
+use crate::ws::tokens::TokenSockets;
 use ratelimit::IpLimiter;
 
 /// The largest body the hub reads.
@@ -53,6 +54,8 @@ pub struct AppState {
     /// Failed logins per e-mail address (contract §2).
     pub account_limiter: Arc<ratelimit::AccountLimiter>,
     pub sockets: SocketSettings,
+    /// Open WebSockets per token (at most `ws.max_connections_per_token`).
+    pub token_sockets: Arc<TokenSockets>,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
                 idle_timeout: Duration::from_secs(ws.idle_timeout_seconds),
                 queue_capacity: ws.queue_capacity,
             },
+            token_sockets: Arc::new(TokenSockets::new(ws.max_connections_per_token)),
             booking_limiter: Arc::new(IpLimiter::new(limits.booking)),
             login_limiter: Arc::new(IpLimiter::new(limits.login)),
             account_limiter: Arc::new(ratelimit::AccountLimiter::new(
@@ -104,6 +108,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "method not allowed on this route")
         })
         .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -133,6 +138,22 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-signature"),
         ])
         .allow_credentials(true)
+}
+
+/// Every answer tells browsers to use HTTPS only; an API answer is never stored by a cache
+/// (it may hold a token or a customer's details). The web UI's assets set their own
+/// caching and keep it.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Counts requests and their latency by matched route (never by raw path or id).

@@ -2,5 +2,7 @@
 //! fastwebsockets. `protocol` is the wire format; `socket` runs one client's socket and
 //! hands what it reads to the client's connection actor.
 
+pub mod message;
 pub mod protocol;
 pub mod socket;
+pub mod tokens;

@@ -1,6 +1,7 @@
-//! One client's socket: the upgrade (auth, subprotocol), a reader that decodes frames and
-//! hands them to the client's connection actor, and a writer that drains the actor's bounded
-//! queue, pings every `ping_interval` and closes when told. A client silent for
+//! One client's socket: the upgrade (auth, origin, subprotocol), a reader that puts frames
+//! back into messages (bounded, see [`super::message`]) and hands them to the client's
+//! connection actor no faster than it handles them, and a writer that drains the actor's
+//! bounded queue, pings every `ping_interval` and closes when told. A client silent for
 //! `idle_timeout` is closed.
 
 use std::sync::Arc;
@@ -8,25 +9,29 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use boothhub_actors::connection::{ConnMsg, Outbound};
+use boothhub_actors::connection::{ClientRequest, ConnMsg, Outbound, Turn};
 use boothhub_actors::domain::access::{Action, Principal, permits};
-use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocket, WebSocketError};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError};
 use hyper_util::rt::TokioIo;
 use ractor::ActorRef;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{debug, warn};
 
+use super::message::{Assembler, Fragment, MAX_MESSAGE};
 use super::protocol::{ClientMessage, Protocol, ServerMessage, StreamSeq, decode, encode};
+use super::tokens::TokenSockets;
+use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
-use crate::http::extract::Caller;
+use crate::http::extract::{Caller, presented_token};
 
 /// Frames a client may send wrong before it is closed with 1008.
 const MALFORMED_LIMIT: u32 = 20;
-/// The largest message a client may send.
-const MAX_MESSAGE: usize = 64 * 1024;
+/// Client messages handed to the connection actor and not yet handled: the reader waits
+/// (and so stops reading the socket) while this many are in its mailbox.
+const IN_FLIGHT: usize = 8;
 
 /// Socket settings from the config.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +51,10 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     let principal = caller.ok_or_else(ApiError::unauthenticated)?;
     permits(Some(&principal), Action::Subscribe)?;
+    check_origin(req.headers(), &state.config.cors_origins)?;
+    let token_hash = presented_token(req.headers())
+        .map(|token| auth::token_hash(&token))
+        .unwrap_or_default();
     let offered = req
         .headers()
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -71,12 +80,21 @@ pub async fn upgrade(
             e.to_string(),
         )
     })?;
+    if let Some(conn) = crate::conn::of(req.extensions()) {
+        conn.upgraded();
+    }
     let protocol = negotiated.unwrap_or(Protocol::MsgPack);
-    let settings = state.sockets;
-    let hub = Arc::clone(&state.hub);
+    let client = Client {
+        hub: Arc::clone(&state.hub),
+        principal,
+        protocol,
+        settings: state.sockets,
+        tokens: Arc::clone(&state.token_sockets),
+        token_hash,
+    };
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(socket) => run(socket, hub, principal, protocol, settings).await,
+            Ok(socket) => run(socket, client).await,
             Err(err) => debug!(error = %err, "websocket upgrade failed"),
         }
     });
@@ -88,6 +106,42 @@ pub async fn upgrade(
         );
     }
     Ok(Response::from_parts(parts, Body::empty()).into_response())
+}
+
+/// An upgrade authenticated by the session cookie must come from the hub's own origin or an
+/// allowed one: a page of another site can make the browser send the cookie (cross-site
+/// WebSocket hijacking), but not forge its `Origin`. Bearer tokens are not sent by browsers
+/// on their own, so they need no check.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Ok(());
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same_origin = match (origin, host) {
+        (Some(origin), Some(host)) => origin.eq_ignore_ascii_case(&format!("https://{host}")),
+        _ => false,
+    };
+    let listed = origin.is_some_and(|origin| allowed.iter().any(|a| a == origin));
+    if same_origin || listed {
+        return Ok(());
+    }
+    metrics::counter!("boothhub_ws_foreign_origin_total").increment(1);
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden,
+        "a WebSocket with the session cookie must come from the hub's own origin or an allowed one",
+    ))
+}
+
+/// Who a socket serves, and with what.
+struct Client {
+    hub: Arc<boothhub_actors::hub::Hub>,
+    principal: Principal,
+    protocol: Protocol,
+    settings: SocketSettings,
+    tokens: Arc<TokenSockets>,
+    token_hash: String,
 }
 
 fn role(principal: &Principal) -> &'static str {
@@ -104,22 +158,24 @@ struct Control {
     payload: Vec<u8>,
 }
 
-async fn run(
-    mut socket: WebSocket<Upgraded>,
-    hub: Arc<boothhub_actors::hub::Hub>,
-    principal: Principal,
-    protocol: Protocol,
-    settings: SocketSettings,
-) {
+async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
+    let Client {
+        hub,
+        principal,
+        protocol,
+        settings,
+        tokens,
+        token_hash,
+    } = client;
     socket.set_auto_close(true);
     socket.set_auto_pong(true);
-    socket.set_max_message_size(MAX_MESSAGE);
+    // Each frame is at most a whole message; `Assembler` bounds the message.
+    socket.set_max_message_size(MAX_MESSAGE + 1);
     // Frames collect in a buffer and go out together at each flush (see `write_loop`).
-    let (read, write) = socket.split(|stream| {
+    let (mut read, write) = socket.split(|stream| {
         let (read, write) = tokio::io::split(stream);
         (read, tokio::io::BufWriter::new(write))
     });
-    let mut read = FragmentCollectorRead::new(read);
     let (outbound, queue) = mpsc::channel(settings.queue_capacity);
     let (close, closed) = watch::channel(None);
     let actor = match hub
@@ -132,6 +188,7 @@ async fn run(
             return;
         }
     };
+    let registration = tokens.add(&token_hash, close.clone());
     let role = role(&principal);
     metrics::gauge!("boothhub_ws_connections", "role" => role).increment(1.0);
     let (control, controls) = mpsc::channel::<Control>(16);
@@ -141,6 +198,8 @@ async fn run(
         let _ = done.send(());
     });
 
+    let turns = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut assembler = Assembler::default();
     let mut malformed = 0;
     loop {
         let mut obligated = |frame: Frame<'_>| {
@@ -173,28 +232,50 @@ async fn run(
             }
             Ok(Ok(frame)) => frame,
         };
-        match frame.opcode {
-            OpCode::Text | OpCode::Binary => {
-                match decode(&frame.payload, frame.opcode == OpCode::Text) {
-                    Ok(message) => forward(&actor, message),
-                    Err(err) => {
-                        malformed += 1;
-                        let error = Outbound::Error {
-                            code: "MALFORMED_MESSAGE",
-                            message: err.to_string(),
-                        };
-                        let _ = outbound.try_send(error);
-                        if malformed >= MALFORMED_LIMIT {
-                            let _ = close.send(Some((1008, "too many malformed messages".into())));
-                            break;
-                        }
-                    }
+        let kind = match frame.opcode {
+            OpCode::Text => Fragment::Text,
+            OpCode::Binary => Fragment::Binary,
+            OpCode::Continuation => Fragment::Continuation,
+            OpCode::Close => break,
+            OpCode::Ping | OpCode::Pong => continue,
+        };
+        let message = match assembler.push(kind, frame.fin, &frame.payload) {
+            Ok(Some(message)) => message,
+            Ok(None) => continue,
+            Err(err) => {
+                metrics::counter!("boothhub_ws_bad_messages_total", "fault" => err.to_string())
+                    .increment(1);
+                let _ = close.send(Some((err.close_code(), err.to_string())));
+                break;
+            }
+        };
+        let (text, payload) = message;
+        match decode(&payload, text) {
+            Ok(message) => {
+                // Waits for a turn: a client that sends faster than its actor handles is
+                // no longer read until the actor catches up.
+                let turn = tokio::select! {
+                    turn = Arc::clone(&turns).acquire_owned() => turn,
+                    _ = &mut writer_done => break,
+                };
+                let Ok(turn) = turn else { break };
+                forward(&actor, message, Turn::new(turn));
+            }
+            Err(err) => {
+                malformed += 1;
+                let error = Outbound::Error {
+                    code: "MALFORMED_MESSAGE",
+                    message: err.to_string(),
+                };
+                let _ = outbound.try_send(error);
+                if malformed >= MALFORMED_LIMIT {
+                    let _ = close.send(Some((1008, "too many malformed messages".into())));
+                    break;
                 }
             }
-            OpCode::Close => break,
-            OpCode::Ping | OpCode::Pong | OpCode::Continuation => {}
         }
     }
+    tokens.remove(&registration);
     let _ = actor.cast(ConnMsg::Closed);
     if close.borrow().is_none() {
         let _ = close.send(Some((1000, String::new())));
@@ -215,13 +296,15 @@ fn close_code(err: &WebSocketError) -> Option<u16> {
     }
 }
 
-fn forward(actor: &ActorRef<ConnMsg>, message: ClientMessage) {
-    let msg = match message {
-        ClientMessage::Subscribe { streams, resume } => ConnMsg::Subscribe { streams, resume },
-        ClientMessage::Unsubscribe { streams } => ConnMsg::Unsubscribe { streams },
-        ClientMessage::Ack { stream, seq } => ConnMsg::Ack { stream, seq },
+fn forward(actor: &ActorRef<ConnMsg>, message: ClientMessage, turn: Turn) {
+    let request = match message {
+        ClientMessage::Subscribe { streams, resume } => {
+            ClientRequest::Subscribe { streams, resume }
+        }
+        ClientMessage::Unsubscribe { streams } => ClientRequest::Unsubscribe { streams },
+        ClientMessage::Ack { stream, seq } => ClientRequest::Ack { stream, seq },
     };
-    let _ = actor.cast(msg);
+    let _ = actor.cast(ConnMsg::Client { request, turn });
 }
 
 fn server_message(item: &Outbound) -> ServerMessage {

@@ -12,7 +12,8 @@ use tracing::{info, warn};
 
 use crate::clock::until;
 use crate::domain::access::{Principal, SessionAccess};
-use crate::domain::booking::Booking;
+use crate::domain::booking::{Booking, Slot, SlotClaim};
+use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind};
 use crate::domain::ids::AuditId;
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome, judge};
@@ -66,12 +67,27 @@ pub enum SessionMsg {
 
 pub struct SessionActor;
 
+/// Whether the caller stopped waiting for this request: its ask timed out and was answered
+/// 503 `UNAVAILABLE`. Such a request is dropped unapplied, so that "unavailable" means
+/// nothing happened. (One already being applied when the caller gives up still commits: the
+/// window is one store commit; retries are safe because a repeated transition by the same
+/// caller answers the same and a payment is applied once per event id.)
+fn abandoned<T>(reply: &Reply<T>) -> bool {
+    let gone = reply.is_closed();
+    if gone {
+        metrics::counter!("boothhub_session_requests_abandoned_total").increment(1);
+    }
+    gone
+}
+
 /// What one request or timer does to the booking, committed as one change.
 struct Step {
     next: Booking,
     event: Option<Event>,
     audit: Option<AuditEntry>,
     payment: Option<Payment>,
+    /// Set when the step brings the booking back to a live status: its slot is claimed again.
+    reclaim: Option<SlotClaim>,
 }
 
 impl Step {
@@ -83,6 +99,7 @@ impl Step {
             event,
             audit: None,
             payment: None,
+            reclaim: None,
         }
     }
 }
@@ -146,13 +163,19 @@ impl Actor for SessionActor {
                 qr_token,
                 reply,
             } => {
-                let _ = reply.send(state.arrival(caller, &qr_token).await);
+                if !abandoned(&reply) {
+                    let _ = reply.send(state.arrival(caller, &qr_token).await);
+                }
             }
             SessionMsg::Start { caller, reply } => {
-                let _ = reply.send(state.drive(caller, Trigger::Start).await);
+                if !abandoned(&reply) {
+                    let _ = reply.send(state.drive(caller, Trigger::Start).await);
+                }
             }
             SessionMsg::Finish { caller, reply } => {
-                let _ = reply.send(state.drive(caller, Trigger::Finish).await);
+                if !abandoned(&reply) {
+                    let _ = reply.send(state.drive(caller, Trigger::Finish).await);
+                }
             }
             SessionMsg::Override {
                 by,
@@ -160,10 +183,14 @@ impl Actor for SessionActor {
                 reason,
                 reply,
             } => {
-                let _ = reply.send(state.override_to(by, target, &reason).await);
+                if !abandoned(&reply) {
+                    let _ = reply.send(state.override_to(by, target, &reason).await);
+                }
             }
             SessionMsg::Payment { notice, reply } => {
-                let _ = reply.send(state.payment(notice).await);
+                if !abandoned(&reply) {
+                    let _ = reply.send(state.payment(notice).await);
+                }
             }
             SessionMsg::Read { caller, reply } => {
                 let _ = reply.send(state.read(caller).await);
@@ -228,8 +255,12 @@ impl SessionState {
     /// Commits a step, then makes its booking the actor's state and publishes its events.
     async fn commit(&mut self, step: Step) -> Result<(), HubError> {
         let changed = step.next != self.booking;
+        let write = match step.reclaim {
+            Some(claim) => Some(BookingWrite::Reclaim(step.next.clone(), claim)),
+            None => changed.then(|| BookingWrite::Update(step.next.clone())),
+        };
         let change = Change {
-            booking: changed.then(|| BookingWrite::Update(step.next.clone())),
+            booking: write,
             payment: step.payment,
             audit: step.audit,
             events: step.event.into_iter().collect(),
@@ -238,7 +269,15 @@ impl SessionState {
         if change.booking.is_none() && change.payment.is_none() && change.events.is_empty() {
             return Ok(());
         }
-        let stored = self.ctx.store.commit(change).await?;
+        let stored = self
+            .ctx
+            .store
+            .commit(change)
+            .await
+            .map_err(|err| match err {
+                StoreError::SlotTaken => HubError::SlotTaken,
+                other => HubError::Store(other),
+            })?;
         self.booking = step.next;
         self.ctx.publish(stored);
         Ok(())
@@ -387,13 +426,34 @@ impl SessionState {
             to: serde_json::json!(next.status),
             reason: Some(reason.to_owned()),
         };
+        let reclaim = if !from.is_live() && next.status.is_live() {
+            Some(self.slot_claim(&config).await?)
+        } else {
+            None
+        };
         let step = Step {
             event: Some(event),
             audit: Some(audit),
+            reclaim,
             ..Step::decided(next, &decision, now)
         };
         self.commit(step).await?;
         Ok(self.booking.clone())
+    }
+
+    /// The claim of this booking's slot, as its creation made it.
+    async fn slot_claim(&self, config: &SystemConfig) -> Result<SlotClaim, HubError> {
+        let capacity = match self.booking.booth_id {
+            Some(_) => 1,
+            None => self.ctx.store.count_booths(self.booking.outlet_id).await?,
+        };
+        Ok(SlotClaim {
+            outlet_id: self.booking.outlet_id,
+            booth_id: self.booking.booth_id,
+            slot: Slot::of(self.booking.booking_time, config.session_duration()),
+            duration: config.session_duration(),
+            capacity,
+        })
     }
 
     async fn payment(&mut self, notice: PaymentNotice) -> Result<PaymentOutcome, HubError> {

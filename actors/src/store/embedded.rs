@@ -88,10 +88,10 @@ impl EmbeddedStore {
     /// Opens (creating when absent) the store in `dir`, applying the schema. Refuses a store
     /// written by a newer Booth Hub.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-        })?;
         let path = dir.join("boothhub.sqlite3");
+        private_files(dir, &path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot prepare {}: {e}", dir.display()))
+        })?;
         let mut writer = open(&path, OpenFlags::default())?;
         migrate(&mut writer)?;
         let readers = (0..READERS)
@@ -234,6 +234,35 @@ fn doc_by<T: DeserializeOwned>(
     doc.map(|doc| from_json(&doc)).transpose()
 }
 
+/// The store's directory is 0700 and its database 0600 (contract §2): the file is made
+/// before SQLite opens it, and SQLite gives its `-wal` and `-shm` files the database's mode.
+#[cfg(unix)]
+fn private_files(dir: &Path, db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_files(dir: &Path, _db: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
 fn check_slot(tx: &Connection, claim: &SlotClaim) -> Result<(), StoreError> {
     let earliest = millis(claim.slot.start - claim.duration);
     let latest = millis(claim.slot.end);
@@ -292,6 +321,11 @@ fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, St
             upsert_booking(tx, booking)?;
         }
         Some(BookingWrite::Update(booking)) => upsert_booking(tx, booking)?,
+        Some(BookingWrite::Reclaim(booking, claim)) => {
+            // The booking is not live in the table yet, so it does not count against itself.
+            check_slot(tx, claim)?;
+            upsert_booking(tx, booking)?;
+        }
         None => {}
     }
     if let Some(payment) = &change.payment {

@@ -62,6 +62,9 @@ pub enum BookingWrite {
     /// A new booking that claims its slot: refused with [`StoreError::SlotTaken`].
     Create(Booking, SlotClaim),
     Update(Booking),
+    /// A booking brought back to a live status (by an override) that claims its slot again:
+    /// refused with [`StoreError::SlotTaken`] when other live bookings hold it now.
+    Reclaim(Booking, SlotClaim),
 }
 
 /// A page of a listing; `next_cursor` is opaque and `None` on the last page.

@@ -215,6 +215,11 @@ impl ScyllaStore {
         if !existing.is_empty() {
             return Err(StoreError::Duplicate("booking"));
         }
+        self.check_capacity(claim).await
+    }
+
+    /// Whether the live bookings overlapping the claimed slot leave room for one more.
+    async fn check_capacity(&self, claim: &SlotClaim) -> Result<(), StoreError> {
         let scope = match claim.booth_id {
             Some(booth) => format!("booth:{booth}"),
             None => format!("outlet:{}", claim.outlet_id),
@@ -369,6 +374,11 @@ impl ScyllaStore {
                 Self::booking_rows(&mut batch, booking, true)?;
             }
             Some(BookingWrite::Update(booking)) => Self::booking_rows(&mut batch, booking, false)?,
+            Some(BookingWrite::Reclaim(booking, claim)) => {
+                // Not live in `live_bookings` yet, so it does not count against itself.
+                self.check_capacity(claim).await?;
+                Self::booking_rows(&mut batch, booking, false)?;
+            }
             None => {}
         }
         if let Some(payment) = &change.payment {
@@ -752,7 +762,7 @@ impl Store for ScyllaStore {
     async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
         // Slot claims of an outlet are serialised by a lease, so that check and insert are one step.
         let lease = match &change.booking {
-            Some(BookingWrite::Create(booking, _)) => {
+            Some(BookingWrite::Create(booking, _) | BookingWrite::Reclaim(booking, _)) => {
                 let name = format!("slots:{}", booking.outlet_id);
                 Some((self.lease(&name).await?, name))
             }

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use boothhub_actors::clock::SystemClock;
-use boothhub_actors::directory::UserInput;
+use boothhub_actors::directory::{Directory, UserInput};
 use boothhub_actors::domain::ids::OutletId;
 use boothhub_actors::domain::records::{Role, User};
-use boothhub_actors::hub::{Hub, HubSettings};
 use clap::{Parser, Subcommand};
 
 use crate::auth::password;
@@ -118,13 +117,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let secret = secret.trim_end_matches(['\r', '\n']).to_owned();
             User::validate(&name, &email, &secret, role, outlet_id)
                 .map_err(|errors| anyhow::anyhow!("invalid values: {:?}", errors.0))?;
+            // Only the store: no actors, no timers, so a live hub's bookings are not touched.
             let store = serve::open_store(&config).await?;
-            let hub = Hub::start(
-                store,
-                std::sync::Arc::new(SystemClock),
-                HubSettings::default(),
-            )
-            .await?;
+            let directory = Directory::new(store, std::sync::Arc::new(SystemClock));
             let hash = password::hash(secret).await?;
             let input = UserInput {
                 name,
@@ -132,9 +127,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 role,
                 outlet_id,
             };
-            let user = hub.directory().create_user(None, input, hash).await;
-            hub.shutdown().await;
-            let user = user?;
+            let user = directory.create_user(None, input, hash).await?;
             println!(
                 "created {} {} ({})",
                 user.role.as_str(),

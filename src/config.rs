@@ -64,8 +64,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "http.header_timeout_seconds",
         "BOOTHHUB_HTTP_HEADER_TIMEOUT_SECONDS",
     ),
-    ("http.idle_timeout_seconds", "BOOTHHUB_HTTP_IDLE_TIMEOUT_SECONDS"),
-    ("http.body_timeout_seconds", "BOOTHHUB_HTTP_BODY_TIMEOUT_SECONDS"),
+    (
+        "http.idle_timeout_seconds",
+        "BOOTHHUB_HTTP_IDLE_TIMEOUT_SECONDS",
+    ),
+    (
+        "http.body_timeout_seconds",
+        "BOOTHHUB_HTTP_BODY_TIMEOUT_SECONDS",
+    ),
     ("http.max_connections", "BOOTHHUB_HTTP_MAX_CONNECTIONS"),
     (
         "http.max_connections_per_ip",
@@ -396,16 +402,18 @@ impl Config {
         }
         let email = raw.optional("super_admin.email");
         let password = raw.optional("super_admin.password");
-        if email.is_some() && password.as_ref().is_none_or(|p| p.chars().count() < 8) {
+        let valid_password =
+            |p: &String| boothhub_actors::domain::records::User::is_valid_password(p);
+        if email.is_some() && !password.as_ref().is_some_and(valid_password) {
             return Err(ConfigError::Invalid {
                 key: "super_admin.password",
                 var: var_of("super_admin.password"),
                 value: if password.is_some() {
-                    "<too short>".into()
+                    "<hidden>".into()
                 } else {
                     String::new()
                 },
-                expected: "a password of at least 8 characters when BOOTHHUB_SUPER_ADMIN_EMAIL is set",
+                expected: "a password of 10 to 200 characters, as for any user, when BOOTHHUB_SUPER_ADMIN_EMAIL is set",
             });
         }
         if let Some(address) = email
@@ -527,10 +535,7 @@ impl Config {
                     "30",
                     "10",
                 )?,
-                login_failures_per_account: count(
-                    "rate_limits.login_failures_per_account",
-                    "10",
-                )?,
+                login_failures_per_account: count("rate_limits.login_failures_per_account", "10")?,
                 login_failure_window_minutes: raw.parse(
                     "rate_limits.login_failure_window_minutes",
                     "15",

@@ -59,7 +59,7 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
         dir: dir.display().to_string(),
         reason,
     };
-    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    crate::serve::private_dir(dir).map_err(|e| fail(e.to_string()))?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -68,7 +68,7 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
     let certified = rcgen::generate_simple_self_signed(names).map_err(|e| fail(e.to_string()))?;
     write_private(key_path, certified.key_pair.serialize_pem().as_bytes())
         .map_err(|e| fail(e.to_string()))?;
-    std::fs::write(cert_path, certified.cert.pem()).map_err(|e| fail(e.to_string()))?;
+    write_private(cert_path, certified.cert.pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
 

@@ -102,6 +102,12 @@ pub struct User {
 }
 
 impl User {
+    /// Passwords are 10 to 200 characters (contract §4), whoever sets them: an admin, the
+    /// command line or the start-up super admin.
+    pub fn is_valid_password(password: &str) -> bool {
+        (10..=200).contains(&password.chars().count())
+    }
+
     pub fn validate(
         name: &str,
         email: &str,
@@ -116,8 +122,8 @@ impl User {
         if !super::validate::is_email(email) {
             errors.add("email", "must be a valid e-mail address");
         }
-        if password.chars().count() < 8 || password.len() > 1024 {
-            errors.add("password", "must be 8 to 1024 characters");
+        if !User::is_valid_password(password) {
+            errors.add("password", "must be 10 to 200 characters");
         }
         if role == Role::Admin && outlet.is_none() {
             errors.add("outlet_id", "is required for role admin");

@@ -190,6 +190,15 @@ impl TestHub {
         self.addr = addr;
     }
 
+    /// Asserts `/healthz` answers 200 on a new connection: after requests the hub refused
+    /// without reading their bodies (and so closed), a pooled connection may still look
+    /// open to the client.
+    pub async fn assert_still_serves(&self) {
+        let fresh = client_for(self.data.path());
+        let health = fresh.get(self.url("/healthz")).send().await.expect("healthz");
+        assert_eq!(health.status(), StatusCode::OK, "the hub still serves");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.addr.port())
     }

@@ -195,7 +195,11 @@ impl TestHub {
     /// open to the client.
     pub async fn assert_still_serves(&self) {
         let fresh = client_for(self.data.path());
-        let health = fresh.get(self.url("/healthz")).send().await.expect("healthz");
+        let health = fresh
+            .get(self.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz");
         assert_eq!(health.status(), StatusCode::OK, "the hub still serves");
     }
 

@@ -71,21 +71,28 @@ export function DashboardPage() {
     };
   };
 
+  // New bookings whose details are being fetched → the last status their events said: an
+  // event that arrives before the fetch answers (a payment right after the booking) is not
+  // on the page yet, and the fetched status may be older than it.
+  const arriving = useRef(new Map<string, Status | null>());
+
   const live = useLiveState(load, applyEvent, (event) => {
     setFeed((events) => [event, ...events].slice(0, FEED_LENGTH));
     const id = event.booking_id;
+    if (id && event.status && arriving.current.has(id)) arriving.current.set(id, event.status);
     if (id && event.event === 'BOOKING_CREATED') {
       // A booking new to this page counts if it is booked for today.
+      arriving.current.set(id, event.status);
       api<Booking>('GET', `/session/${id}/status`)
         .then((booking) => {
           const day = bounds.current[booking.outlet_id];
           if (day && inDay(booking.booking_time, day)) {
-            live.update((state) =>
-              state.today[id] ? state : { ...state, today: { ...state.today, [id]: booking.status } },
-            );
+            const status = arriving.current.get(id) ?? booking.status;
+            live.update((state) => (state.today[id] ? state : { ...state, today: { ...state.today, [id]: status } }));
           }
         })
-        .catch(() => {});
+        .catch(() => {})
+        .finally(() => arriving.current.delete(id));
     }
   });
 

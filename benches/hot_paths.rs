@@ -14,7 +14,7 @@ use boothhub_actors::domain::event::{Event, EventKind, StoredEvent};
 use boothhub_actors::domain::ids::{BookingId, BoothId, OutletId};
 use boothhub_actors::domain::qr::QrSigner;
 use boothhub_actors::domain::status::{OverrideTarget, Status, Trigger, Window, decide};
-use boothhub_actors::registry::{Listener, Published, StreamRouter};
+use boothhub_actors::router::{Published, StreamRouter};
 use boothhub_actors::store::embedded::EmbeddedStore;
 use boothhub_actors::store::{Change, Store};
 use chrono::DateTime;
@@ -100,7 +100,7 @@ fn fan_out(c: &mut Criterion) {
     let mut receivers = Vec::with_capacity(1000);
     for _ in 0..1000 {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        router.listen(&stored.stream, Listener::Channel(tx));
+        router.listen(&stored.stream, Arc::new(tx));
         receivers.push(rx);
     }
     let published = Arc::new(Published::new(stored));

@@ -4,48 +4,12 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use boothhub_actors::domain::status::Refusal;
-use boothhub_actors::hub::HubError;
+use boothhub_actors::error::HubError;
 use boothhub_actors::store::StoreError;
-use serde::Serialize;
 use serde_json::{Value, json};
 
-/// Every error code the API answers with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    MalformedJson,
-    UnknownField,
-    InvalidQuery,
-    UnsupportedMediaType,
-    PayloadTooLarge,
-    RequestTimeout,
-    ValidationFailed,
-    Unauthenticated,
-    InvalidCredentials,
-    InvalidSignature,
-    Forbidden,
-    CsrfTokenInvalid,
-    WrongBooth,
-    NotFound,
-    MethodNotAllowed,
-    InvalidQr,
-    TooEarly,
-    Expired,
-    NotPaid,
-    InvalidTransition,
-    BookingExpired,
-    BookingTimePassed,
-    BookingTooFar,
-    SlotTaken,
-    EmailTaken,
-    AmountMismatch,
-    EventIdReused,
-    RateLimited,
-    UnsupportedSubprotocol,
-    UpgradeRequired,
-    Unavailable,
-    Internal,
-}
+/// Every error code the API answers with: the one vocabulary of HTTP, WebSocket and events.
+pub use boothhub_actors::domain::code::ErrorCode;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -138,19 +102,14 @@ impl ApiError {
 }
 
 fn refusal(refusal: Refusal, status: &str) -> ApiError {
-    let (code, message) = match refusal {
-        Refusal::TooEarly => (ErrorCode::TooEarly, "the arrival window has not opened yet"),
-        Refusal::Expired => (ErrorCode::Expired, "the booking has expired"),
-        Refusal::NotPaid => (ErrorCode::NotPaid, "the booking is not paid"),
-        Refusal::InvalidTransition => (
-            ErrorCode::InvalidTransition,
-            "the current status does not allow this",
-        ),
-        Refusal::BookingExpired => (
-            ErrorCode::BookingExpired,
-            "the booking expired before it was paid",
-        ),
+    let message = match refusal {
+        Refusal::TooEarly => "the arrival window has not opened yet",
+        Refusal::Expired => "the booking has expired",
+        Refusal::NotPaid => "the booking is not paid",
+        Refusal::InvalidTransition => "the current status does not allow this",
+        Refusal::BookingExpired => "the booking expired before it was paid",
     };
+    let code = refusal.code();
     ApiError::new(StatusCode::CONFLICT, code, message).with_details(json!({ "status": status }))
 }
 

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use boothhub_actors::clock::SystemClock;
+use boothhub_actors::context::HubSettings;
 use boothhub_actors::directory::UserInput;
 use boothhub_actors::domain::rate::RateLimit;
 use boothhub_actors::domain::records::Role;
-use boothhub_actors::hub::{Hub, HubSettings};
+use boothhub_actors::hub::Hub;
 use boothhub_actors::store::Store;
 use boothhub_actors::store::embedded::EmbeddedStore;
 use boothhub_actors::store::scylla::{ScyllaSettings, ScyllaStore};
@@ -178,7 +179,7 @@ async fn ensure_super_admin(hub: &Hub, config: &Config) -> anyhow::Result<()> {
     };
     match directory.create_user(None, input, hash).await {
         Ok(user) => info!(user_id = %user.id, email = %user.email, "created the first super admin"),
-        Err(boothhub_actors::hub::HubError::EmailTaken) => {
+        Err(boothhub_actors::error::HubError::EmailTaken) => {
             warn!(email = %email, "BOOTHHUB_SUPER_ADMIN_EMAIL belongs to an existing admin; no super admin created");
         }
         Err(err) => return Err(err.into()),

@@ -14,13 +14,13 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::clock::until;
-use crate::connection::ConnMsg;
+use crate::context::HubContext;
 use crate::domain::event::{Event, EventKind, Stream};
 use crate::domain::ids::{AuditId, BoothId, OutletId};
 use crate::domain::rate::{RateLimit, TokenBucket};
 use crate::domain::records::DeadLetter;
-use crate::hub::HubContext;
-use crate::registry::{Listener, ListenerId, Published};
+use crate::router::{Listener, ListenerId, Published};
+use crate::sequencer::Sequencer;
 use crate::store::{Change, Presence};
 
 /// Deliveries of one event before it is dead-lettered: the first and 5 retries.
@@ -36,8 +36,11 @@ pub enum BoothMsg {
     Snapshot {
         reply: RpcReplyPort<BoothSnapshot>,
     },
+    /// A connection of the booth opened; unacked events are sent again through its
+    /// sequencer.
     Connected {
-        conn: ActorRef<ConnMsg>,
+        conn: ActorId,
+        sequencer: Arc<Sequencer>,
     },
     Disconnected {
         conn: ActorId,
@@ -50,6 +53,36 @@ pub enum BoothMsg {
     },
     /// A redelivery may be due.
     RetryDue,
+}
+
+/// What a booth's connections may tell its booth actor, and how the router hands it the
+/// booth stream's events: other actors hold this, not the actor's messages.
+#[derive(Clone, Debug)]
+pub struct BoothHandle(ActorRef<BoothMsg>);
+
+impl BoothHandle {
+    pub fn new(actor: ActorRef<BoothMsg>) -> Self {
+        BoothHandle(actor)
+    }
+
+    pub fn connected(&self, conn: ActorId, sequencer: Arc<Sequencer>) {
+        let _ = self.0.cast(BoothMsg::Connected { conn, sequencer });
+    }
+
+    pub fn disconnected(&self, conn: ActorId) {
+        let _ = self.0.cast(BoothMsg::Disconnected { conn });
+    }
+
+    /// The booth acked its stream up to `seq`.
+    pub fn acked(&self, seq: u64) {
+        let _ = self.0.cast(BoothMsg::Ack { seq });
+    }
+}
+
+impl Listener for BoothHandle {
+    fn deliver(&self, event: &Arc<Published>) {
+        let _ = self.0.cast(BoothMsg::Deliver(Arc::clone(event)));
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,7 +121,8 @@ pub struct BoothState {
     bucket: TokenBucket,
     scans: u64,
     throttled: u64,
-    connections: HashMap<ActorId, ActorRef<ConnMsg>>,
+    /// The booth's open connections, by their actor.
+    connections: HashMap<ActorId, Arc<Sequencer>>,
     pending: BTreeMap<u64, Pending>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<BoothMsg>>>>,
     listener: ListenerId,
@@ -106,7 +140,10 @@ impl Actor for BoothActor {
     ) -> Result<BoothState, ActorProcessingErr> {
         let bucket = TokenBucket::full(args.scan_limit, args.ctx.clock.now());
         let stream = Stream::Booth(args.booth_id).to_string();
-        let listener = args.ctx.router.listen(&stream, Listener::Booth(myself));
+        let listener = args
+            .ctx
+            .router
+            .listen(&stream, Arc::new(BoothHandle::new(myself)));
         Ok(BoothState {
             args,
             bucket,
@@ -145,7 +182,7 @@ impl Actor for BoothActor {
             BoothMsg::Snapshot { reply } => {
                 let _ = reply.send(state.snapshot());
             }
-            BoothMsg::Connected { conn } => state.connected(conn).await,
+            BoothMsg::Connected { conn, sequencer } => state.connected(conn, sequencer).await,
             BoothMsg::Disconnected { conn } => state.disconnected(conn).await,
             BoothMsg::Deliver(event) => state.track(event).await,
             BoothMsg::Ack { seq } => state.ack(seq),
@@ -231,9 +268,9 @@ impl BoothState {
         }
     }
 
-    async fn connected(&mut self, conn: ActorRef<ConnMsg>) {
+    async fn connected(&mut self, conn: ActorId, sequencer: Arc<Sequencer>) {
         let first = self.connections.is_empty();
-        self.connections.insert(conn.get_id(), conn);
+        self.connections.insert(conn, sequencer);
         if first {
             metrics::gauge!("boothhub_booths_online").increment(1.0);
             self.presence(true).await;
@@ -314,8 +351,8 @@ impl BoothState {
                 }
                 continue;
             }
-            for conn in self.connections.values() {
-                let _ = conn.cast(ConnMsg::Redeliver(Arc::clone(&pending.event)));
+            for sequencer in self.connections.values() {
+                sequencer.redeliver(Arc::clone(&pending.event));
             }
             let deliveries = pending.deliveries + 1;
             let next_due = now + self.backoff(deliveries);
@@ -380,5 +417,156 @@ impl BoothState {
         };
         let delay = until(self.now(), next) + Duration::from_millis(1);
         self.timer = Some(myself.send_after(delay, || BoothMsg::RetryDue));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A booth actor in the test world: acked delivery, backoff, dead letters.
+
+    use std::time::Duration;
+
+    use ractor::rpc::CallResult;
+    use tokio::sync::{mpsc, watch};
+
+    use crate::booth::BoothMsg;
+    use crate::connection::{ClientRequest, Turn};
+    use crate::context::HubSettings;
+    use crate::domain::event::EventKind;
+    use crate::store::{DeadLetterFilter, PageRequest};
+    use crate::world::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn unacked_booth_events_are_sent_six_times_then_dead_lettered() {
+        let world = world(1).await;
+        let booth = world.booths[0];
+        let booth_id = booth.booth_id().unwrap();
+        let mut failures = world.hub.listen(&format!("outlet:{}", world.outlet));
+        let (tx, mut rx) = mpsc::channel(256);
+        let (close, _closed) = watch::channel(None);
+        let _conn = world.hub.connect(booth, tx, close).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut booking = new_booking(&world, 0, true);
+        booking.booth_id = Some(booth_id);
+        world
+            .hub
+            .create_booking(Some(&world.admin), booking)
+            .await
+            .unwrap();
+        // Backoff 1, 2, 4, 8, 8 s between the six deliveries, then 8 s more before giving up.
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        let received = drain(&mut rx);
+        let per_seq = |seq: u64| seqs(&received).iter().filter(|s| **s == seq).count();
+        assert_eq!(
+            (per_seq(1), per_seq(2)),
+            (6, 6),
+            "BOOKING_CREATED and PAYMENT_CONFIRMED"
+        );
+        let filter = DeadLetterFilter {
+            booth_id: Some(booth_id),
+            ..DeadLetterFilter::default()
+        };
+        let page = PageRequest {
+            limit: 10,
+            cursor: None,
+        };
+        let letters = world.store.list_dead_letters(&filter, &page).await.unwrap();
+        assert_eq!(letters.items.len(), 2);
+        let mut failed = 0;
+        while let Ok(published) = failures.try_recv() {
+            failed += usize::from(published.event.event.event == EventKind::DeliveryFailed);
+        }
+        assert_eq!(failed, 2, "DELIVERY_FAILED on the outlet stream for each");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_offline_booth_keeps_at_most_max_unacked_events_and_dead_letters_the_oldest() {
+        let settings = HubSettings {
+            max_unacked: 16,
+            ..HubSettings::default()
+        };
+        let world = world_with(1, settings).await;
+        let booth_id = world.booths[0].booth_id().unwrap();
+        // No connection: every event of the booth's stream waits for one.
+        for n in 0..20 {
+            let mut booking = new_booking(&world, 20 * n, true);
+            booking.booth_id = Some(booth_id);
+            world
+                .hub
+                .create_booking(Some(&world.admin), booking)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let snapshot = world
+            .hub
+            .children()
+            .booth(booth_id)
+            .await
+            .unwrap()
+            .call(|reply| BoothMsg::Snapshot { reply }, None)
+            .await
+            .unwrap();
+        let unacked = match snapshot {
+            CallResult::Success(snapshot) => snapshot.unacked,
+            _ => panic!("no snapshot"),
+        };
+        let kept: Vec<u64> = unacked.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(kept, (25..=40).collect::<Vec<u64>>(), "the newest 16 of 40");
+        let filter = DeadLetterFilter {
+            booth_id: Some(booth_id),
+            ..DeadLetterFilter::default()
+        };
+        let page = PageRequest {
+            limit: 100,
+            cursor: None,
+        };
+        let letters = world.store.list_dead_letters(&filter, &page).await.unwrap();
+        assert_eq!(
+            letters.items.len(),
+            24,
+            "the oldest went to the dead letters"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ack_stops_redelivery() {
+        let world = world(1).await;
+        let booth = world.booths[0];
+        let booth_id = booth.booth_id().unwrap();
+        let (tx, mut rx) = mpsc::channel(256);
+        let (close, _closed) = watch::channel(None);
+        let conn = world.hub.connect(booth, tx, close).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut booking = new_booking(&world, 0, true);
+        booking.booth_id = Some(booth_id);
+        world
+            .hub
+            .create_booking(Some(&world.admin), booking)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let stream = format!("booth:{booth_id}");
+        conn.request(ClientRequest::Ack { stream, seq: 2 }, Turn::default());
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        assert_eq!(
+            seqs(&drain(&mut rx)),
+            vec![1, 2],
+            "delivered once each, acked, never again"
+        );
+        let snapshot = world
+            .hub
+            .children()
+            .booth(booth_id)
+            .await
+            .unwrap()
+            .call(|reply| BoothMsg::Snapshot { reply }, None)
+            .await
+            .unwrap();
+        let unacked = match snapshot {
+            CallResult::Success(snapshot) => snapshot.unacked,
+            _ => panic!("no snapshot"),
+        };
+        assert!(unacked.is_empty());
     }
 }

@@ -6,34 +6,21 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
-use crate::booth::BoothMsg;
+use crate::booth::BoothHandle;
+use crate::context::HubContext;
 use crate::domain::access::Principal;
+use crate::domain::code::ErrorCode;
 use crate::domain::event::Stream;
-use crate::hub::HubContext;
-use crate::registry::{Listener, ListenerId, Published, StreamRouter};
-pub use crate::sequencer::CLOSE_SLOW_CONSUMER;
-use crate::sequencer::Sequencer;
+use crate::router::{ListenerId, Published, StreamRouter};
+use crate::sequencer::{Notice, Outbound, Owner, Sequencer};
 
 /// How many events a replay reads at a time.
 const REPLAY_PAGE: u32 = 500;
-
-/// What the socket's writer sends, in order.
-#[derive(Debug)]
-pub enum Outbound {
-    Subscribed(Vec<(String, u64)>),
-    Event {
-        event: Arc<Published>,
-        redelivery: bool,
-    },
-    Error {
-        code: &'static str,
-        message: String,
-    },
-}
 
 /// What a client asks of its connection.
 #[derive(Debug)]
@@ -70,12 +57,57 @@ impl Turn {
 pub enum ConnMsg {
     /// A client's request, holding its reader's turn until it is handled.
     Client { request: ClientRequest, turn: Turn },
-    /// The booth actor sends an unacked event again.
-    Redeliver(Arc<Published>),
     /// Time to fill a gap from the log if it is still open.
     GapCheck(String),
     /// The socket closed, or the client is closed for not keeping up.
     Closed,
+}
+
+impl From<Notice> for ConnMsg {
+    fn from(notice: Notice) -> Self {
+        match notice {
+            Notice::GapCheck(stream) => ConnMsg::GapCheck(stream),
+            Notice::Closed => ConnMsg::Closed,
+        }
+    }
+}
+
+/// What a transport holds of a client's connection actor: hand it the client's requests,
+/// tell it the socket closed.
+#[derive(Clone, Debug)]
+pub struct ConnectionHandle(ActorRef<ConnMsg>);
+
+impl ConnectionHandle {
+    pub fn new(actor: ActorRef<ConnMsg>) -> Self {
+        ConnectionHandle(actor)
+    }
+
+    /// Hands over a client's request; `turn` is given back when it is handled. False when
+    /// the actor is gone.
+    pub fn request(&self, request: ClientRequest, turn: Turn) -> bool {
+        self.0.cast(ConnMsg::Client { request, turn }).is_ok()
+    }
+
+    /// The socket closed: the actor leaves its streams and stops.
+    pub fn closed(&self) {
+        let _ = self.0.cast(ConnMsg::Closed);
+    }
+
+    /// Stops the actor and waits for it (tests, shutdown).
+    pub async fn stop_and_wait(&self) {
+        let _ = self.0.stop_and_wait(None, None).await;
+    }
+}
+
+/// The sequencer's owner is the connection actor: its notices become the actor's messages.
+impl Owner for ActorRef<ConnMsg> {
+    fn notify(&self, notice: Notice) {
+        let _ = self.cast(ConnMsg::from(notice));
+    }
+
+    fn notify_after(&self, delay: Duration, notice: Notice) {
+        drop(self.send_after(delay, move || ConnMsg::from(notice)));
+    }
 }
 
 pub struct ConnectionArgs {
@@ -84,7 +116,7 @@ pub struct ConnectionArgs {
     pub outbound: mpsc::Sender<Outbound>,
     pub close: watch::Sender<Option<(u16, String)>>,
     /// The booth actor, for a booth's connection.
-    pub booth: Option<ActorRef<BoothMsg>>,
+    pub booth: Option<BoothHandle>,
     /// Streams the client may hold subscribed at once.
     pub max_streams: usize,
 }
@@ -126,9 +158,7 @@ impl Actor for ConnectionActor {
             let own = Stream::Booth(booth_id).to_string();
             state.subscribe(vec![own], HashMap::new()).await;
             if let Some(booth) = &state.args.booth {
-                let _ = booth.cast(BoothMsg::Connected {
-                    conn: myself.clone(),
-                });
+                booth.connected(myself.get_id(), Arc::clone(&state.sequencer));
             }
         }
         Ok(())
@@ -141,9 +171,7 @@ impl Actor for ConnectionActor {
     ) -> Result<(), ActorProcessingErr> {
         state.unsubscribe_all();
         if let Some(booth) = &state.args.booth {
-            let _ = booth.cast(BoothMsg::Disconnected {
-                conn: myself.get_id(),
-            });
+            booth.disconnected(myself.get_id());
         }
         Ok(())
     }
@@ -164,10 +192,6 @@ impl Actor for ConnectionActor {
                     ClientRequest::Ack { stream, seq } => state.ack(&stream, seq),
                 }
                 drop(turn);
-            }
-            ConnMsg::Redeliver(event) => {
-                metrics::counter!("boothhub_events_redelivered_total").increment(1);
-                state.sequencer.redeliver(event);
             }
             ConnMsg::GapCheck(stream) => state.fill_gap(&stream).await,
             ConnMsg::Closed => {
@@ -204,7 +228,7 @@ impl ConnectionState {
         self.args.principal.may_subscribe(stream, booth_outlet)
     }
 
-    fn refuse(&self, code: &'static str, message: String) {
+    fn refuse(&self, code: ErrorCode, message: String) {
         self.sequencer.send(Outbound::Error { code, message });
     }
 
@@ -216,7 +240,7 @@ impl ConnectionState {
             let Ok(stream) = name.parse::<Stream>() else {
                 let message =
                     format!("{name:?} is not a stream: use booth:<id>, outlet:<id> or all");
-                self.refuse("BAD_STREAM", message);
+                self.refuse(ErrorCode::BadStream, message);
                 continue;
             };
             // The cap is checked first: a refused stream costs no store read.
@@ -226,7 +250,10 @@ impl ConnectionState {
                 continue;
             }
             if !self.may_subscribe(stream).await {
-                self.refuse("FORBIDDEN", format!("you may not subscribe to {name}"));
+                self.refuse(
+                    ErrorCode::Forbidden,
+                    format!("you may not subscribe to {name}"),
+                );
                 continue;
             }
             let name = stream.to_string();
@@ -236,14 +263,14 @@ impl ConnectionState {
             if !self.listeners.contains_key(&name) {
                 let listener = self
                     .router()
-                    .listen(&name, Listener::Connection(Arc::clone(&self.sequencer)));
+                    .listen(&name, Arc::clone(&self.sequencer) as _);
                 self.listeners.insert(name.clone(), listener);
             }
             let head = match self.args.ctx.store.stream_head(&name).await {
                 Ok(head) => head,
                 Err(err) => {
                     self.unsubscribe(std::slice::from_ref(&name));
-                    self.refuse("UNAVAILABLE", err.to_string());
+                    self.refuse(ErrorCode::Unavailable, err.to_string());
                     continue;
                 }
             };
@@ -260,7 +287,7 @@ impl ConnectionState {
             metrics::counter!("boothhub_ws_streams_refused_total").increment(over_cap);
             let max = self.args.max_streams;
             self.refuse(
-                "TOO_MANY_STREAMS",
+                ErrorCode::TooManyStreams,
                 format!("{over_cap} stream(s) refused: a connection holds at most {max} streams"),
             );
         }
@@ -287,7 +314,7 @@ impl ConnectionState {
             {
                 Ok(page) => page,
                 Err(err) => {
-                    self.refuse("UNAVAILABLE", err.to_string());
+                    self.refuse(ErrorCode::Unavailable, err.to_string());
                     break;
                 }
             };
@@ -324,7 +351,7 @@ impl ConnectionState {
             _ => false,
         };
         if let (true, Some(booth)) = (own, &self.args.booth) {
-            let _ = booth.cast(BoothMsg::Ack { seq });
+            booth.acked(seq);
         }
     }
 
@@ -349,5 +376,94 @@ impl ConnectionState {
             }
         }
         self.sequencer.fill(stream, events);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A client's connection in the test world: ordered delivery, gap filling, backpressure.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::domain::event::{EventKind, StoredEvent};
+    use crate::router::Published;
+    use crate::sequencer::{CLOSE_SLOW_CONSUMER, Outbound};
+    use crate::world::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn events_reach_a_client_in_seq_order_and_gaps_are_filled_from_the_log() {
+        let world = world(1).await;
+        let Follower {
+            mut rx,
+            closed: _closed,
+            stream,
+        } = follow(&world, 64).await;
+        let subscribed = drain(&mut rx);
+        assert!(
+            matches!(&subscribed[..], [Outbound::Subscribed(s)] if s == &vec![(stream.clone(), 0)])
+        );
+
+        let events = commit_quietly(&world, 4).await;
+        // Published out of order, and seq 3 never published at all.
+        for index in [1, 0, 3] {
+            world.hub.context().router.publish(&events[index]);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(seqs(&drain(&mut rx)), vec![1, 2], "held 4 until 3 shows up");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(seqs(&drain(&mut rx)), vec![3, 4], "3 read from the log");
+        // A late duplicate is dropped.
+        world.hub.context().router.publish(&events[2]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_that_never_reaches_the_log_is_skipped_after_ten_seconds() {
+        let world = world(1).await;
+        let Follower {
+            mut rx,
+            closed: _closed,
+            stream,
+        } = follow(&world, 64).await;
+        drain(&mut rx);
+        // Seq 2 is published; seq 1 was never written (its writer died).
+        let orphan = StoredEvent {
+            stream: stream.clone(),
+            seq: 2,
+            event: outlet_event(&world, EventKind::ConfigUpdated),
+        };
+        world
+            .hub
+            .context()
+            .router
+            .publish(&Arc::new(Published::new(orphan)));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(seqs(&drain(&mut rx)).is_empty(), "still waiting for seq 1");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(seqs(&drain(&mut rx)), vec![2], "given up on seq 1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_closes_the_connection_with_4008() {
+        let world = world(1).await;
+        // A client that never reads: its queue of 8 fills.
+        let Follower {
+            rx: _never_read,
+            closed,
+            stream,
+        } = follow(&world, 8).await;
+        for event in commit_quietly(&world, 20).await {
+            world.hub.context().router.publish(&event);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let code = closed.borrow().as_ref().map(|(code, _)| *code);
+        assert_eq!(code, Some(CLOSE_SLOW_CONSUMER));
+        assert_eq!(
+            world.hub.context().router.listener_count(&stream),
+            0,
+            "it stopped listening"
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::clock::SharedClock;
 use crate::domain::access::{Action, Principal, permits};
 use crate::domain::ids::{BoothId, OutletId, UserId};
 use crate::domain::records::{Booth, DEFAULT_TIMEZONE, Outlet, Role, User};
-use crate::hub::HubError;
+use crate::error::HubError;
 use crate::store::{Page, PageRequest, Store, StoreError};
 
 #[derive(Debug)]

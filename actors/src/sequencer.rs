@@ -11,13 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use ractor::ActorRef;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
-use crate::connection::{ConnMsg, Outbound};
+use crate::domain::code::ErrorCode;
 use crate::domain::event::StoredEvent;
-use crate::registry::Published;
+use crate::router::{Listener, Published};
 
 /// How long an early event waits for the ones before it before they are read from the log.
 pub const GAP_WAIT: Duration = Duration::from_millis(200);
@@ -28,6 +27,36 @@ const REPLAY_STALL: Duration = Duration::from_secs(10);
 
 /// Close code for a client that does not keep up (contract §7).
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+
+/// What the socket's writer sends, in order.
+#[derive(Debug)]
+pub enum Outbound {
+    Subscribed(Vec<(String, u64)>),
+    Event {
+        event: Arc<Published>,
+        redelivery: bool,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// What a sequencer tells the one that owns it (its connection actor).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Time to fill a gap from the log if it is still open.
+    GapCheck(String),
+    /// The client is closed (its socket went, or it did not keep up): stop.
+    Closed,
+}
+
+/// The owner of a sequencer, told of gaps to fill and of the client's end. Implemented by
+/// the connection actor's handle; the sequencer knows no actor.
+pub trait Owner: Send + Sync {
+    fn notify(&self, notice: Notice);
+    fn notify_after(&self, delay: Duration, notice: Notice);
+}
 
 /// Where a gap in a stream lies: the seqs `next..first_held` are missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +89,7 @@ pub struct Sequencer {
     outbound: mpsc::Sender<Outbound>,
     close: watch::Sender<Option<(u16, String)>>,
     /// Told to fill gaps and to stop when the client is closed.
-    actor: ActorRef<ConnMsg>,
+    owner: Box<dyn Owner>,
     delivered: metrics::Counter,
     depth: metrics::Histogram,
     closed_slow: metrics::Counter,
@@ -69,7 +98,7 @@ pub struct Sequencer {
 impl std::fmt::Debug for Sequencer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sequencer")
-            .field("actor", &self.actor.get_id())
+            .field("streams", &self.state().streams.len())
             .finish()
     }
 }
@@ -78,13 +107,13 @@ impl Sequencer {
     pub fn new(
         outbound: mpsc::Sender<Outbound>,
         close: watch::Sender<Option<(u16, String)>>,
-        actor: ActorRef<ConnMsg>,
+        owner: impl Owner + 'static,
     ) -> Self {
         Sequencer {
             state: Mutex::default(),
             outbound,
             close,
-            actor,
+            owner: Box::new(owner),
             delivered: metrics::counter!("boothhub_events_delivered_total"),
             depth: metrics::histogram!("boothhub_ws_queue_depth"),
             closed_slow: metrics::counter!("boothhub_ws_closed_slow_total"),
@@ -143,14 +172,12 @@ impl Sequencer {
     }
 
     fn arm_gap_check(&self, stream: String) {
-        drop(
-            self.actor
-                .send_after(GAP_WAIT, move || ConnMsg::GapCheck(stream)),
-        );
+        self.owner.notify_after(GAP_WAIT, Notice::GapCheck(stream));
     }
 
     /// Sends an event the booth actor sends again (no longer in order: the client dedupes).
     pub fn redeliver(&self, event: Arc<Published>) {
+        metrics::counter!("boothhub_events_redelivered_total").increment(1);
         let mut state = self.state();
         self.push(
             &mut state,
@@ -389,7 +416,7 @@ impl Sequencer {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 state.closing = true;
-                let _ = self.actor.cast(ConnMsg::Closed);
+                self.owner.notify(Notice::Closed);
                 false
             }
         }
@@ -406,14 +433,20 @@ impl Sequencer {
         state.closing = true;
         state.streams.clear();
         let _ = self.close.send(Some((code, reason.to_owned())));
-        let _ = self.actor.cast(ConnMsg::Closed);
+        self.owner.notify(Notice::Closed);
+    }
+}
+
+/// The router hands a subscribed stream's live events straight to the sequencer.
+impl Listener for Sequencer {
+    fn deliver(&self, event: &Arc<Published>) {
+        Sequencer::deliver(self, Arc::clone(event));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use ractor::{Actor, ActorProcessingErr, ActorRef};
     use tokio::sync::{mpsc, watch};
 
     use super::*;
@@ -422,34 +455,23 @@ mod tests {
     const STREAM: &str = "all";
 
     /// Stands in for the connection actor: reports what the sequencer tells it.
-    struct Probe;
+    struct Probe(mpsc::UnboundedSender<String>);
 
-    impl Actor for Probe {
-        type Msg = ConnMsg;
-        type State = mpsc::UnboundedSender<String>;
-        type Arguments = mpsc::UnboundedSender<String>;
-
-        async fn pre_start(
-            &self,
-            _myself: ActorRef<ConnMsg>,
-            told: Self::Arguments,
-        ) -> Result<Self::State, ActorProcessingErr> {
-            Ok(told)
+    impl Owner for Probe {
+        fn notify(&self, notice: Notice) {
+            let what = match notice {
+                Notice::GapCheck(stream) => format!("gap check {stream}"),
+                Notice::Closed => "closed".to_owned(),
+            };
+            let _ = self.0.send(what);
         }
 
-        async fn handle(
-            &self,
-            _myself: ActorRef<ConnMsg>,
-            msg: ConnMsg,
-            told: &mut Self::State,
-        ) -> Result<(), ActorProcessingErr> {
-            let what = match msg {
-                ConnMsg::GapCheck(stream) => format!("gap check {stream}"),
-                ConnMsg::Closed => "closed".to_owned(),
-                _ => "other".to_owned(),
-            };
-            let _ = told.send(what);
-            Ok(())
+        fn notify_after(&self, delay: Duration, notice: Notice) {
+            let told = Probe(self.0.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                told.notify(notice);
+            });
         }
     }
 
@@ -462,11 +484,10 @@ mod tests {
 
     async fn rig(capacity: usize) -> Rig {
         let (told_tx, told) = mpsc::unbounded_channel();
-        let (actor, _) = Actor::spawn(None, Probe, told_tx).await.expect("probe");
         let (outbound, queue) = mpsc::channel(capacity);
         let (close, closed) = watch::channel(None);
         Rig {
-            sequencer: Sequencer::new(outbound, close, actor),
+            sequencer: Sequencer::new(outbound, close, Probe(told_tx)),
             queue,
             closed,
             told,

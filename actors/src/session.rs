@@ -11,15 +11,17 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::clock::until;
+use crate::context::HubContext;
 use crate::domain::access::{Principal, SessionAccess};
 use crate::domain::booking::{Booking, Slot, SlotClaim};
+use crate::domain::code::ErrorCode;
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind};
 use crate::domain::ids::AuditId;
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome, judge};
 use crate::domain::records::{AuditEntry, AuditKind};
-use crate::domain::status::{Decision, OverrideTarget, Refusal, Trigger, decide};
-use crate::hub::{HubContext, HubError};
+use crate::domain::status::{Decision, OverrideTarget, Trigger, decide};
+use crate::error::HubError;
 use crate::store::{BookingWrite, Change, StoreError};
 
 /// How long the actor of a finished booking stays around for late requests.
@@ -289,7 +291,7 @@ impl SessionState {
 
     /// A rejection event for a scan: the booth that scanned hears of it on its own stream
     /// when it is of this outlet.
-    fn rejection(&self, caller: &Principal, reason: &str, now: DateTime<Utc>) -> Event {
+    fn rejection(&self, caller: &Principal, reason: ErrorCode, now: DateTime<Utc>) -> Event {
         let mut event = self.booking.event(EventKind::SessionRejected, now);
         if let Principal::Booth {
             booth_id,
@@ -326,7 +328,7 @@ impl SessionState {
         next.apply(&decision, now, &config);
         let event = match decision.refusal {
             Some(refusal) if decision.to.is_none() => {
-                Some(self.rejection(&caller, refusal_code(refusal), now))
+                Some(self.rejection(&caller, refusal.code(), now))
             }
             _ => {
                 if next.booth_id.is_none() && decision.to.is_some() {
@@ -359,8 +361,8 @@ impl SessionState {
         now: DateTime<Utc>,
     ) -> Result<Booking, HubError> {
         let reason = match refusal {
-            HubError::WrongBooth => "WRONG_BOOTH",
-            _ => "INVALID_QR",
+            HubError::WrongBooth => ErrorCode::WrongBooth,
+            _ => ErrorCode::InvalidQr,
         };
         let event = self.rejection(caller, reason, now);
         let step = Step {
@@ -530,12 +532,199 @@ pub fn replay(first: &Payment, notice: &PaymentNotice) -> Result<PaymentOutcome,
     }
 }
 
-pub fn refusal_code(refusal: Refusal) -> &'static str {
-    match refusal {
-        Refusal::TooEarly => "TOO_EARLY",
-        Refusal::Expired => "EXPIRED",
-        Refusal::NotPaid => "NOT_PAID",
-        Refusal::InvalidTransition => "INVALID_TRANSITION",
-        Refusal::BookingExpired => "BOOKING_EXPIRED",
+#[cfg(test)]
+mod tests {
+    //! A session actor in the test world: its deadlines, its serialised requests.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::clock::TokioClock;
+    use crate::context::HubSettings;
+    use crate::domain::access::Principal;
+    use crate::domain::event::EventKind;
+    use crate::domain::ids::UserId;
+    use crate::domain::status::{OverrideTarget, Status};
+    use crate::error::HubError;
+    use crate::hub::Hub;
+    use crate::session::SessionMsg;
+    use crate::world::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_whose_caller_stopped_waiting_is_not_applied() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let actor = world.hub.children().session(booking.id).await.unwrap();
+        // The caller's ask timed out: its end of the reply port is gone.
+        let (reply, gone) = tokio::sync::oneshot::channel();
+        drop(gone);
+        actor
+            .cast(SessionMsg::Override {
+                by: world.admin,
+                target: OverrideTarget::Overridden,
+                reason: "late".into(),
+                reply: reply.into(),
+            })
+            .unwrap();
+        let read = world
+            .hub
+            .session_status(world.admin, booking.id)
+            .await
+            .unwrap();
+        assert_eq!(read.status, Status::AwaitingCustomer);
+        assert_eq!(
+            status_of(&world, booking.id).await,
+            Status::AwaitingCustomer
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unpaid_booking_expires_at_its_arrival_deadline() {
+        let world = world(1).await;
+        let mut events = world.hub.listen(&format!("outlet:{}", world.outlet));
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 10, false))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(24 * 60)).await;
+        assert_eq!(
+            status_of(&world, booking.id).await,
+            Status::PendingPayment,
+            "not before the deadline"
+        );
+        tokio::time::sleep(Duration::from_secs(60 + 1)).await;
+        let expired = world.store.booking(booking.id).await.unwrap().unwrap();
+        assert_eq!(expired.status, Status::Expired);
+        assert_eq!(
+            expired
+                .expired_at
+                .map(|at| at > base() + chrono::Duration::minutes(25)),
+            Some(true)
+        );
+        let mut kinds = vec![];
+        while let Ok(published) = events.try_recv() {
+            kinds.push((published.event.seq, published.event.event.event));
+        }
+        let want = vec![
+            (1, EventKind::BookingCreated),
+            (2, EventKind::SessionExpired),
+        ];
+        assert_eq!(kinds, want, "the outlet stream in order");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_started_session_is_done_when_its_time_is_up() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let booth = world.booths[0];
+        world
+            .hub
+            .arrival(booth, booking.id, booking.qr_token.clone())
+            .await
+            .unwrap();
+        let started = world.hub.start_session(booth, booking.id).await.unwrap();
+        assert_eq!(
+            started.ends_at,
+            Some(base() + chrono::Duration::minutes(15))
+        );
+        tokio::time::sleep(Duration::from_secs(14 * 60)).await;
+        assert_eq!(status_of(&world, booking.id).await, Status::Ongoing);
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert_eq!(status_of(&world, booking.id).await, Status::Done);
+        // The repeat of a finish that the timer already did is a safe retry.
+        let done = world.hub.finish_session(booth, booking.id).await.unwrap();
+        assert_eq!(done.status, Status::Done);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_that_passed_while_the_hub_was_down_apply_at_start() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 5, true))
+            .await
+            .unwrap();
+        world.hub.shutdown().await;
+        // Nobody is running: the deadline (10:20) passes.
+        tokio::time::sleep(Duration::from_secs(60 * 60)).await;
+        let clock = Arc::new(TokioClock::starting_at(
+            base() + chrono::Duration::minutes(60),
+        ));
+        let hub = Hub::start(Arc::clone(&world.store), clock, HubSettings::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(status_of(&world, booking.id).await, Status::Expired);
+        hub.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_scans_of_one_qr_give_exactly_one_arrival() {
+        let world = world(8).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let hub = Arc::new(world.hub);
+        let scans = world.booths.iter().map(|booth| {
+            let hub = Arc::clone(&hub);
+            let (booth, qr) = (*booth, booking.qr_token.clone());
+            tokio::spawn(async move { hub.arrival(booth, booking.id, qr).await })
+        });
+        let mut arrived = 0;
+        let mut wrong_booth = 0;
+        for scan in scans.collect::<Vec<_>>() {
+            match scan.await.unwrap() {
+                Ok(b) => {
+                    assert_eq!(b.status, Status::Arrived);
+                    arrived += 1;
+                }
+                Err(HubError::WrongBooth) => wrong_booth += 1,
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((arrived, wrong_booth), (1, 7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_tolerance_rearms_and_expires_waiting_bookings() {
+        let world = world(2).await;
+        let sup = Principal::SuperAdmin {
+            user_id: UserId::new(),
+        };
+        let waiting = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, true))
+            .await
+            .unwrap();
+        let later = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 60, true))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+        world.hub.update_system_config(&sup, 15, 2).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            status_of(&world, waiting.id).await,
+            Status::Expired,
+            "10:02 has passed at 10:05"
+        );
+        let moved = world.store.booking(later.id).await.unwrap().unwrap();
+        assert_eq!(
+            moved.arrival_deadline,
+            base() + chrono::Duration::minutes(62)
+        );
+        assert_eq!(moved.status, Status::AwaitingCustomer);
     }
 }

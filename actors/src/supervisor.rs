@@ -1,66 +1,282 @@
-//! The supervisor of session and booth actors. A child that stops is forgotten; a session actor
-//! that fails (or is killed) while its booking is live is started again from the store after a
-//! short backoff, which re-reads its state and re-arms its timers. Booth actors start again on
-//! their next use.
+//! The supervisor: the tables of session and booth actors ([`Children`]) and the actor that
+//! supervises them. A child that stops is forgotten; a session actor that fails (or is
+//! killed) while its booking is live is started again from the store after a short backoff,
+//! which re-reads its state and re-arms its timers; a booth actor is started again too. A
+//! restart is a message the supervisor sends itself (and again, with a longer backoff, while
+//! it fails), so restarts stop with the supervisor.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::oneshot;
 use tracing::{error, info};
 
-use crate::hub::{Child, Sessions};
-use crate::session::IDLE_STOP_REASON;
+use crate::booth::{BoothActor, BoothArgs, BoothMsg};
+use crate::context::{HubContext, HubSettings};
+use crate::domain::booking::Booking;
+use crate::domain::ids::{BookingId, BoothId};
+use crate::domain::rate::RateLimit;
+use crate::error::HubError;
+use crate::registry::ActorTable;
+use crate::session::{IDLE_STOP_REASON, SessionActor, SessionMsg};
 
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(10);
+
+/// What a stopped actor owned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Child {
+    Session(BookingId),
+    Booth(BoothId),
+}
+
+/// The session and booth actors, started on demand under the supervisor, which owns this.
+#[derive(Debug)]
+pub struct Children {
+    ctx: Arc<HubContext>,
+    sessions: ActorTable<BookingId, SessionMsg>,
+    booths: ActorTable<BoothId, BoothMsg>,
+    /// The supervisor every child is linked to (a handle: the supervisor owns `Children`).
+    supervisor: ActorCell,
+    scan_limit: RateLimit,
+    retry_base: Duration,
+    max_unacked: usize,
+    closing: AtomicBool,
+}
+
+impl Children {
+    /// Whether the hub is shutting down (stopped actors are not restarted then).
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// The session actor of `id`, if one runs.
+    pub fn running(&self, id: BookingId) -> Option<ActorRef<SessionMsg>> {
+        self.sessions.get(&id)
+    }
+
+    /// From now on, stopped children are not started again.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// The supervisor, to link an actor that is not one of these children (a connection).
+    pub fn supervisor(&self) -> ActorCell {
+        self.supervisor.clone()
+    }
+
+    pub fn context(&self) -> &Arc<HubContext> {
+        &self.ctx
+    }
+
+    /// Every running session actor.
+    pub fn session_actors(&self) -> Vec<ActorRef<SessionMsg>> {
+        self.sessions.actors()
+    }
+
+    async fn spawn(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
+        let args = (Arc::clone(&self.ctx), booking);
+        let (actor, _) = Actor::spawn_linked(None, SessionActor, args, self.supervisor())
+            .await
+            .map_err(|e| HubError::Unavailable(format!("cannot start a session actor: {e}")))?;
+        metrics::gauge!("boothhub_session_actors").increment(1.0);
+        Ok(actor)
+    }
+
+    /// The session actor of `id`, started from the store when there is none.
+    pub async fn session(&self, id: BookingId) -> Result<ActorRef<SessionMsg>, HubError> {
+        self.sessions
+            .get_or_start(id, || async {
+                let booking = self
+                    .ctx
+                    .store
+                    .booking(id)
+                    .await?
+                    .ok_or(HubError::NotFound("booking"))?;
+                self.spawn(booking).await
+            })
+            .await
+    }
+
+    /// Starts the actor of a booking just read or written.
+    pub async fn start(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
+        self.sessions
+            .get_or_start(booking.id, || self.spawn(booking.clone()))
+            .await
+    }
+
+    /// Starts a failed booking's actor again from the store, if the booking is still live.
+    pub async fn revive(&self, id: BookingId) -> Result<(), HubError> {
+        match self.ctx.store.booking(id).await? {
+            Some(booking) if booking.status.is_live() => self.start(booking).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The booth actor of `id`, started when there is none.
+    pub async fn booth(&self, id: BoothId) -> Result<ActorRef<BoothMsg>, HubError> {
+        self.booths
+            .get_or_start(id, || async {
+                let booth = self
+                    .ctx
+                    .store
+                    .booth(id)
+                    .await?
+                    .ok_or(HubError::NotFound("booth"))?;
+                let args = BoothArgs {
+                    booth_id: id,
+                    outlet_id: booth.outlet_id,
+                    ctx: Arc::clone(&self.ctx),
+                    scan_limit: self.scan_limit,
+                    retry_base: self.retry_base,
+                    max_unacked: self.max_unacked,
+                };
+                let (actor, _) = Actor::spawn_linked(None, BoothActor, args, self.supervisor())
+                    .await
+                    .map_err(|e| {
+                        HubError::Unavailable(format!("cannot start a booth actor: {e}"))
+                    })?;
+                Ok::<_, HubError>(actor)
+            })
+            .await
+    }
+
+    /// Forgets a stopped actor of either kind; says what it owned.
+    pub fn forget(&self, actor: ActorId) -> Option<Child> {
+        if let Some(booth) = self.booths.forget(actor) {
+            return Some(Child::Booth(booth));
+        }
+        let booking = self.sessions.forget(actor)?;
+        metrics::gauge!("boothhub_session_actors").decrement(1.0);
+        Some(Child::Session(booking))
+    }
+
+    /// Starts a stopped child again: a live booking's session, or a booth.
+    pub async fn restart(&self, child: Child) -> Result<(), HubError> {
+        match child {
+            Child::Session(booking) => self.revive(booking).await,
+            Child::Booth(booth) => self.booth(booth).await.map(|_| ()),
+        }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// Starts the supervisor; answers it and the tables of its children.
+pub async fn start(
+    ctx: Arc<HubContext>,
+    settings: &HubSettings,
+) -> Result<(ActorRef<SupervisorMsg>, Arc<Children>), HubError> {
+    let (tx, rx) = oneshot::channel();
+    let args = SupervisorArgs {
+        ctx,
+        scan_limit: settings.scan_limit,
+        retry_base: settings.retry_base,
+        max_unacked: settings.max_unacked,
+        children: tx,
+    };
+    let (supervisor, _) = Actor::spawn(None, Supervisor, args)
+        .await
+        .map_err(|e| HubError::Unavailable(format!("cannot start the supervisor: {e}")))?;
+    let children = rx
+        .await
+        .map_err(|_| HubError::Unavailable("the supervisor did not start".into()))?;
+    Ok((supervisor, children))
+}
 
 pub struct Supervisor;
 
-pub enum SupervisorMsg {}
+pub enum SupervisorMsg {
+    /// Start `child` again (after `backoff`, which doubles while it fails).
+    Restart { child: Child, backoff: Duration },
+}
+
+pub struct SupervisorArgs {
+    ctx: Arc<HubContext>,
+    scan_limit: RateLimit,
+    retry_base: Duration,
+    max_unacked: usize,
+    /// Where the tables go once the supervisor stands.
+    children: oneshot::Sender<Arc<Children>>,
+}
 
 pub struct SupervisorState {
-    sessions: Weak<Sessions>,
+    children: Arc<Children>,
 }
 
 impl Actor for Supervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = Weak<Sessions>;
+    type Arguments = SupervisorArgs;
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<SupervisorMsg>,
-        sessions: Weak<Sessions>,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState { sessions })
+        let children = Arc::new(Children {
+            ctx: args.ctx,
+            sessions: ActorTable::default(),
+            booths: ActorTable::default(),
+            supervisor: myself.get_cell(),
+            scan_limit: args.scan_limit,
+            retry_base: args.retry_base,
+            max_unacked: args.max_unacked,
+            closing: AtomicBool::new(false),
+        });
+        let _ = args.children.send(Arc::clone(&children));
+        Ok(SupervisorState { children })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisorMsg::Restart { child, backoff } = msg;
+        if state.children.is_closing() {
+            return Ok(());
+        }
+        if let Err(err) = state.children.restart(child).await {
+            error!(?child, error = %err, "restart failed; retrying");
+            let backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+            schedule_restart(&myself, child, backoff);
+        }
+        Ok(())
     }
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: ActorRef<SupervisorMsg>,
+        myself: ActorRef<SupervisorMsg>,
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(sessions) = state.sessions.upgrade() else {
-            return Ok(());
-        };
+        let children = &state.children;
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                let child = sessions.forget(cell.get_id());
+                let child = children.forget(cell.get_id());
                 // A child killed from outside is started again (a session only while its
                 // booking is live); one that stopped because its booking is finished stays
                 // stopped. Connection actors are not children that restart.
                 let stopped_idle = reason.as_deref() == Some(IDLE_STOP_REASON);
-                if let Some(child) = child.filter(|_| !stopped_idle) {
+                if let Some(child) = child.filter(|_| !stopped_idle && !children.is_closing()) {
                     info!(actor = %cell.get_id(), ?child, "actor stopped; restarting");
-                    restart(Arc::clone(&sessions), child);
+                    schedule_restart(&myself, child, RESTART_BACKOFF);
                 }
             }
             SupervisionEvent::ActorFailed(cell, err) => {
                 metrics::counter!("boothhub_actor_failures_total").increment(1);
                 error!(actor = %cell.get_id(), error = %err, "actor failed; restarting from the store");
-                if let Some(child) = sessions.forget(cell.get_id()) {
-                    restart(Arc::clone(&sessions), child);
+                if let Some(child) = children
+                    .forget(cell.get_id())
+                    .filter(|_| !children.is_closing())
+                {
+                    schedule_restart(&myself, child, RESTART_BACKOFF);
                 }
             }
             _ => {}
@@ -69,24 +285,50 @@ impl Actor for Supervisor {
     }
 }
 
-fn restart(sessions: Arc<Sessions>, child: Child) {
-    if sessions.is_closing() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut backoff = RESTART_BACKOFF;
-        loop {
-            tokio::time::sleep(backoff).await;
-            if sessions.is_closing() {
-                return;
-            }
-            match sessions.restart(child).await {
-                Ok(()) => return,
-                Err(err) => {
-                    error!(?child, error = %err, "restart failed; retrying");
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
+fn schedule_restart(supervisor: &ActorRef<SupervisorMsg>, child: Child, backoff: Duration) {
+    drop(supervisor.send_after(backoff, move || SupervisorMsg::Restart { child, backoff }));
+}
+
+#[cfg(test)]
+mod tests {
+    //! Restarts in the test world.
+
+    use std::time::Duration;
+
+    use crate::domain::status::Status;
+    use crate::world::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_killed_session_actor_is_restarted_from_the_store_with_its_timer() {
+        let world = world(1).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 0, false))
+            .await
+            .unwrap();
+        let first = world.hub.children().running(booking.id).unwrap();
+        first.kill();
+        let mut restarted = None;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            restarted = world
+                .hub
+                .children()
+                .running(booking.id)
+                .filter(|a| a.get_id() != first.get_id());
+            if restarted.is_some() {
+                break;
             }
         }
-    });
+        assert!(
+            restarted.is_some(),
+            "the supervisor did not restart the session actor"
+        );
+        tokio::time::sleep(Duration::from_secs(16 * 60)).await;
+        assert_eq!(
+            status_of(&world, booking.id).await,
+            Status::Expired,
+            "the restarted actor re-armed its timer"
+        );
+    }
 }

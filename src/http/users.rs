@@ -63,10 +63,10 @@ async fn create_user(
         role,
         outlet_id,
     )
-    .map_err(boothhub_actors::hub::HubError::Invalid)?;
-    let hash = password::hash(body.password)
-        .await
-        .map_err(|e| ApiError::from(boothhub_actors::hub::HubError::Unavailable(e.to_string())))?;
+    .map_err(boothhub_actors::error::HubError::Invalid)?;
+    let hash = password::hash(body.password).await.map_err(|e| {
+        ApiError::from(boothhub_actors::error::HubError::Unavailable(e.to_string()))
+    })?;
     let input = UserInput {
         name: body.name,
         email: body.email.trim().to_owned(),

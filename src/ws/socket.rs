@@ -11,11 +11,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use boothhub_actors::connection::{ClientRequest, ConnMsg, Outbound, Turn};
+use boothhub_actors::connection::{ClientRequest, ConnectionHandle, Turn};
 use boothhub_actors::domain::access::{Action, Principal, permits};
+use boothhub_actors::router::WireFormat;
+use boothhub_actors::sequencer::Outbound;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError};
 use hyper_util::rt::TokioIo;
-use ractor::ActorRef;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{debug, warn};
 
@@ -264,7 +265,7 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
             Err(err) => {
                 malformed += 1;
                 let error = Outbound::Error {
-                    code: "MALFORMED_MESSAGE",
+                    code: ErrorCode::MalformedMessage,
                     message: err.to_string(),
                 };
                 let _ = outbound.try_send(error);
@@ -276,7 +277,7 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
         }
     }
     tokens.remove(&registration);
-    let _ = actor.cast(ConnMsg::Closed);
+    actor.closed();
     if close.borrow().is_none() {
         let _ = close.send(Some((1000, String::new())));
     }
@@ -296,7 +297,7 @@ fn close_code(err: &WebSocketError) -> Option<u16> {
     }
 }
 
-fn forward(actor: &ActorRef<ConnMsg>, message: ClientMessage, turn: Turn) {
+fn forward(actor: &ConnectionHandle, message: ClientMessage, turn: Turn) {
     let request = match message {
         ClientMessage::Subscribe { streams, resume } => {
             ClientRequest::Subscribe { streams, resume }
@@ -304,7 +305,7 @@ fn forward(actor: &ActorRef<ConnMsg>, message: ClientMessage, turn: Turn) {
         ClientMessage::Unsubscribe { streams } => ClientRequest::Unsubscribe { streams },
         ClientMessage::Ack { stream, seq } => ClientRequest::Ack { stream, seq },
     };
-    let _ = actor.cast(ConnMsg::Client { request, turn });
+    actor.request(request, turn);
 }
 
 fn server_message(item: &Outbound) -> ServerMessage {
@@ -320,7 +321,7 @@ fn server_message(item: &Outbound) -> ServerMessage {
         },
         Outbound::Event { event, .. } => ServerMessage::event(&event.event),
         Outbound::Error { code, message } => ServerMessage::Error {
-            code: (*code).to_owned(),
+            code: code.as_str().to_owned(),
             message: message.clone(),
         },
     }
@@ -445,7 +446,12 @@ async fn write_item(
         }
         // Encoded once per event and format, shared (not copied) by every subscriber.
         Next::Item(Outbound::Event { event, .. }) => {
-            let bytes = event.encoded(usize::from(text), |stored| {
+            let format = if text {
+                WireFormat::Json
+            } else {
+                WireFormat::MessagePack
+            };
+            let bytes = event.encoded(format, |stored| {
                 encode(protocol, &ServerMessage::event(stored)).0
             });
             write.write_frame(data(Payload::Borrowed(bytes))).await?;

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod booking;
+pub mod code;
 pub mod config;
 pub mod event;
 pub mod ids;

@@ -1,0 +1,97 @@
+//! What every actor shares ([`HubContext`]) and the hub's tunables ([`HubSettings`]). Sits
+//! below the actors: they hold the context, none of them owns it.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use crate::clock::SharedClock;
+use crate::domain::config::SystemConfig;
+use crate::domain::event::StoredEvent;
+use crate::domain::ids::BoothId;
+use crate::domain::qr::QrSigner;
+use crate::domain::rate::RateLimit;
+use crate::router::{Published, StreamRouter};
+use crate::store::{Presence, Store};
+
+/// What every actor shares: the store, the clock, the QR secret, the system config, the
+/// router that hands committed events to their streams' listeners, and booth presence.
+#[derive(Debug)]
+pub struct HubContext {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub qr: QrSigner,
+    pub router: StreamRouter,
+    /// The last presence of each booth seen by this hub.
+    pub presence: DashMap<BoothId, Presence>,
+    config: RwLock<SystemConfig>,
+}
+
+impl HubContext {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        qr: QrSigner,
+        config: SystemConfig,
+    ) -> Self {
+        HubContext {
+            store,
+            clock,
+            qr,
+            router: StreamRouter::default(),
+            presence: DashMap::new(),
+            config: RwLock::new(config),
+        }
+    }
+
+    pub fn config(&self) -> SystemConfig {
+        match self.config.read() {
+            Ok(config) => config.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn set_config(&self, config: SystemConfig) {
+        match self.config.write() {
+            Ok(mut current) => *current = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+
+    /// Hands committed events to their streams' listeners. Called only after commit.
+    pub fn publish(&self, events: Vec<StoredEvent>) {
+        for event in events {
+            metrics::counter!("boothhub_events_published_total").increment(1);
+            self.router.publish(&Arc::new(Published::new(event)));
+        }
+    }
+}
+
+/// Tunables of the hub, from the process config.
+#[derive(Clone, Debug)]
+pub struct HubSettings {
+    pub scan_limit: RateLimit,
+    pub ask_timeout: Duration,
+    /// The first wait before an unacked booth event is sent again.
+    pub retry_base: Duration,
+    /// Streams one WebSocket connection may hold subscribed.
+    pub max_streams: usize,
+    /// Unacked events a booth actor keeps; beyond, the oldest is dead-lettered.
+    pub max_unacked: usize,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            scan_limit: RateLimit {
+                per_minute: 30,
+                burst: 10,
+            },
+            ask_timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(1),
+            max_streams: 100,
+            max_unacked: 1024,
+        }
+    }
+}

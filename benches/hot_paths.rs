@@ -9,7 +9,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use boothhub::auth::webhook;
-use boothhub::ws::protocol::{Protocol, ServerMessage, encode};
+use boothhub::wire::ServerMessage;
+use boothhub::ws::protocol::{Protocol, encode};
 use boothhub_actors::domain::event::{Event, EventKind, StoredEvent};
 use boothhub_actors::domain::ids::{BookingId, BoothId, OutletId};
 use boothhub_actors::domain::qr::QrSigner;

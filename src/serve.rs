@@ -17,34 +17,19 @@ use boothhub_actors::store::embedded::EmbeddedStore;
 use boothhub_actors::store::scylla::{ScyllaSettings, ScyllaStore};
 use tracing::{info, warn};
 
+use crate::app;
 use crate::auth::password;
 use crate::config::{Config, StoreKind};
 use crate::conn::{ConnLimits, CountingAcceptor};
-use crate::http::{self, AppState};
+use crate::state::AppState;
 use crate::{telemetry, tls};
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Creates `dir` (and its parents) readable by the hub's user only, 0700, and tightens it
-/// if it exists (contract §2: the data dir holds keys and the store).
-pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-    }
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(dir)
-}
-
 /// Opens the configured store, applying its schema.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    private_dir(&config.data_dir).with_context(|| {
+    crate::files::private_dir(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data dir {} (BOOTHHUB_DATA_DIR)",
             config.data_dir.display()
@@ -116,7 +101,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let rustls = tls::rustls_config(&tls_files).await?;
 
-    let app = http::router(AppState::new(
+    let app = app::router(AppState::new(
         Arc::clone(&hub),
         Arc::new(config.clone()),
         metrics,

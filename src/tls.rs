@@ -59,7 +59,7 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
         dir: dir.display().to_string(),
         reason,
     };
-    crate::serve::private_dir(dir).map_err(|e| fail(e.to_string()))?;
+    crate::files::private_dir(dir).map_err(|e| fail(e.to_string()))?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),

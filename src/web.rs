@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::http::AppState;
+use crate::state::AppState;
 
 mod assets {
     include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));

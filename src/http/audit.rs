@@ -11,8 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Query};
-use super::{AppState, PageQuery, list, query_id, time};
+use super::query::{PageQuery, query_id};
 use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::wire::{list, time};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/audit", get(list_audit))

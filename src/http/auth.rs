@@ -15,9 +15,10 @@ use serde_json::json;
 
 use super::extract::{Authed, ClientIp, Json, presented_token};
 use super::users::user_body;
-use super::{AppState, time};
 use crate::auth::{self, LOGIN_PREFIX, password};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::wire::time;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

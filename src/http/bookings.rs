@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router};
-use boothhub_actors::domain::booking::{Booking, Customer, NewBooking};
+use boothhub_actors::domain::booking::{Customer, NewBooking};
 use boothhub_actors::domain::ids::{BookingId, BoothId, OutletId};
 use boothhub_actors::domain::status::Status;
 use boothhub_actors::store::BookingFilter;
@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Caller, ClientIp, Id, Json, Query};
-use super::{AppState, PageQuery, list, opt_time, parse_time, query_id, time};
+use super::query::{PageQuery, query_id};
 use crate::error::{ApiError, ApiResult};
-use crate::ws::protocol::ServerMessage;
+use crate::state::AppState;
+use crate::wire::ServerMessage;
+use crate::wire::{booking_body, list, parse_time};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,29 +35,6 @@ async fn booking_events(
     let events = state.hub.booking_events(caller, id).await?;
     let items: Vec<ServerMessage> = events.iter().map(ServerMessage::event).collect();
     Ok(AxumJson(json!({ "items": items })))
-}
-
-/// The booking as the API shows it: exactly the fields of contract §5.
-pub fn booking_body(b: &Booking) -> Value {
-    json!({
-        "id": b.id,
-        "user": { "name": b.user.name, "phone": b.user.phone, "email": b.user.email },
-        "outlet_id": b.outlet_id,
-        "booth_id": b.booth_id,
-        "status": b.status,
-        "booking_time": time(b.booking_time),
-        "amount": b.amount,
-        "paid_at": opt_time(b.paid_at),
-        "arrival_deadline": time(b.arrival_deadline),
-        "expired_at": opt_time(b.expired_at),
-        "started_at": opt_time(b.started_at),
-        "ends_at": opt_time(b.ends_at),
-        "finished_at": opt_time(b.finished_at),
-        "override_by": b.override_by,
-        "override_at": opt_time(b.override_at),
-        "override_reason": b.override_reason,
-        "qr_token": b.qr_token,
-    })
 }
 
 #[derive(Deserialize)]

@@ -11,9 +11,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Json, Query};
-use super::{AppState, PageQuery, query_id, time};
+use super::query::{PageQuery, query_id};
 use crate::auth::{self, BOOTH_PREFIX};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::wire::time;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/booths", get(list_booths).post(create_booth))
@@ -91,5 +93,5 @@ async fn list_booths(
         .iter()
         .map(|b| booth_body(b, state.hub.presence(b.id)))
         .collect();
-    Ok(super::list(items, page.next_cursor))
+    Ok(crate::wire::list(items, page.next_cursor))
 }

@@ -12,9 +12,9 @@ use boothhub_actors::domain::access::Principal;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::AppState;
 use crate::auth::{self, BOOTH_PREFIX, SESSION_COOKIE};
 use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 
 /// The raw bytes of a JSON body: the content type is checked and the size limit answered in
 /// the contract's shape. An empty body is allowed where the handler says so.

@@ -11,8 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::extract::{Authed, Id, Json, Query};
-use super::{AppState, PageQuery, list};
+use super::query::PageQuery;
 use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::wire::list;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::extract::{Authed, Query, RawJson, parse_json};
-use super::{AppState, PageQuery, list, parse_time, query_id, time};
+use super::query::{PageQuery, query_id};
 use crate::auth::webhook;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::wire::{list, parse_time, time};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

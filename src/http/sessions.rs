@@ -9,10 +9,10 @@ use boothhub_actors::domain::status::OverrideTarget;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::AppState;
-use super::bookings::booking_body;
 use super::extract::{Authed, EmptyBody, Id, Json};
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::wire::booking_body;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

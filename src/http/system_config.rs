@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Json, present};
-use super::{AppState, opt_time};
 use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::wire::opt_time;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/config/system", get(read).put(update))

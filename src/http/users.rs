@@ -12,9 +12,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Json, Query};
-use super::{AppState, PageQuery, list};
+use super::query::PageQuery;
 use crate::auth::password;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::wire::list;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/admin-users", get(list_users).post(create_user))

@@ -5,4 +5,3 @@
 pub mod message;
 pub mod protocol;
 pub mod socket;
-pub mod tokens;

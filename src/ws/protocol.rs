@@ -1,11 +1,13 @@
-//! The wire messages of contract §7 and their two encodings: MessagePack maps with field
+//! The client messages of contract §7, and the two encodings of every message (the hub's own
+//! messages are `crate::wire::ServerMessage`): MessagePack maps with field
 //! names (`boothhub.msgpack`, binary frames, the default) and JSON (`boothhub.json`, text
 //! frames). Pure: no socket, no actor.
 
 use std::collections::HashMap;
 
-use boothhub_actors::domain::event::StoredEvent;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use crate::wire::ServerMessage;
 
 /// The subprotocols the hub speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,56 +78,6 @@ pub enum ClientMessage {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StreamSeq {
-    pub stream: String,
-    pub seq: u64,
-}
-
-/// What the hub sends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerMessage {
-    Subscribed {
-        streams: Vec<StreamSeq>,
-    },
-    Event {
-        stream: String,
-        seq: u64,
-        event: String,
-        booking_id: Option<String>,
-        booth_id: Option<String>,
-        outlet_id: Option<String>,
-        status: Option<String>,
-        at: String,
-        data: serde_json::Value,
-    },
-    Error {
-        code: String,
-        message: String,
-    },
-}
-
-impl ServerMessage {
-    pub fn event(stored: &StoredEvent) -> ServerMessage {
-        let event = &stored.event;
-        ServerMessage::Event {
-            stream: stored.stream.clone(),
-            seq: stored.seq,
-            event: serde_json::to_value(event.event)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            booking_id: event.booking_id.map(|id| id.to_string()),
-            booth_id: event.booth_id.map(|id| id.to_string()),
-            outlet_id: event.outlet_id.map(|id| id.to_string()),
-            status: event.status.map(|s| s.as_str().to_owned()),
-            at: crate::http::time(event.at),
-            data: event.data.clone(),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("invalid JSON message: {0}")]
@@ -179,7 +131,7 @@ mod tests {
             resume: HashMap::from([("all".to_owned(), 7)]),
         };
         assert_eq!(message, Some(want.clone()));
-        #[derive(Serialize)]
+        #[derive(serde::Serialize)]
         struct Sub<'a> {
             r#type: &'a str,
             streams: Vec<&'a str>,

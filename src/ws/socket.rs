@@ -5,7 +5,6 @@
 //! `idle_timeout` is closed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,26 +20,19 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{debug, warn};
 
 use super::message::{Assembler, Fragment, MAX_MESSAGE};
-use super::protocol::{ClientMessage, Protocol, ServerMessage, StreamSeq, decode, encode};
-use super::tokens::TokenSockets;
+use super::protocol::{ClientMessage, Protocol, decode, encode};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::AppState;
 use crate::http::extract::{Caller, presented_token};
+use crate::state::{AppState, SocketSettings};
+use crate::token_sockets::TokenSockets;
+use crate::wire::{ServerMessage, StreamSeq};
 
 /// Frames a client may send wrong before it is closed with 1008.
 const MALFORMED_LIMIT: u32 = 20;
 /// Client messages handed to the connection actor and not yet handled: the reader waits
 /// (and so stops reading the socket) while this many are in its mailbox.
 const IN_FLIGHT: usize = 8;
-
-/// Socket settings from the config.
-#[derive(Clone, Copy, Debug)]
-pub struct SocketSettings {
-    pub ping_interval: Duration,
-    pub idle_timeout: Duration,
-    pub queue_capacity: usize,
-}
 
 type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 

@@ -40,12 +40,18 @@ fn documented() -> BTreeSet<(String, String)> {
     operations
 }
 
-/// The `.route("path", get(..).post(..))` calls of `src/http/`.
+/// The `.route("path", get(..).post(..))` calls of `src/http/` and `src/app.rs` (the
+/// WebSocket upgrade).
 fn served() -> BTreeSet<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(root.join("src/http"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.push(root.join("src/app.rs"));
     let mut routes = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for file in files {
+        let source = std::fs::read_to_string(file).unwrap();
         for chunk in source.split(".route(\"").skip(1) {
             let (path, rest) = chunk.split_once('"').unwrap();
             let call = rest.split("\n}").next().unwrap_or(rest);

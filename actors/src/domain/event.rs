@@ -8,24 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{BookingId, BoothId, OutletId};
+pub use super::kind::EventKind;
 use super::status::Status;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EventKind {
-    BookingCreated,
-    PaymentConfirmed,
-    SessionApproved,
-    SessionRejected,
-    SessionExpired,
-    SessionStarted,
-    SessionDone,
-    SessionOverride,
-    BoothOnline,
-    BoothOffline,
-    ConfigUpdated,
-    DeliveryFailed,
-}
 
 /// A stream a client subscribes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

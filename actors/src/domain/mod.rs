@@ -7,6 +7,7 @@ pub mod code;
 pub mod config;
 pub mod event;
 pub mod ids;
+pub mod kind;
 pub mod payment;
 pub mod qr;
 pub mod rate;

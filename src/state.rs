@@ -1,0 +1,64 @@
+//! What every handler of every transport can reach ([`AppState`]): the hub, the config,
+//! the limiters and the WebSocket settings. Below the transports, above the hub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boothhub_actors::hub::Hub;
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::ratelimit::{AccountLimiter, IpLimiter};
+use crate::token_sockets::TokenSockets;
+
+/// Socket settings from the config.
+#[derive(Clone, Copy, Debug)]
+pub struct SocketSettings {
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub queue_capacity: usize,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+    pub metrics: Option<PrometheusHandle>,
+    pub booking_limiter: Arc<IpLimiter>,
+    pub login_limiter: Arc<IpLimiter>,
+    /// Failed logins per e-mail address (contract §2).
+    pub account_limiter: Arc<AccountLimiter>,
+    pub sockets: SocketSettings,
+    /// Open WebSockets per token (at most `ws.max_connections_per_token`).
+    pub token_sockets: Arc<TokenSockets>,
+}
+
+impl AppState {
+    pub fn new(hub: Arc<Hub>, config: Arc<Config>, metrics: Option<PrometheusHandle>) -> Self {
+        let limits = &config.rate_limits;
+        let ws = config.ws;
+        AppState {
+            sockets: SocketSettings {
+                ping_interval: Duration::from_secs(ws.ping_interval_seconds),
+                idle_timeout: Duration::from_secs(ws.idle_timeout_seconds),
+                queue_capacity: ws.queue_capacity,
+            },
+            token_sockets: Arc::new(TokenSockets::new(ws.max_connections_per_token)),
+            booking_limiter: Arc::new(IpLimiter::new(limits.booking)),
+            login_limiter: Arc::new(IpLimiter::new(limits.login)),
+            account_limiter: Arc::new(AccountLimiter::new(
+                limits.login_failures_per_account,
+                limits.login_failure_window_minutes,
+            )),
+            hub,
+            config,
+            metrics,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.hub.context().clock.now()
+    }
+}

@@ -22,7 +22,11 @@ use crate::auth::password;
 use crate::config::{Config, StoreKind};
 use crate::conn::{ConnLimits, CountingAcceptor};
 use crate::state::AppState;
+use crate::token_sockets::TokenSockets;
 use crate::{telemetry, tls};
+
+/// The close code WebSocket clients get at shutdown (RFC 6455: going away).
+const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -101,13 +105,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let rustls = tls::rustls_config(&tls_files).await?;
 
-    let app = app::router(AppState::new(
-        Arc::clone(&hub),
-        Arc::new(config.clone()),
-        metrics,
-    ));
+    let state = AppState::new(Arc::clone(&hub), Arc::new(config.clone()), metrics);
+    let sockets = Arc::clone(&state.token_sockets);
+    let app = app::router(state);
     let handle = axum_server::Handle::new();
-    tokio::spawn(shutdown_on_signal(handle.clone()));
+    tokio::spawn(shutdown_on_signal(handle.clone(), sockets));
     let listening = handle.clone();
     tokio::spawn(async move {
         if let Some(addr) = listening.listening().await {
@@ -172,7 +174,9 @@ async fn ensure_super_admin(hub: &Hub, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_on_signal(handle: axum_server::Handle) {
+/// On SIGTERM or Ctrl-C: WebSocket clients get close 1001 ("going away": reconnect and
+/// resume), then requests in flight get `DRAIN` to finish.
+async fn shutdown_on_signal(handle: axum_server::Handle, sockets: Arc<TokenSockets>) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -191,6 +195,10 @@ async fn shutdown_on_signal(handle: axum_server::Handle) {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    info!("shutdown signal received; draining requests");
+    let closed = sockets.close_all(CLOSE_GOING_AWAY, "the hub is shutting down");
+    info!(
+        websockets = closed,
+        "shutdown signal received; closing sockets, draining requests"
+    );
     handle.graceful_shutdown(Some(DRAIN));
 }

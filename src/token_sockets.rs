@@ -73,6 +73,18 @@ impl TokenSockets {
         }
     }
 
+    /// Closes every open socket with `code` (shutdown: 1001); answers how many.
+    pub fn close_all(&self, code: u16, reason: &str) -> usize {
+        let mut closed = 0;
+        for sockets in self.open.iter() {
+            for (_, close) in sockets.iter() {
+                let _ = close.send(Some((code, reason.to_owned())));
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Open sockets of a token.
     pub fn count(&self, token_hash: &str) -> usize {
         self.open.get(token_hash).map_or(0, |sockets| sockets.len())
@@ -110,5 +122,22 @@ mod tests {
         sockets.remove(&c);
         assert_eq!(sockets.count("t"), 0);
         assert!(!sockets.open.contains_key("t"), "no entry left behind");
+    }
+
+    #[test]
+    fn close_all_closes_every_socket_of_every_token() {
+        let sockets = TokenSockets::new(20);
+        let signals: Vec<_> = ["a", "a", "b"]
+            .iter()
+            .map(|token| {
+                let (close, closed) = watch::channel(None);
+                sockets.add(token, close);
+                closed
+            })
+            .collect();
+        assert_eq!(sockets.close_all(1001, "bye"), 3);
+        for signal in &signals {
+            assert_eq!(closed_with(signal), Some(1001));
+        }
     }
 }

@@ -183,6 +183,15 @@ impl TestHub {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM: the graceful shutdown path.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
     /// Starts again on the same data dir.
     pub fn restart(&mut self) {
         let (child, addr) = spawn(self.data.path(), &self.extra_env);

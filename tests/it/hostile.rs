@@ -936,3 +936,28 @@ fn the_start_up_super_admin_password_is_held_to_the_password_rules() {
         );
     }
 }
+
+#[tokio::test]
+async fn sigterm_closes_every_websocket_with_1001() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Shutdown").await;
+    let mut sockets = vec![
+        hub.ws(&root, Some("boothhub.json")).await,
+        hub.ws(&outlet.admin, None).await,
+    ];
+    assert!(answers_a_subscribe(&mut sockets[0], "all").await);
+    assert!(answers_a_subscribe(&mut sockets[1], &format!("outlet:{}", outlet.id)).await);
+    hub.terminate();
+    for socket in &mut sockets {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let code = loop {
+            match socket.receive(deadline - Instant::now()).await {
+                Received::Message(_) => {}
+                Received::Closed(code) => break code,
+                Received::Nothing => panic!("no close within 5 s of SIGTERM"),
+            }
+        };
+        assert_eq!(code, Some(1001), "going away: reconnect and resume");
+    }
+}

@@ -544,6 +544,19 @@ async fn unsubscribing_gives_a_place_back_under_the_configured_stream_cap() {
 }
 
 /// Whether the socket answers a subscribe to `stream`.
+/// The close code `socket` gets within `within` (messages before it are skipped); panics
+/// when it stays open.
+async fn close_code_within(socket: &mut WsClient, within: Duration) -> Option<u16> {
+    let deadline = Instant::now() + within;
+    loop {
+        match socket.receive(deadline - Instant::now()).await {
+            Received::Message(_) => {}
+            Received::Closed(code) => return code,
+            Received::Nothing => panic!("the socket was not closed within {within:?}"),
+        }
+    }
+}
+
 async fn answers_a_subscribe(client: &mut WsClient, stream: &str) -> bool {
     client.subscribe(&[stream], None).await["type"] == "subscribed"
 }
@@ -566,14 +579,7 @@ async fn one_socket_too_many_for_a_token_closes_its_oldest_with_4409() {
     }
     let mut oldest = sockets.remove(0);
     let mut newest = hub.ws(&outlet.admin, Some("boothhub.json")).await;
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let code = loop {
-        match oldest.receive(deadline - Instant::now()).await {
-            Received::Message(_) => {}
-            Received::Closed(code) => break code,
-            Received::Nothing => panic!("the oldest socket was not closed within 2 s"),
-        }
-    };
+    let code = close_code_within(&mut oldest, Duration::from_secs(2)).await;
     assert_eq!(code, Some(4409));
 
     assert!(answers_a_subscribe(&mut newest, &stream).await);
@@ -950,14 +956,7 @@ async fn sigterm_closes_every_websocket_with_1001() {
     assert!(answers_a_subscribe(&mut sockets[1], &format!("outlet:{}", outlet.id)).await);
     hub.terminate();
     for socket in &mut sockets {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let code = loop {
-            match socket.receive(deadline - Instant::now()).await {
-                Received::Message(_) => {}
-                Received::Closed(code) => break code,
-                Received::Nothing => panic!("no close within 5 s of SIGTERM"),
-            }
-        };
+        let code = close_code_within(socket, Duration::from_secs(5)).await;
         assert_eq!(code, Some(1001), "going away: reconnect and resume");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use boothhub::auth::webhook;
 use boothhub::wire::ServerMessage;
 use boothhub::ws::protocol::{Protocol, encode};
-use boothhub_actors::domain::event::{Event, EventKind, StoredEvent};
+use boothhub_actors::domain::event::{Event, EventKind, StoredEvent, Stream};
 use boothhub_actors::domain::ids::{BookingId, BoothId, OutletId};
 use boothhub_actors::domain::qr::QrSigner;
 use boothhub_actors::domain::status::{OverrideTarget, Status, Trigger, Window, decide};
@@ -74,7 +74,7 @@ fn qr_token(c: &mut Criterion) {
 fn an_event(seq: u64) -> StoredEvent {
     let outlet = OutletId::new();
     StoredEvent {
-        stream: format!("outlet:{outlet}"),
+        stream: Stream::Outlet(outlet),
         seq,
         event: Event {
             event: EventKind::SessionApproved,
@@ -101,7 +101,7 @@ fn fan_out(c: &mut Criterion) {
     let mut receivers = Vec::with_capacity(1000);
     for _ in 0..1000 {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        router.listen(&stored.stream, Arc::new(tx));
+        router.listen(stored.stream, Arc::new(tx));
         receivers.push(rx);
     }
     let published = Arc::new(Published::new(stored));

@@ -3,7 +3,7 @@
 //! event has one shape wherever it is shown). Translates only; below every transport.
 
 use boothhub_actors::domain::booking::Booking;
-use boothhub_actors::domain::event::StoredEvent;
+use boothhub_actors::domain::event::{StoredEvent, Stream};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ pub fn booking_body(b: &Booking) -> Value {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamSeq {
-    pub stream: String,
+    pub stream: Stream,
     pub seq: u64,
 }
 
@@ -65,7 +65,7 @@ pub enum ServerMessage {
         streams: Vec<StreamSeq>,
     },
     Event {
-        stream: String,
+        stream: Stream,
         seq: u64,
         event: String,
         booking_id: Option<String>,
@@ -85,7 +85,7 @@ impl ServerMessage {
     pub fn event(stored: &StoredEvent) -> ServerMessage {
         let event = &stored.event;
         ServerMessage::Event {
-            stream: stored.stream.clone(),
+            stream: stored.stream,
             seq: stored.seq,
             event: serde_json::to_value(event.event)
                 .ok()

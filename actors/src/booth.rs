@@ -139,11 +139,11 @@ impl Actor for BoothActor {
         args: BoothArgs,
     ) -> Result<BoothState, ActorProcessingErr> {
         let bucket = TokenBucket::full(args.scan_limit, args.ctx.clock.now());
-        let stream = Stream::Booth(args.booth_id).to_string();
+        let stream = Stream::Booth(args.booth_id);
         let listener = args
             .ctx
             .router
-            .listen(&stream, Arc::new(BoothHandle::new(myself)));
+            .listen(stream, Arc::new(BoothHandle::new(myself)));
         Ok(BoothState {
             args,
             bucket,
@@ -161,8 +161,8 @@ impl Actor for BoothActor {
         _myself: ActorRef<BoothMsg>,
         state: &mut BoothState,
     ) -> Result<(), ActorProcessingErr> {
-        let stream = Stream::Booth(state.args.booth_id).to_string();
-        state.args.ctx.router.unlisten(&stream, state.listener);
+        let stream = Stream::Booth(state.args.booth_id);
+        state.args.ctx.router.unlisten(stream, state.listener);
         if let Some(timer) = state.timer.take() {
             timer.abort();
         }
@@ -370,7 +370,7 @@ impl BoothState {
             id: AuditId::new(),
             booth_id: self.args.booth_id,
             outlet_id: self.args.outlet_id,
-            stream: stored.stream.clone(),
+            stream: stored.stream,
             seq: stored.seq,
             event: stored.event.clone(),
             deliveries: pending.deliveries,
@@ -432,7 +432,7 @@ mod tests {
     use crate::booth::BoothMsg;
     use crate::connection::{ClientRequest, Turn};
     use crate::context::HubSettings;
-    use crate::domain::event::EventKind;
+    use crate::domain::event::{EventKind, Stream};
     use crate::store::{DeadLetterFilter, PageRequest};
     use crate::world::*;
 
@@ -441,7 +441,7 @@ mod tests {
         let world = world(1).await;
         let booth = world.booths[0];
         let booth_id = booth.booth_id().unwrap();
-        let mut failures = world.hub.listen(&format!("outlet:{}", world.outlet));
+        let mut failures = world.hub.listen(Stream::Outlet(world.outlet));
         let (tx, mut rx) = mpsc::channel(256);
         let (close, _closed) = watch::channel(None);
         let _conn = world.hub.connect(booth, tx, close).await.unwrap();
@@ -546,8 +546,14 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let stream = format!("booth:{booth_id}");
-        conn.request(ClientRequest::Ack { stream, seq: 2 }, Turn::default());
+        let stream = Stream::Booth(booth_id);
+        conn.request(
+            ClientRequest::Ack {
+                stream: stream.to_string(),
+                seq: 2,
+            },
+            Turn::default(),
+        );
         tokio::time::sleep(Duration::from_secs(40)).await;
         assert_eq!(
             seqs(&drain(&mut rx)),

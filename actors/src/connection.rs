@@ -58,7 +58,7 @@ pub enum ConnMsg {
     /// A client's request, holding its reader's turn until it is handled.
     Client { request: ClientRequest, turn: Turn },
     /// Time to fill a gap from the log if it is still open.
-    GapCheck(String),
+    GapCheck(Stream),
     /// The socket closed, or the client is closed for not keeping up.
     Closed,
 }
@@ -125,7 +125,7 @@ pub struct ConnectionState {
     args: ConnectionArgs,
     sequencer: Arc<Sequencer>,
     /// Subscribed stream → its registration with the router.
-    listeners: HashMap<String, ListenerId>,
+    listeners: HashMap<Stream, ListenerId>,
 }
 
 pub struct ConnectionActor;
@@ -188,12 +188,19 @@ impl Actor for ConnectionActor {
                     ClientRequest::Subscribe { streams, resume } => {
                         state.subscribe(streams, resume).await
                     }
-                    ClientRequest::Unsubscribe { streams } => state.unsubscribe(&streams),
+                    ClientRequest::Unsubscribe { streams } => {
+                        // A name that is no stream was never subscribed: nothing to leave.
+                        let streams: Vec<Stream> = streams
+                            .iter()
+                            .filter_map(|name| name.parse().ok())
+                            .collect();
+                        state.unsubscribe(&streams)
+                    }
                     ClientRequest::Ack { stream, seq } => state.ack(&stream, seq),
                 }
                 drop(turn);
             }
-            ConnMsg::GapCheck(stream) => state.fill_gap(&stream).await,
+            ConnMsg::GapCheck(stream) => state.fill_gap(stream).await,
             ConnMsg::Closed => {
                 myself.stop(None);
                 return Ok(());
@@ -244,7 +251,7 @@ impl ConnectionState {
                 continue;
             };
             // The cap is checked first: a refused stream costs no store read.
-            let is_new = !self.listeners.contains_key(&stream.to_string());
+            let is_new = !self.listeners.contains_key(&stream);
             if is_new && self.listeners.len() >= self.args.max_streams {
                 over_cap += 1;
                 continue;
@@ -256,32 +263,33 @@ impl ConnectionState {
                 );
                 continue;
             }
-            let name = stream.to_string();
             // Live events wait in the sequencer from the moment it listens until the start
             // is settled, so none falls between the head read and the first live one.
-            self.sequencer.hold_from(&name, 0);
-            if !self.listeners.contains_key(&name) {
+            self.sequencer.hold_from(stream, 0);
+            if !self.listeners.contains_key(&stream) {
                 let listener = self
                     .router()
-                    .listen(&name, Arc::clone(&self.sequencer) as _);
-                self.listeners.insert(name.clone(), listener);
+                    .listen(stream, Arc::clone(&self.sequencer) as _);
+                self.listeners.insert(stream, listener);
             }
-            let head = match self.args.ctx.store.stream_head(&name).await {
+            let head = match self.args.ctx.store.stream_head(stream).await {
                 Ok(head) => head,
                 Err(err) => {
-                    self.unsubscribe(std::slice::from_ref(&name));
+                    self.unsubscribe(&[stream]);
                     self.refuse(ErrorCode::Unavailable, err.to_string());
                     continue;
                 }
             };
-            let from = resume.get(&name).map_or(head, |seq| (*seq).min(head));
-            self.sequencer.hold_from(&name, from + 1);
+            let from = resume
+                .get(&stream.to_string())
+                .map_or(head, |seq| (*seq).min(head));
+            self.sequencer.hold_from(stream, from + 1);
             if from < head {
-                replays.push(name.clone());
+                replays.push(stream);
             } else {
-                self.sequencer.go_live(&name);
+                self.sequencer.go_live(stream);
             }
-            subscribed.push((name, head));
+            subscribed.push((stream, head));
         }
         if over_cap > 0 {
             metrics::counter!("boothhub_ws_streams_refused_total").increment(over_cap);
@@ -295,12 +303,12 @@ impl ConnectionState {
             self.sequencer.send(Outbound::Subscribed(subscribed));
         }
         for stream in replays {
-            self.replay(&stream).await;
+            self.replay(stream).await;
         }
     }
 
     /// Sends every logged event from the stream's `next` on, then whatever came live meanwhile.
-    async fn replay(&mut self, stream: &str) {
+    async fn replay(&mut self, stream: Stream) {
         loop {
             let Some(next) = self.sequencer.next(stream) else {
                 return;
@@ -331,23 +339,23 @@ impl ConnectionState {
         self.sequencer.go_live(stream);
     }
 
-    fn unsubscribe(&mut self, streams: &[String]) {
-        for name in streams {
-            if let Some(listener) = self.listeners.remove(name) {
-                self.args.ctx.router.unlisten(name, listener);
+    fn unsubscribe(&mut self, streams: &[Stream]) {
+        for &stream in streams {
+            if let Some(listener) = self.listeners.remove(&stream) {
+                self.args.ctx.router.unlisten(stream, listener);
             }
-            self.sequencer.remove(name);
+            self.sequencer.remove(stream);
         }
     }
 
     fn unsubscribe_all(&mut self) {
-        let names: Vec<String> = self.listeners.keys().cloned().collect();
-        self.unsubscribe(&names);
+        let streams: Vec<Stream> = self.listeners.keys().copied().collect();
+        self.unsubscribe(&streams);
     }
 
     fn ack(&self, stream: &str, seq: u64) {
         let own = match self.args.principal {
-            Principal::Booth { booth_id, .. } => Stream::Booth(booth_id).to_string() == stream,
+            Principal::Booth { booth_id, .. } => stream.parse() == Ok(Stream::Booth(booth_id)),
             _ => false,
         };
         if let (true, Some(booth)) = (own, &self.args.booth) {
@@ -357,7 +365,7 @@ impl ConnectionState {
 
     /// Reads from the log the events a held one is waiting for; the sequencer sends them and
     /// decides whether to check again.
-    async fn fill_gap(&mut self, stream: &str) {
+    async fn fill_gap(&mut self, stream: Stream) {
         let mut events = vec![];
         if let Some(gap) = self.sequencer.gap(stream) {
             // A page at a time: the rest of a long gap is read at the next check.
@@ -400,9 +408,7 @@ mod tests {
             stream,
         } = follow(&world, 64).await;
         let subscribed = drain(&mut rx);
-        assert!(
-            matches!(&subscribed[..], [Outbound::Subscribed(s)] if s == &vec![(stream.clone(), 0)])
-        );
+        assert!(matches!(&subscribed[..], [Outbound::Subscribed(s)] if s == &vec![(stream, 0)]));
 
         let events = commit_quietly(&world, 4).await;
         // Published out of order, and seq 3 never published at all.
@@ -430,7 +436,7 @@ mod tests {
         drain(&mut rx);
         // Seq 2 is published; seq 1 was never written (its writer died).
         let orphan = StoredEvent {
-            stream: stream.clone(),
+            stream,
             seq: 2,
             event: outlet_event(&world, EventKind::ConfigUpdated),
         };
@@ -461,7 +467,7 @@ mod tests {
         let code = closed.borrow().as_ref().map(|(code, _)| *code);
         assert_eq!(code, Some(CLOSE_SLOW_CONSUMER));
         assert_eq!(
-            world.hub.context().router.listener_count(&stream),
+            world.hub.context().router.listener_count(stream),
             0,
             "it stopped listening"
         );

@@ -19,7 +19,7 @@ use crate::directory::Directory;
 use crate::domain::access::{Action, Principal, permits};
 use crate::domain::booking::{Booking, NewBooking, NewBookingRefusal, SlotClaim};
 use crate::domain::config::SystemConfig;
-use crate::domain::event::{Event, EventKind, StoredEvent};
+use crate::domain::event::{Event, EventKind, StoredEvent, Stream};
 use crate::domain::ids::{AuditId, BookingId, BoothId, OutletId, UserId};
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome};
 use crate::domain::qr::QrSigner;
@@ -191,7 +191,7 @@ impl Hub {
     }
 
     /// Every event committed on `stream` from now on, on an in-process channel.
-    pub fn listen(&self, stream: &str) -> mpsc::UnboundedReceiver<Arc<Published>> {
+    pub fn listen(&self, stream: Stream) -> mpsc::UnboundedReceiver<Arc<Published>> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.ctx.router.listen(stream, Arc::new(tx));
         rx

@@ -10,7 +10,7 @@ use std::time::Instant;
 use dashmap::DashMap;
 use tokio::sync::mpsc;
 
-use crate::domain::event::StoredEvent;
+use crate::domain::event::{StoredEvent, Stream};
 
 /// The wire formats an event is encoded in for clients, each encoded at most once per event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,10 +71,10 @@ pub type ListenerId = u64;
 /// One listener of a stream, with the id it was registered under.
 type Registration = (ListenerId, Arc<dyn Listener>);
 
-/// Stream name → its listeners.
+/// Stream → its listeners.
 #[derive(Default)]
 pub struct StreamRouter {
-    listeners: DashMap<String, Vec<Registration>>,
+    listeners: DashMap<Stream, Vec<Registration>>,
     next_id: AtomicU64,
 }
 
@@ -87,21 +87,21 @@ impl std::fmt::Debug for StreamRouter {
 }
 
 impl StreamRouter {
-    pub fn listen(&self, stream: &str, listener: Arc<dyn Listener>) -> ListenerId {
+    pub fn listen(&self, stream: Stream, listener: Arc<dyn Listener>) -> ListenerId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.listeners
-            .entry(stream.to_owned())
+            .entry(stream)
             .or_default()
             .push((id, listener));
         id
     }
 
-    pub fn unlisten(&self, stream: &str, id: ListenerId) {
-        if let Some(mut listeners) = self.listeners.get_mut(stream) {
+    pub fn unlisten(&self, stream: Stream, id: ListenerId) {
+        if let Some(mut listeners) = self.listeners.get_mut(&stream) {
             listeners.retain(|(listener, _)| *listener != id);
         }
         self.listeners
-            .remove_if(stream, |_, listeners| listeners.is_empty());
+            .remove_if(&stream, |_, listeners| listeners.is_empty());
     }
 
     /// Hands `event` to every listener of its stream.
@@ -113,7 +113,7 @@ impl StreamRouter {
         }
     }
 
-    pub fn listener_count(&self, stream: &str) -> usize {
-        self.listeners.get(stream).map_or(0, |l| l.len())
+    pub fn listener_count(&self, stream: Stream) -> usize {
+        self.listeners.get(&stream).map_or(0, |l| l.len())
     }
 }

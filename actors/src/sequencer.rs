@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::domain::code::ErrorCode;
-use crate::domain::event::StoredEvent;
+use crate::domain::event::{StoredEvent, Stream};
 use crate::router::{Listener, Published};
 
 /// How long an early event waits for the ones before it before they are read from the log.
@@ -31,7 +31,7 @@ pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 /// What the socket's writer sends, in order.
 #[derive(Debug)]
 pub enum Outbound {
-    Subscribed(Vec<(String, u64)>),
+    Subscribed(Vec<(Stream, u64)>),
     Event {
         event: Arc<Published>,
         redelivery: bool,
@@ -46,7 +46,7 @@ pub enum Outbound {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Notice {
     /// Time to fill a gap from the log if it is still open.
-    GapCheck(String),
+    GapCheck(Stream),
     /// The client is closed (its socket went, or it did not keep up): stop.
     Closed,
 }
@@ -80,7 +80,7 @@ struct Position {
 
 #[derive(Default)]
 struct State {
-    streams: HashMap<String, Position>,
+    streams: HashMap<Stream, Position>,
     closing: bool,
 }
 
@@ -134,7 +134,8 @@ impl Sequencer {
     pub fn deliver(&self, event: Arc<Published>) {
         let mut state = self.state();
         let seq = event.event.seq;
-        let Some(position) = state.streams.get_mut(&event.event.stream) else {
+        let stream = event.event.stream;
+        let Some(position) = state.streams.get_mut(&stream) else {
             return;
         };
         if seq < position.next {
@@ -153,13 +154,12 @@ impl Sequencer {
             }
             if position.live && !position.gap_check_armed {
                 position.gap_check_armed = true;
-                self.arm_gap_check(event.event.stream.clone());
+                self.arm_gap_check(stream);
             }
             position.held.insert(seq, event);
             return;
         }
         position.next = seq + 1;
-        let stream = event.event.stream.clone();
         if self.push(
             &mut state,
             Outbound::Event {
@@ -167,11 +167,11 @@ impl Sequencer {
                 redelivery: false,
             },
         ) {
-            self.release_held(&mut state, &stream);
+            self.release_held(&mut state, stream);
         }
     }
 
-    fn arm_gap_check(&self, stream: String) {
+    fn arm_gap_check(&self, stream: Stream) {
         self.owner.notify_after(GAP_WAIT, Notice::GapCheck(stream));
     }
 
@@ -196,9 +196,9 @@ impl Sequencer {
 
     /// Starts (or restarts) a stream at `next`, not yet live: live events wait until
     /// [`Sequencer::go_live`]. Returns whether the stream was new.
-    pub fn hold_from(&self, stream: &str, next: u64) -> bool {
+    pub fn hold_from(&self, stream: Stream, next: u64) -> bool {
         let mut state = self.state();
-        match state.streams.get_mut(stream) {
+        match state.streams.get_mut(&stream) {
             Some(position) => {
                 position.next = next;
                 position.live = false;
@@ -206,7 +206,7 @@ impl Sequencer {
             }
             None => {
                 state.streams.insert(
-                    stream.to_owned(),
+                    stream,
                     Position {
                         next,
                         held: BTreeMap::new(),
@@ -221,8 +221,8 @@ impl Sequencer {
     }
 
     /// The next seq the client is owed on `stream`.
-    pub fn next(&self, stream: &str) -> Option<u64> {
-        self.state().streams.get(stream).map(|p| p.next)
+    pub fn next(&self, stream: Stream) -> Option<u64> {
+        self.state().streams.get(&stream).map(|p| p.next)
     }
 
     /// Queues an event read from the log for a stream that is not live yet, waiting a while
@@ -231,7 +231,7 @@ impl Sequencer {
         if self.is_closing() {
             return false;
         }
-        let (stream, seq) = (event.event.stream.clone(), event.event.seq);
+        let (stream, seq) = (event.event.stream, event.event.seq);
         let message = Outbound::Event {
             event,
             redelivery: false,
@@ -261,35 +261,35 @@ impl Sequencer {
     }
 
     /// The stream's start is settled: sends what waited and takes live events from now on.
-    pub fn go_live(&self, stream: &str) {
+    pub fn go_live(&self, stream: Stream) {
         let mut state = self.state();
-        let Some(position) = state.streams.get_mut(stream) else {
+        let Some(position) = state.streams.get_mut(&stream) else {
             return;
         };
         position.live = true;
         self.release_held(&mut state, stream);
-        let Some(position) = state.streams.get_mut(stream) else {
+        let Some(position) = state.streams.get_mut(&stream) else {
             return;
         };
         if !position.held.is_empty() && !position.gap_check_armed {
             position.gap_check_armed = true;
-            self.arm_gap_check(stream.to_owned());
+            self.arm_gap_check(stream);
         }
     }
 
-    pub fn remove(&self, stream: &str) {
-        self.state().streams.remove(stream);
+    pub fn remove(&self, stream: Stream) {
+        self.state().streams.remove(&stream);
     }
 
-    pub fn streams(&self) -> Vec<String> {
-        self.state().streams.keys().cloned().collect()
+    pub fn streams(&self) -> Vec<Stream> {
+        self.state().streams.keys().copied().collect()
     }
 
     /// Where `stream` has a gap to fill from the log, if it still has one (the gap check
     /// that was armed is used up).
-    pub fn gap(&self, stream: &str) -> Option<Gap> {
+    pub fn gap(&self, stream: Stream) -> Option<Gap> {
         let mut state = self.state();
-        let position = state.streams.get_mut(stream)?;
+        let position = state.streams.get_mut(&stream)?;
         position.gap_check_armed = false;
         let first_held = *position.held.keys().next()?;
         (position.live && first_held > position.next).then_some(Gap {
@@ -301,11 +301,11 @@ impl Sequencer {
     /// Sends the events read from the log for a gap (those that are next in line) and what
     /// they release. If a gap is still open, checks again later; a gap open for
     /// `GAP_GIVE_UP` checks in a row (a writer died between its seq and its write) is skipped.
-    pub fn fill(&self, stream: &str, events: Vec<StoredEvent>) {
+    pub fn fill(&self, stream: Stream, events: Vec<StoredEvent>) {
         let mut state = self.state();
-        let before = state.streams.get(stream).map(|p| p.next);
+        let before = state.streams.get(&stream).map(|p| p.next);
         for event in events {
-            let Some(position) = state.streams.get_mut(stream) else {
+            let Some(position) = state.streams.get_mut(&stream) else {
                 return;
             };
             if event.seq != position.next || !position.live {
@@ -324,7 +324,7 @@ impl Sequencer {
             }
         }
         self.release_held(&mut state, stream);
-        let Some(position) = state.streams.get_mut(stream) else {
+        let Some(position) = state.streams.get_mut(&stream) else {
             return;
         };
         let Some(first_held) = position.held.keys().next().copied() else {
@@ -343,7 +343,7 @@ impl Sequencer {
         }
         if position.gap_checks >= GAP_GIVE_UP {
             warn!(
-                stream,
+                %stream,
                 missing_from = position.next,
                 until = first_held,
                 "skipping seqs that never reached the log"
@@ -354,14 +354,14 @@ impl Sequencer {
             self.release_held(&mut state, stream);
         } else {
             position.gap_check_armed = true;
-            self.arm_gap_check(stream.to_owned());
+            self.arm_gap_check(stream);
         }
     }
 
     /// Sends held events of `stream` that are now next in line.
-    fn release_held(&self, state: &mut State, stream: &str) {
+    fn release_held(&self, state: &mut State, stream: Stream) {
         loop {
-            let Some(position) = state.streams.get_mut(stream) else {
+            let Some(position) = state.streams.get_mut(&stream) else {
                 return;
             };
             if !position.live || position.held.is_empty() {
@@ -452,7 +452,7 @@ mod tests {
     use super::*;
     use crate::domain::event::{Event, EventKind};
 
-    const STREAM: &str = "all";
+    const STREAM: Stream = Stream::All;
 
     /// Stands in for the connection actor: reports what the sequencer tells it.
     struct Probe(mpsc::UnboundedSender<String>);
@@ -496,7 +496,7 @@ mod tests {
 
     fn stored(seq: u64) -> StoredEvent {
         StoredEvent {
-            stream: STREAM.to_owned(),
+            stream: STREAM,
             seq,
             event: Event {
                 event: EventKind::ConfigUpdated,

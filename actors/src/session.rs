@@ -542,7 +542,7 @@ mod tests {
     use crate::clock::TokioClock;
     use crate::context::HubSettings;
     use crate::domain::access::Principal;
-    use crate::domain::event::EventKind;
+    use crate::domain::event::{EventKind, Stream};
     use crate::domain::ids::UserId;
     use crate::domain::status::{OverrideTarget, Status};
     use crate::error::HubError;
@@ -585,7 +585,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_unpaid_booking_expires_at_its_arrival_deadline() {
         let world = world(1).await;
-        let mut events = world.hub.listen(&format!("outlet:{}", world.outlet));
+        let mut events = world.hub.listen(Stream::Outlet(world.outlet));
         let booking = world
             .hub
             .create_booking(Some(&world.admin), new_booking(&world, 10, false))

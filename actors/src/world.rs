@@ -14,6 +14,7 @@ use crate::connection::{ClientRequest, Turn};
 use crate::context::HubSettings;
 use crate::domain::access::Principal;
 use crate::domain::booking::{Customer, NewBooking};
+use crate::domain::event::Stream;
 use crate::domain::event::{Event, EventKind};
 use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
 use crate::domain::records::{Booth, Outlet};
@@ -159,17 +160,17 @@ pub(crate) fn seqs(received: &[Outbound]) -> Vec<u64> {
 pub(crate) struct Follower {
     pub(crate) rx: mpsc::Receiver<Outbound>,
     pub(crate) closed: watch::Receiver<Option<(u16, String)>>,
-    pub(crate) stream: String,
+    pub(crate) stream: Stream,
 }
 
 pub(crate) async fn follow(world: &World, capacity: usize) -> Follower {
     let (tx, rx) = mpsc::channel(capacity);
     let (close, closed) = watch::channel(None);
     let conn = world.hub.connect(world.admin, tx, close).await.unwrap();
-    let stream = format!("outlet:{}", world.outlet);
+    let stream = Stream::Outlet(world.outlet);
     conn.request(
         ClientRequest::Subscribe {
-            streams: vec![stream.clone()],
+            streams: vec![stream.to_string()],
             resume: HashMap::new(),
         },
         Turn::default(),

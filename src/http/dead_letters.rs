@@ -23,7 +23,7 @@ pub fn routes() -> Router<AppState> {
 
 fn dead_letter_body(letter: &DeadLetter) -> Value {
     let stored = boothhub_actors::domain::event::StoredEvent {
-        stream: letter.stream.clone(),
+        stream: letter.stream,
         seq: letter.seq,
         event: letter.event.clone(),
     };

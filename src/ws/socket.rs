@@ -306,7 +306,7 @@ fn server_message(item: &Outbound) -> ServerMessage {
             streams: streams
                 .iter()
                 .map(|(stream, seq)| StreamSeq {
-                    stream: stream.clone(),
+                    stream: *stream,
                     seq: *seq,
                 })
                 .collect(),

@@ -33,6 +33,20 @@ impl fmt::Display for Stream {
 #[error("unknown stream {0:?}: use booth:<id>, outlet:<id> or all")]
 pub struct BadStream(pub String);
 
+/// A stream is written as its name (`booth:<id>`, `outlet:<id>`, `all`).
+impl Serialize for Stream {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Stream {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Stream {
     type Err = BadStream;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -87,7 +101,7 @@ impl Event {
 /// An event at its place in one stream: `seq` grows by exactly one per stream.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
-    pub stream: String,
+    pub stream: Stream,
     pub seq: u64,
     #[serde(flatten)]
     pub event: Event,

@@ -152,7 +152,7 @@ pub struct DeadLetter {
     pub id: super::ids::AuditId,
     pub booth_id: BoothId,
     pub outlet_id: OutletId,
-    pub stream: String,
+    pub stream: super::event::Stream,
     pub seq: u64,
     pub event: super::event::Event,
     pub deliveries: u32,

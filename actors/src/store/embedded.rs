@@ -391,11 +391,11 @@ fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, St
             let name = stream.to_string();
             let seq: i64 = next_seq.query_row([&name], |row| row.get(0))?;
             let placed = StoredEvent {
-                stream: name,
+                stream,
                 seq: seq as u64,
                 event: event.clone(),
             };
-            append.execute(params![placed.stream, seq, to_json(&placed.event)?])?;
+            append.execute(params![name, seq, to_json(&placed.event)?])?;
             if let (Stream::All, Some(booking)) = (stream, event.booking_id) {
                 index.execute(params![booking.to_string(), seq])?;
             }
@@ -664,7 +664,7 @@ impl Store for EmbeddedStore {
             rows.map(|row| {
                 let (seq, doc) = row?;
                 Ok(StoredEvent {
-                    stream: Stream::All.to_string(),
+                    stream: Stream::All,
                     seq: seq as u64,
                     event: from_json(&doc)?,
                 })
@@ -676,22 +676,22 @@ impl Store for EmbeddedStore {
 
     async fn events_after(
         &self,
-        stream: &str,
+        stream: Stream,
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let stream = stream.to_owned();
+        let name = stream.to_string();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, doc FROM events WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![stream, after as i64, i64::from(limit)], |row| {
+            let rows = stmt.query_map(params![name, after as i64, i64::from(limit)], |row| {
                 Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
             })?;
             rows.map(|row| {
                 let (seq, doc) = row?;
                 Ok(StoredEvent {
-                    stream: stream.clone(),
+                    stream,
                     seq: seq as u64,
                     event: from_json(&doc)?,
                 })
@@ -701,12 +701,12 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn stream_head(&self, stream: &str) -> Result<u64, StoreError> {
-        let stream = stream.to_owned();
+    async fn stream_head(&self, stream: Stream) -> Result<u64, StoreError> {
+        let name = stream.to_string();
         self.read(move |conn| {
             let seq: Option<i64> = conn
                 .prepare_cached("SELECT seq FROM streams WHERE stream = ?1")?
-                .query_row([stream], |row| row.get(0))
+                .query_row([name], |row| row.get(0))
                 .optional()?;
             Ok(seq.unwrap_or(0) as u64)
         })

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
-use crate::domain::event::{Event, StoredEvent};
+use crate::domain::event::{Event, StoredEvent, Stream};
 use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, User};
@@ -139,12 +139,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn events_after(
         &self,
-        stream: &str,
+        stream: Stream,
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
     /// The last seq given out on `stream` (0 for a stream with no event yet).
-    async fn stream_head(&self, stream: &str) -> Result<u64, StoreError>;
+    async fn stream_head(&self, stream: Stream) -> Result<u64, StoreError>;
 
     /// Newest first.
     async fn list_dead_letters(

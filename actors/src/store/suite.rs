@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
 use crate::domain::booking::{Customer, NewBooking, Slot};
-use crate::domain::event::EventKind;
+use crate::domain::event::{EventKind, Stream};
 use crate::domain::ids::{BoothId, OutletId, UserId};
 use crate::domain::payment::{PaymentNotice, PaymentOutcome, PaymentStatus};
 use crate::domain::records::{Booth, Outlet, Role, User};
@@ -76,14 +76,14 @@ pub async fn seqs_are_gapless_per_stream(store: Arc<dyn Store>) {
         let (b, events) = booking(outlet, Some(booth), n * 15);
         placed.extend(create(&store, &b, events, 1).await.unwrap());
     }
-    let booth_stream = format!("booth:{booth}");
+    let booth_stream = Stream::Booth(booth);
     let seqs: Vec<u64> = placed
         .iter()
         .filter(|e| e.stream == booth_stream)
         .map(|e| e.seq)
         .collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
-    let replay = store.events_after(&booth_stream, 2, 100).await.unwrap();
+    let replay = store.events_after(booth_stream, 2, 100).await.unwrap();
     assert_eq!(
         replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![3, 4, 5]
@@ -94,10 +94,10 @@ pub async fn seqs_are_gapless_per_stream(store: Arc<dyn Store>) {
             .all(|e| e.event.event == EventKind::BookingCreated)
     );
     assert_eq!(
-        store.events_after(&booth_stream, 5, 100).await.unwrap(),
+        store.events_after(booth_stream, 5, 100).await.unwrap(),
         vec![]
     );
-    let all = store.events_after("all", 0, 2).await.unwrap();
+    let all = store.events_after(Stream::All, 0, 2).await.unwrap();
     assert_eq!(
         all.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![1, 2],
@@ -126,7 +126,7 @@ pub async fn a_bookings_events_are_its_history(store: Arc<dyn Store>) {
         history.iter().map(|e| e.event.event).collect::<Vec<_>>(),
         vec![EventKind::BookingCreated, EventKind::PaymentConfirmed]
     );
-    assert!(history.iter().all(|e| e.stream == "all"));
+    assert!(history.iter().all(|e| e.stream == Stream::All));
     assert!(
         history[0].seq < history[1].seq,
         "in the order they happened"
@@ -168,13 +168,13 @@ pub async fn concurrent_commits_stay_atomic_and_gapless(store: Arc<dyn Store>) {
     assert_eq!(taken, 9, "one of the ten contenders got the slot");
     let mut seqs: Vec<u64> = placed
         .iter()
-        .filter(|e| e.stream == format!("booth:{booth}"))
+        .filter(|e| e.stream == Stream::Booth(booth))
         .map(|e| e.seq)
         .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
     let logged = store
-        .events_after(&format!("booth:{booth}"), 0, 100)
+        .events_after(Stream::Booth(booth), 0, 100)
         .await
         .unwrap();
     assert_eq!(logged.len(), 11, "only what was answered is in the log");
@@ -261,7 +261,7 @@ pub async fn concurrent_commits_of_one_payment_event_id_store_it_once(store: Arc
         create(&store, &b, events, 1).await.unwrap();
         bookings.push((b, created));
     }
-    let head = store.stream_head("all").await.unwrap();
+    let head = store.stream_head(Stream::All).await.unwrap();
     let mut writers = vec![];
     for (n, (b, created)) in bookings.iter().enumerate() {
         let notice = PaymentNotice {
@@ -335,11 +335,11 @@ pub async fn concurrent_commits_of_one_payment_event_id_store_it_once(store: Arc
         }
     }
     assert_eq!(
-        store.stream_head("all").await.unwrap(),
+        store.stream_head(Stream::All).await.unwrap(),
         head + 1,
         "the losers took no seq: the stream has no gap"
     );
-    let after = store.events_after("all", head, 100).await.unwrap();
+    let after = store.events_after(Stream::All, head, 100).await.unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].event.booking_id, Some(winner.booking_id));
 }

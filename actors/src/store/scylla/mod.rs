@@ -4,6 +4,7 @@
 //! are in `schema/README.md`.
 
 mod cql;
+mod scope;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::cql::{Cql, bigint, blob, int, text, ts};
+use self::scope::Scope;
 use super::{
     AuditFilter, BookingFilter, BookingWrite, Change, DeadLetterFilter, Page, PageRequest,
     PaymentFilter, Presence, Store, StoreError,
@@ -50,7 +52,7 @@ pub struct ScyllaStore {
     /// The last seq this node gave out on each stream. Allocation on a stream is queued here,
     /// so the node's writers take turns instead of contending in Paxos; the compare-and-set
     /// still guards against other nodes (a miss re-reads the head).
-    heads: dashmap::DashMap<String, Arc<tokio::sync::Mutex<Option<i64>>>>,
+    heads: dashmap::DashMap<Stream, Arc<tokio::sync::Mutex<Option<i64>>>>,
 }
 
 /// Where to connect and what to create.
@@ -221,15 +223,15 @@ impl ScyllaStore {
     /// Whether the live bookings overlapping the claimed slot leave room for one more.
     async fn check_capacity(&self, claim: &SlotClaim) -> Result<(), StoreError> {
         let scope = match claim.booth_id {
-            Some(booth) => format!("booth:{booth}"),
-            None => format!("outlet:{}", claim.outlet_id),
+            Some(booth) => Scope::Booth(booth),
+            None => Scope::Outlet(claim.outlet_id),
         };
         let earliest = claim.slot.start - claim.duration;
         let taken = self
             .cql
             .rows(
                 "SELECT id FROM {ks}.live_bookings WHERE scope = ? AND booking_time > ? AND booking_time < ?",
-                vec![text(scope), ts(earliest), ts(claim.slot.end)],
+                vec![text(scope.to_string()), ts(earliest), ts(claim.slot.end)],
             )
             .await?
             .len() as u64;
@@ -242,8 +244,9 @@ impl ScyllaStore {
 
     /// Gives the next seq of `stream`: compare-and-set on its head, from the last seq this
     /// node gave out (read at SERIAL when unknown or when another node moved it).
-    async fn next_seq(&self, stream: &str) -> Result<u64, StoreError> {
-        let cell = Arc::clone(&*self.heads.entry(stream.to_owned()).or_default());
+    async fn next_seq(&self, stream: Stream) -> Result<u64, StoreError> {
+        let cell = Arc::clone(&*self.heads.entry(stream).or_default());
+        let name = stream.to_string();
         let mut cached = cell.lock().await;
         for _ in 0..1000 {
             let expected = match *cached {
@@ -252,7 +255,7 @@ impl ScyllaStore {
                     .cql
                     .serial_rows(
                         "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
-                        vec![text(stream)],
+                        vec![text(&name)],
                     )
                     .await?
                     .first()
@@ -263,7 +266,7 @@ impl ScyllaStore {
                     .cql
                     .lwt(
                         "INSERT INTO {ks}.stream_heads (stream, seq) VALUES (?, 1) IF NOT EXISTS",
-                        vec![text(stream)],
+                        vec![text(&name)],
                     )
                     .await?
                     .then_some(1),
@@ -271,7 +274,7 @@ impl ScyllaStore {
                     .cql
                     .lwt(
                         "UPDATE {ks}.stream_heads SET seq = ? WHERE stream = ? IF seq = ?",
-                        vec![bigint(seq + 1), text(stream), bigint(seq)],
+                        vec![bigint(seq + 1), text(&name), bigint(seq)],
                     )
                     .await?
                     .then_some(seq + 1),
@@ -289,14 +292,14 @@ impl ScyllaStore {
     fn timeline(
         batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
         kind: &str,
-        scopes: &[String],
+        scopes: &[Scope],
         at: DateTime<Utc>,
         id: &str,
     ) {
-        for scope in scopes {
+        for scope in scopes.iter().map(Scope::to_string) {
             batch.push((
                 "INSERT INTO {ks}.timeline (kind, scope, month, at, id) VALUES (?, ?, ?, ?, ?)",
-                vec![text(kind), text(scope), text(month(at)), ts(at), text(id)],
+                vec![text(kind), text(&scope), text(month(at)), ts(at), text(id)],
             ));
             batch.push((
                 "INSERT INTO {ks}.timeline_months (kind, scope, month) VALUES (?, ?, ?)",
@@ -316,15 +319,13 @@ impl ScyllaStore {
             vec![text(&id), text(to_json(booking)?)],
         ));
         if created {
-            let scopes = ["all".to_owned(), format!("outlet:{}", booking.outlet_id)];
+            let scopes = Scope::of_outlet(booking.outlet_id);
             Self::timeline(batch, "booking", &scopes, booking.booking_time, &id);
         }
-        let mut scopes = vec!["all".to_owned(), format!("outlet:{}", booking.outlet_id)];
-        if let Some(booth) = booking.booth_id {
-            scopes.push(format!("booth:{booth}"));
-        }
+        let mut scopes = Scope::of_outlet(booking.outlet_id).to_vec();
+        scopes.extend(booking.booth_id.map(Scope::Booth));
         for scope in scopes {
-            let key = vec![text(scope), ts(booking.booking_time), text(&id)];
+            let key = vec![text(scope.to_string()), ts(booking.booking_time), text(&id)];
             if booking.status.is_live() {
                 batch.push((
                     "INSERT INTO {ks}.live_bookings (scope, booking_time, id) VALUES (?, ?, ?)",
@@ -386,10 +387,8 @@ impl ScyllaStore {
                 "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
                 vec![text(&payment.event_id), text(to_json(payment)?)],
             ));
-            let mut scopes = vec!["all".to_owned()];
-            if let Some(outlet) = payment.outlet_id {
-                scopes.push(format!("outlet:{outlet}"));
-            }
+            let mut scopes = vec![Scope::All];
+            scopes.extend(payment.outlet_id.map(Scope::Outlet));
             Self::timeline(
                 &mut batch,
                 "payment",
@@ -404,9 +403,9 @@ impl ScyllaStore {
                 "INSERT INTO {ks}.audit (id, doc) VALUES (?, ?)",
                 vec![text(&id), text(to_json(audit)?)],
             ));
-            let mut scopes = vec!["all".to_owned()];
-            scopes.extend(audit.outlet_id.map(|o| format!("outlet:{o}")));
-            scopes.extend(audit.booking_id.map(|b| format!("booking:{b}")));
+            let mut scopes = vec![Scope::All];
+            scopes.extend(audit.outlet_id.map(Scope::Outlet));
+            scopes.extend(audit.booking_id.map(Scope::Booking));
             Self::timeline(&mut batch, "audit", &scopes, audit.at, &id);
         }
         if let Some(config) = &change.config {
@@ -425,9 +424,9 @@ impl ScyllaStore {
                 vec![text(&id), text(to_json(letter)?)],
             ));
             let scopes = [
-                "all".to_owned(),
-                format!("outlet:{}", letter.outlet_id),
-                format!("booth:{}", letter.booth_id),
+                Scope::All,
+                Scope::Outlet(letter.outlet_id),
+                Scope::Booth(letter.booth_id),
             ];
             Self::timeline(&mut batch, "dead_letter", &scopes, letter.at, &id);
         }
@@ -548,10 +547,9 @@ impl ScyllaStore {
         let mut stored = vec![];
         for event in events {
             for stream in event.streams() {
-                let name = stream.to_string();
-                let seq = self.next_seq(&name).await?;
+                let seq = self.next_seq(stream).await?;
                 let placed = StoredEvent {
-                    stream: name,
+                    stream,
                     seq,
                     event: event.clone(),
                 };
@@ -565,7 +563,7 @@ impl ScyllaStore {
                 batch.push((
                     "INSERT INTO {ks}.events (stream, bucket, seq, doc) VALUES (?, ?, ?, ?)",
                     vec![
-                        text(&placed.stream),
+                        text(stream.to_string()),
                         bigint(bucket(seq)),
                         bigint(seq as i64),
                         text(doc),
@@ -582,7 +580,7 @@ impl ScyllaStore {
     async fn list_timeline<T, K, Fut>(
         &self,
         kind: &str,
-        scope: &str,
+        scope: Scope,
         bounds: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
         page: &PageRequest,
         mut fetch: K,
@@ -592,6 +590,7 @@ impl ScyllaStore {
         K: FnMut(String) -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
     {
+        let scope = &scope.to_string();
         let cursor = page.cursor.as_deref().map(decode_cursor).transpose()?;
         let months: Vec<String> = self
             .cql
@@ -730,12 +729,6 @@ fn claim_is_stale(holder: &str, now: DateTime<Utc>) -> bool {
         .is_none_or(|at| now - at > PAYMENT_CLAIM_STALE)
 }
 
-/// The narrowest timeline scope for a listing: the specific one (booth, booking) if asked
-/// for, else the outlet's, else `all`. The outlet is then checked on each entry.
-fn timeline_scope(specific: Option<String>, outlet: Option<OutletId>) -> String {
-    specific.unwrap_or_else(|| outlet.map_or_else(|| "all".to_owned(), |o| format!("outlet:{o}")))
-}
-
 /// The statements of a schema file: split on `;`, comments dropped.
 fn statements(file: &str) -> Vec<String> {
     let without_comments: String = file
@@ -788,11 +781,11 @@ impl Store for ScyllaStore {
         filter: &BookingFilter,
         page: &PageRequest,
     ) -> Result<Page<Booking>, StoreError> {
-        let scope = timeline_scope(None, filter.outlet_id);
+        let scope = Scope::narrowest(None, filter.outlet_id);
         let status = filter.status;
         self.list_timeline(
             "booking",
-            &scope,
+            scope,
             (filter.from, filter.to),
             page,
             |id| async move {
@@ -837,11 +830,11 @@ impl Store for ScyllaStore {
         filter: &PaymentFilter,
         page: &PageRequest,
     ) -> Result<Page<Payment>, StoreError> {
-        let scope = timeline_scope(None, filter.outlet_id);
+        let scope = Scope::narrowest(None, filter.outlet_id);
         let refund = filter.refund_required;
         self.list_timeline(
             "payment",
-            &scope,
+            scope,
             (None, None),
             page,
             |id| async move { self.payment(&id).await },
@@ -862,7 +855,7 @@ impl Store for ScyllaStore {
         for row in &rows {
             if let (Some(seq), Some(doc)) = (cql::col_bigint(row, 0), cql::col_text(row, 1)) {
                 events.push(StoredEvent {
-                    stream: Stream::All.to_string(),
+                    stream: Stream::All,
                     seq: seq as u64,
                     event: from_json(&doc)?,
                 });
@@ -873,11 +866,12 @@ impl Store for ScyllaStore {
 
     async fn events_after(
         &self,
-        stream: &str,
+        stream: Stream,
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let head = self.stream_head(stream).await?;
+        let name = stream.to_string();
         let mut events = vec![];
         let mut from = after + 1;
         while from <= head && events.len() < limit as usize {
@@ -885,7 +879,7 @@ impl Store for ScyllaStore {
                 .cql
                 .rows(
                     "SELECT seq, doc FROM {ks}.events WHERE stream = ? AND bucket = ? AND seq >= ? LIMIT ?",
-                    vec![text(stream), bigint(bucket(from)), bigint(from as i64), int(i32::try_from(limit).unwrap_or(i32::MAX))],
+                    vec![text(&name), bigint(bucket(from)), bigint(from as i64), int(i32::try_from(limit).unwrap_or(i32::MAX))],
                 )
                 .await?;
             for row in &rows {
@@ -896,7 +890,7 @@ impl Store for ScyllaStore {
                 if events.len() < limit as usize {
                     let event = from_json(&doc)?;
                     events.push(StoredEvent {
-                        stream: stream.to_owned(),
+                        stream,
                         seq: seq as u64,
                         event,
                     });
@@ -907,12 +901,12 @@ impl Store for ScyllaStore {
         Ok(events)
     }
 
-    async fn stream_head(&self, stream: &str) -> Result<u64, StoreError> {
+    async fn stream_head(&self, stream: Stream) -> Result<u64, StoreError> {
         let rows = self
             .cql
             .rows(
                 "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
-                vec![text(stream)],
+                vec![text(stream.to_string())],
             )
             .await?;
         Ok(rows
@@ -926,14 +920,11 @@ impl Store for ScyllaStore {
         filter: &DeadLetterFilter,
         page: &PageRequest,
     ) -> Result<Page<DeadLetter>, StoreError> {
-        let scope = timeline_scope(
-            filter.booth_id.map(|b| format!("booth:{b}")),
-            filter.outlet_id,
-        );
+        let scope = Scope::narrowest(filter.booth_id.map(Scope::Booth), filter.outlet_id);
         let outlet = filter.outlet_id;
         self.list_timeline(
             "dead_letter",
-            &scope,
+            scope,
             (None, None),
             page,
             |id| async move {
@@ -955,14 +946,11 @@ impl Store for ScyllaStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
-        let scope = timeline_scope(
-            filter.booking_id.map(|b| format!("booking:{b}")),
-            filter.outlet_id,
-        );
+        let scope = Scope::narrowest(filter.booking_id.map(Scope::Booking), filter.outlet_id);
         let outlet = filter.outlet_id;
         self.list_timeline(
             "audit",
-            &scope,
+            scope,
             (None, None),
             page,
             |id| async move {

@@ -1,11 +1,15 @@
 //! The default backend: SQLite in WAL mode with `synchronous = FULL`, so a commit is on disk
-//! before it returns and survives `kill -9` and power loss. One writer connection serialises
-//! writes (which makes per-stream seqs gapless and slot checks atomic); a few reader
-//! connections serve reads beside it. Blocking calls run on Tokio's blocking pool.
+//! before it returns and survives `kill -9` and power loss. One writer task owns the only
+//! read-write connection and serialises writes (which makes per-stream seqs gapless and slot
+//! checks atomic), committing changes that queue up together; a few reader connections serve
+//! reads beside it on Tokio's blocking pool.
+
+mod readers;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+#[cfg(test)]
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -15,6 +19,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use self::readers::Readers;
+use self::writer::Writer;
 use super::{
     AuditFilter, BookingFilter, BookingWrite, Change, DeadLetterFilter, Page, PageRequest,
     PaymentFilter, Presence, Store, StoreError,
@@ -28,27 +34,17 @@ use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 
 /// The schema files, in order; `PRAGMA user_version` says how many are applied.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../../schema/embedded/001_init.sql"),
-    include_str!("../../../schema/embedded/002_websocket_hub.sql"),
-    include_str!("../../../schema/embedded/003_booking_events.sql"),
+    include_str!("../../../../schema/embedded/001_init.sql"),
+    include_str!("../../../../schema/embedded/002_websocket_hub.sql"),
+    include_str!("../../../../schema/embedded/003_booking_events.sql"),
 ];
 const READERS: usize = 4;
-
-/// A change waiting for the writer, and where its outcome goes.
-type Queued = (
-    Change,
-    tokio::sync::oneshot::Sender<Result<Vec<StoredEvent>, StoreError>>,
-);
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
-    /// Changes waiting to be committed: whoever holds the writer next commits all of them in
-    /// one transaction (group commit, one `fsync` for the lot).
-    queue: Arc<Mutex<Vec<Queued>>>,
-    readers: Arc<Vec<Mutex<Connection>>>,
-    next_reader: AtomicUsize,
+    writer: Writer,
+    readers: Readers,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -95,14 +91,13 @@ impl EmbeddedStore {
         let mut writer = open(&path, OpenFlags::default())?;
         migrate(&mut writer)?;
         let readers = (0..READERS)
-            .map(|_| open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map(Mutex::new))
+            .map(|_| open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY))
             .collect::<Result<Vec<_>, _>>()?;
+        let writer = Writer::start(writer)?;
         Ok(EmbeddedStore {
             path,
-            writer: Arc::new(Mutex::new(writer)),
-            queue: Arc::default(),
-            readers: Arc::new(readers),
-            next_reader: AtomicUsize::new(0),
+            writer,
+            readers: Readers::new(readers),
         })
     }
 
@@ -115,15 +110,7 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = Arc::clone(&self.writer);
-        run_blocking(move || {
-            let mut conn = writer.lock().map_err(|_| poisoned())?;
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let value = work(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
+        self.writer.write(work).await
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -131,26 +118,8 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = Arc::clone(&self.readers);
-        let index = self.next_reader.fetch_add(1, Ordering::Relaxed) % READERS;
-        run_blocking(move || {
-            let conn = readers[index].lock().map_err(|_| poisoned())?;
-            work(&conn)
-        })
-        .await
+        self.readers.read(work).await
     }
-}
-
-fn poisoned() -> StoreError {
-    StoreError::Unavailable("a store connection was poisoned by a panic".into())
-}
-
-async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -405,58 +374,6 @@ fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, St
     Ok(stored)
 }
 
-/// Commits `batch` in one transaction and answers each change (nothing is answered before the
-/// transaction is durable). An empty batch: another task already committed ours.
-fn commit_group(conn: &mut Connection, batch: Vec<Queued>) {
-    if batch.is_empty() {
-        return;
-    }
-    metrics::histogram!("boothhub_store_group_commit_size").record(batch.len() as f64);
-    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(err) => {
-            let err = StoreError::from(err);
-            for (_, reply) in batch {
-                let _ = reply.send(Err(err.clone()));
-            }
-            return;
-        }
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (change, reply) in batch {
-        let outcome = tx
-            .savepoint()
-            .map_err(StoreError::from)
-            .and_then(|mut savepoint| {
-                let placed = commit_change(&savepoint, change);
-                match placed {
-                    Ok(events) => savepoint
-                        .commit()
-                        .map(|()| events)
-                        .map_err(StoreError::from),
-                    Err(err) => {
-                        savepoint.rollback().map_err(StoreError::from)?;
-                        Err(err)
-                    }
-                }
-            });
-        outcomes.push((reply, outcome));
-    }
-    match tx.commit() {
-        Ok(()) => {
-            for (reply, outcome) in outcomes {
-                let _ = reply.send(outcome);
-            }
-        }
-        Err(err) => {
-            let err = StoreError::from(err);
-            for (reply, _) in outcomes {
-                let _ = reply.send(Err(err.clone()));
-            }
-        }
-    }
-}
-
 fn record_presence(tx: &Connection, presence: &Presence) -> Result<(), StoreError> {
     let id = presence.booth_id.to_string();
     let Some(mut booth) = doc_by::<Booth>(tx, "SELECT doc FROM booths WHERE id = ?1", id.clone())?
@@ -533,28 +450,13 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
-    /// Group commit: the change joins the queue; the task that next holds the writer commits
-    /// everything queued in one transaction, each change in its own savepoint (a refused one
+    /// Group commit: the change goes to the writer thread, which commits everything that
+    /// queued meanwhile in one transaction, each change in its own savepoint (a refused one
     /// is rolled back alone), and answers every change after the one `fsync`. Under
     /// concurrency (a reconnect storm's presence changes, webhooks at once) many changes share
     /// an `fsync`; alone, a change costs what it did.
     async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        self.queue
-            .lock()
-            .map_err(|_| poisoned())?
-            .push((change, reply));
-        let (writer, queue) = (Arc::clone(&self.writer), Arc::clone(&self.queue));
-        run_blocking(move || {
-            let mut conn = writer.lock().map_err(|_| poisoned())?;
-            let batch = std::mem::take(&mut *queue.lock().map_err(|_| poisoned())?);
-            commit_group(&mut conn, batch);
-            Ok(())
-        })
-        .await?;
-        outcome
-            .await
-            .map_err(|_| StoreError::Unavailable("the commit was dropped".into()))?
+        self.writer.commit(change).await
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
@@ -1011,5 +913,44 @@ impl Store for EmbeddedStore {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_are_not_queued_behind_a_slow_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let writing = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .write(|_tx| {
+                        // A long fsync, on the writer's turn on the blocking pool.
+                        #[expect(clippy::disallowed_methods, reason = "on the blocking pool")]
+                        std::thread::sleep(Duration::from_millis(800));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        for _ in 0..20 {
+            store.ping().await.unwrap();
+            store.outlet_ids().await.unwrap();
+        }
+        let took = started.elapsed();
+        assert!(
+            !writing.is_finished(),
+            "the write should still hold the writer"
+        );
+        assert!(took < Duration::from_millis(500), "reads waited {took:?}");
+        writing.await.unwrap().unwrap();
     }
 }

@@ -107,6 +107,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let state = AppState::new(Arc::clone(&hub), Arc::new(config.clone()), metrics);
     let sockets = Arc::clone(&state.token_sockets);
+    let socket_tasks = state.socket_tasks.clone();
     let app = app::router(state);
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone(), sockets));
@@ -127,6 +128,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .context("serving")?;
+    // Every socket was told to close at the signal; wait (boundedly) for their close frames.
+    socket_tasks.close();
+    if tokio::time::timeout(DRAIN, socket_tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            websockets = socket_tasks.len(),
+            "websockets still open after the drain; leaving them"
+        );
+    }
     info!("stopping actors");
     hub.shutdown().await;
     info!("stopped");

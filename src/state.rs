@@ -7,6 +7,7 @@ use std::time::Duration;
 use boothhub_actors::hub::Hub;
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::ratelimit::{AccountLimiter, IpLimiter};
@@ -33,6 +34,9 @@ pub struct AppState {
     pub sockets: SocketSettings,
     /// Open WebSockets per token (at most `ws.max_connections_per_token`).
     pub token_sockets: Arc<TokenSockets>,
+    /// Every WebSocket's task (its reader, which owns its writer): shutdown waits for them
+    /// to send their close frames.
+    pub socket_tasks: TaskTracker,
 }
 
 impl AppState {
@@ -46,6 +50,7 @@ impl AppState {
                 queue_capacity: ws.queue_capacity,
             },
             token_sockets: Arc::new(TokenSockets::new(ws.max_connections_per_token)),
+            socket_tasks: TaskTracker::new(),
             booking_limiter: Arc::new(IpLimiter::new(limits.booking)),
             login_limiter: Arc::new(IpLimiter::new(limits.login)),
             account_limiter: Arc::new(AccountLimiter::new(

@@ -85,7 +85,7 @@ pub async fn upgrade(
         tokens: Arc::clone(&state.token_sockets),
         token_hash,
     };
-    tokio::spawn(async move {
+    state.socket_tasks.spawn(async move {
         match upgrade.await {
             Ok(socket) => run(socket, client).await,
             Err(err) => debug!(error = %err, "websocket upgrade failed"),

@@ -808,61 +808,219 @@ mod tests {
         Config::from_sources(Some(&path), &|name| env.get(name).cloned())
     }
 
+    fn message(file: &str, env: &[(&str, &str)]) -> String {
+        load(file, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The file's text setting `key` to `value` (a TOML value).
+    fn file_setting(key: &str, value: &str) -> String {
+        match key.split_once('.') {
+            Some((section, name)) => format!("[{section}]\n{name} = {value}\n"),
+            None => format!("{key} = {value}\n"),
+        }
+    }
+
+    /// A key's value in a loaded config, as text the way the environment writes it.
+    fn reading(config: &Config, key: &str) -> String {
+        let tree = serde_json::to_value(config).unwrap_or_default();
+        let value = key.split('.').fold(&tree, |value, name| &value[name]);
+        match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(","),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+
+    /// For each key a valid value other than its default.
+    const SAMPLES: &[(&str, &str)] = &[
+        ("listen", "0.0.0.0:9443"),
+        ("data_dir", "/srv/boothhub"),
+        ("store", "scylla"),
+        ("log_format", "json"),
+        ("cors_origins", "https://a.example,https://b.example"),
+        ("login_token_ttl_hours", "24"),
+        ("metrics_public", "false"),
+        ("socket_send_buffer_bytes", "65536"),
+        ("scylla.nodes", "10.0.0.1:9042,10.0.0.2:9042"),
+        ("scylla.keyspace", "hub_test"),
+        (
+            "scylla.replication",
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+        ),
+        ("tls.cert", "/etc/boothhub/cert.pem"),
+        ("tls.key", "/etc/boothhub/key.pem"),
+        ("rate_limits.booking_per_minute", "31"),
+        ("rate_limits.booking_burst", "11"),
+        ("rate_limits.login_per_minute", "12"),
+        ("rate_limits.login_burst", "6"),
+        ("rate_limits.arrival_per_minute", "32"),
+        ("rate_limits.arrival_burst", "13"),
+        ("rate_limits.login_failures_per_account", "9"),
+        ("rate_limits.login_failure_window_minutes", "20"),
+        ("ws.ping_interval_seconds", "16"),
+        ("ws.idle_timeout_seconds", "46"),
+        ("ws.queue_capacity", "9000"),
+        ("ws.retry_base_ms", "1500"),
+        ("ws.max_streams", "101"),
+        ("ws.max_connections_per_token", "21"),
+        ("ws.max_unacked", "2048"),
+        ("http.header_timeout_seconds", "11"),
+        ("http.idle_timeout_seconds", "61"),
+        ("http.body_timeout_seconds", "31"),
+        ("http.max_connections", "30000"),
+        ("http.max_connections_per_ip", "300"),
+        ("webhook.secret", "0123456789abcdef"),
+        ("super_admin.email", "root@example.com"),
+        ("super_admin.password", "long-enough-1"),
+    ];
+
+    /// Keys that go in pairs, set to other values than the samples, so that either may change
+    /// alone.
+    const PAIRED: &[(&str, &str)] = &[
+        ("BOOTHHUB_TLS_CERT", "/base/cert.pem"),
+        ("BOOTHHUB_TLS_KEY", "/base/key.pem"),
+        ("BOOTHHUB_SUPER_ADMIN_EMAIL", "base@example.com"),
+        ("BOOTHHUB_SUPER_ADMIN_PASSWORD", "base-password-1"),
+    ];
+
+    /// Keys whose value is any text: no value of theirs is refused on its own.
+    const FREE_TEXT: &[&str] = &[
+        "data_dir",
+        "tls.cert",
+        "tls.key",
+        "webhook.secret",
+        "super_admin.email",
+        "super_admin.password",
+    ];
+
+    fn sample(key: &str) -> &'static str {
+        SAMPLES
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no sample value for {key}: add one to SAMPLES"))
+    }
+
     #[test]
     fn the_shipped_file_holds_the_built_in_defaults() {
         let shipped = include_str!("../config/boothhub.toml");
-        let from_file = load(shipped, &[]).map(|c| Config {
+        let unsourced = |c: Config| Config {
             source: String::new(),
             ..c
-        });
-        let built_in = load("", &[]).map(|c| Config {
-            source: String::new(),
-            ..c
-        });
+        };
+        let from_file = load(shipped, &[]).map(unsourced);
+        let built_in = load("", &[]).map(unsourced);
         assert_eq!(from_file.ok(), built_in.ok());
+        assert_eq!(
+            load("", &[]).ok().map(unsourced),
+            Some(unsourced(Config::default()))
+        );
     }
 
     #[test]
     fn every_key_of_the_shipped_file_is_known_and_documented() {
         let shipped = include_str!("../config/boothhub.toml");
+        let mut section = String::new();
+        let mut documented = Vec::new();
+        for line in shipped.lines().filter(|l| !l.starts_with('#')) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = format!("{name}.");
+                continue;
+            }
+            let Some((name, rest)) = line.split_once(" = ") else {
+                continue;
+            };
+            let key = format!("{section}{name}");
+            let comment = rest.split_once('#').map(|(_, c)| c.trim()).unwrap_or("");
+            let var = comment.split(':').next().unwrap_or("");
+            assert_eq!(var, env_var(&key), "the comment beside {key}");
+            documented.push(key);
+        }
         for key in keys() {
-            let var = env_var(&key);
-            let name = key.rsplit('.').next().unwrap_or(&key);
-            let secret = key.starts_with("webhook") || key.starts_with("super_admin");
-            assert!(
-                shipped.contains(&var),
-                "{var} is not mentioned in config/boothhub.toml"
-            );
-            if !secret {
+            let secret = key.starts_with("webhook.") || key.starts_with("super_admin.");
+            if secret {
                 assert!(
-                    shipped.contains(&format!("{name} =")),
+                    shipped.contains(&env_var(&key)),
+                    "{} is not mentioned in config/boothhub.toml",
+                    env_var(&key)
+                );
+            } else {
+                assert!(
+                    documented.contains(&key),
                     "{key} has no default in the file"
                 );
+            }
+        }
+        assert!(documented.iter().all(|key| keys().contains(key)));
+    }
+
+    #[test]
+    fn each_key_has_its_own_variable() {
+        let keys = keys();
+        assert_eq!(keys.len(), SAMPLES.len(), "{keys:?}");
+        let mut vars: Vec<String> = keys.iter().map(|key| env_var(key)).collect();
+        vars.push(CONFIG_FILE_VAR.to_owned());
+        vars.sort();
+        vars.dedup();
+        assert_eq!(vars.len(), keys.len() + 1, "two keys share a variable");
+        assert_eq!(env_var("listen"), "BOOTHHUB_LISTEN");
+        assert_eq!(env_var("ws.max_streams"), "BOOTHHUB_WS_MAX_STREAMS");
+        assert_eq!(
+            env_var("rate_limits.booking_per_minute"),
+            "BOOTHHUB_RATE_BOOKING_PER_MINUTE"
+        );
+    }
+
+    #[test]
+    fn every_key_is_set_by_its_variable_and_by_the_file() {
+        let base = load("", PAIRED)
+            .ok()
+            .unwrap_or_else(|| panic!("base loads"));
+        for key in keys() {
+            let value = sample(&key);
+            let var = env_var(&key);
+            let others: Vec<(&str, &str)> =
+                PAIRED.iter().copied().filter(|(v, _)| *v != var).collect();
+            let from_env = load("", &[others.as_slice(), &[(&var, value)]].concat());
+            let quoted = format!("{value:?}");
+            let from_file = load(&file_setting(&key, &quoted), &others);
+            for (source, loaded) in [("env", from_env), ("file", from_file)] {
+                let config = loaded.unwrap_or_else(|e| panic!("{key} from {source}: {e}"));
+                assert_ne!(reading(&base, &key), value, "{key}: pick another sample");
+                assert_eq!(reading(&config, &key), value, "{key} from {source}");
+                for other in keys().iter().filter(|other| **other != key) {
+                    assert_eq!(
+                        reading(&config, other),
+                        reading(&base, other),
+                        "{key} from {source} changed {other}"
+                    );
+                }
             }
         }
     }
 
     #[test]
-    fn environment_overrides_the_file() {
-        let config = load(
-            "listen = \"127.0.0.1:1\"\n",
-            &[
-                ("BOOTHHUB_LISTEN", "0.0.0.0:9443"),
-                (
-                    "BOOTHHUB_CORS_ORIGINS",
-                    "https://a.example, https://b.example",
-                ),
-                ("BOOTHHUB_SCYLLA_NODES", "10.0.0.1:9042,10.0.0.2:9042"),
-            ],
-        );
-        let config = config.ok().unwrap_or_else(|| panic!("config should load"));
-        assert_eq!(config.listen.to_string(), "0.0.0.0:9443");
-        assert_eq!(
-            config.cors_origins,
-            vec!["https://a.example", "https://b.example"]
-        );
-        assert_eq!(config.scylla.nodes.len(), 2);
-        assert_eq!(config.store, StoreKind::Embedded);
+    fn a_bad_value_of_any_key_names_the_key_its_variable_and_the_value() {
+        for key in keys()
+            .iter()
+            .filter(|key| !FREE_TEXT.contains(&key.as_str()))
+        {
+            let var = env_var(key);
+            let prefix = format!("invalid {key} ({var}) = \"-1;\": ");
+            let from_env = message("", &[(&var, "-1;")]);
+            let from_file = message(&file_setting(key, "\"-1;\""), &[]);
+            for err in [from_env, from_file] {
+                assert!(err.starts_with(&prefix), "{key}: {err}");
+            }
+        }
     }
 
     #[test]
@@ -895,21 +1053,260 @@ mod tests {
             ),
         ];
         for (var, value, named) in cases {
-            let err = load("", &[(var, value)])
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let err = message("", &[(var, value)]);
             assert!(err.contains(named), "{var}={value}: {err}");
         }
     }
 
     #[test]
+    fn each_kind_of_value_says_what_it_expects() {
+        let cases = [
+            (
+                "BOOTHHUB_LISTEN",
+                " localhost ",
+                "invalid listen (BOOTHHUB_LISTEN) = \" localhost \": an address:port such as 127.0.0.1:8443",
+            ),
+            (
+                "BOOTHHUB_STORE",
+                "postgres",
+                "invalid store (BOOTHHUB_STORE) = \"postgres\": embedded or scylla",
+            ),
+            (
+                "BOOTHHUB_LOG_FORMAT",
+                "xml",
+                "invalid log_format (BOOTHHUB_LOG_FORMAT) = \"xml\": text or json",
+            ),
+            (
+                "BOOTHHUB_CORS_ORIGINS",
+                "https://a.example/",
+                "invalid cors_origins (BOOTHHUB_CORS_ORIGINS) = \"https://a.example/\": comma-separated https:// or http:// origins",
+            ),
+            (
+                "BOOTHHUB_LOGIN_TOKEN_TTL_HOURS",
+                "8761",
+                "invalid login_token_ttl_hours (BOOTHHUB_LOGIN_TOKEN_TTL_HOURS) = \"8761\": hours from 1 to 8760",
+            ),
+            (
+                "BOOTHHUB_METRICS_PUBLIC",
+                "yes",
+                "invalid metrics_public (BOOTHHUB_METRICS_PUBLIC) = \"yes\": true or false",
+            ),
+            (
+                "BOOTHHUB_SOCKET_SEND_BUFFER_BYTES",
+                "4095",
+                "invalid socket_send_buffer_bytes (BOOTHHUB_SOCKET_SEND_BUFFER_BYTES) = \"4095\": 0 (the OS decides) or bytes from 4096 to 67108864",
+            ),
+            (
+                "BOOTHHUB_SCYLLA_NODES",
+                "h:0",
+                "invalid scylla.nodes (BOOTHHUB_SCYLLA_NODES) = \"h:0\": comma-separated host:port",
+            ),
+            (
+                "BOOTHHUB_SCYLLA_KEYSPACE",
+                "1abc",
+                "invalid scylla.keyspace (BOOTHHUB_SCYLLA_KEYSPACE) = \"1abc\": a CQL identifier (letters, digits, _)",
+            ),
+            (
+                "BOOTHHUB_SCYLLA_REPLICATION",
+                "{'class': 'x'};",
+                "invalid scylla.replication (BOOTHHUB_SCYLLA_REPLICATION) = \"{'class': 'x'};\": a CQL replication map such as {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+            ),
+            (
+                "BOOTHHUB_RATE_BOOKING_PER_MINUTE",
+                "100001",
+                "invalid rate_limits.booking_per_minute (BOOTHHUB_RATE_BOOKING_PER_MINUTE) = \"100001\": a whole number from 1 to 100000",
+            ),
+            (
+                "BOOTHHUB_RATE_LOGIN_FAILURE_WINDOW_MINUTES",
+                "1441",
+                "invalid rate_limits.login_failure_window_minutes (BOOTHHUB_RATE_LOGIN_FAILURE_WINDOW_MINUTES) = \"1441\": minutes from 1 to 1440",
+            ),
+            (
+                "BOOTHHUB_WS_IDLE_TIMEOUT_SECONDS",
+                "1",
+                "invalid ws.idle_timeout_seconds (BOOTHHUB_WS_IDLE_TIMEOUT_SECONDS) = \"1\": seconds from 2 to 7200",
+            ),
+            (
+                "BOOTHHUB_WS_QUEUE_CAPACITY",
+                "7",
+                "invalid ws.queue_capacity (BOOTHHUB_WS_QUEUE_CAPACITY) = \"7\": a queue length from 8 to 1000000",
+            ),
+            (
+                "BOOTHHUB_WS_RETRY_BASE_MS",
+                "9",
+                "invalid ws.retry_base_ms (BOOTHHUB_WS_RETRY_BASE_MS) = \"9\": milliseconds from 10 to 600000",
+            ),
+            (
+                "BOOTHHUB_WS_MAX_STREAMS",
+                "-1",
+                "invalid ws.max_streams (BOOTHHUB_WS_MAX_STREAMS) = \"-1\": a number of streams from 1 to 10000",
+            ),
+            (
+                "BOOTHHUB_WS_MAX_UNACKED",
+                "99999999999999999999",
+                "invalid ws.max_unacked (BOOTHHUB_WS_MAX_UNACKED) = \"99999999999999999999\": a number of events from 16 to 1000000",
+            ),
+            (
+                "BOOTHHUB_HTTP_MAX_CONNECTIONS",
+                "15",
+                "invalid http.max_connections (BOOTHHUB_HTTP_MAX_CONNECTIONS) = \"15\": a number of connections from 16 to 1000000",
+            ),
+            (
+                "BOOTHHUB_TLS_KEY",
+                "/k",
+                "invalid tls.cert (BOOTHHUB_TLS_CERT) = \"\": BOOTHHUB_TLS_CERT and BOOTHHUB_TLS_KEY are set together",
+            ),
+            (
+                "BOOTHHUB_SUPER_ADMIN_EMAIL",
+                "root@example.com",
+                "invalid super_admin.password (BOOTHHUB_SUPER_ADMIN_PASSWORD) = \"\": a password of 10 to 200 characters, as for any user, when BOOTHHUB_SUPER_ADMIN_EMAIL is set",
+            ),
+        ];
+        for (var, value, expected) in cases {
+            assert_eq!(message("", &[(var, value)]), expected, "{var}={value}");
+        }
+        let short_password = [
+            ("BOOTHHUB_SUPER_ADMIN_EMAIL", "root@example.com"),
+            ("BOOTHHUB_SUPER_ADMIN_PASSWORD", "short"),
+        ];
+        assert!(
+            message("", &short_password).contains("= \"<hidden>\": a password of 10 to 200"),
+            "a password is never shown"
+        );
+        let bad_email = [
+            ("BOOTHHUB_SUPER_ADMIN_EMAIL", "root"),
+            ("BOOTHHUB_SUPER_ADMIN_PASSWORD", "long-enough-1"),
+        ];
+        assert_eq!(
+            message("", &bad_email),
+            "invalid super_admin.email (BOOTHHUB_SUPER_ADMIN_EMAIL) = \"root\": an e-mail address"
+        );
+    }
+
+    #[test]
+    fn a_value_from_the_file_is_shown_as_written() {
+        let cases = [
+            (
+                "[ws]\nmax_streams = 0\n",
+                "invalid ws.max_streams (BOOTHHUB_WS_MAX_STREAMS) = \"0\": a number of streams from 1 to 10000",
+            ),
+            (
+                "cors_origins = [\"https://a.example\", \"example.com\"]\n",
+                "invalid cors_origins (BOOTHHUB_CORS_ORIGINS) = \"https://a.example,example.com\": comma-separated https:// or http:// origins",
+            ),
+            (
+                "login_token_ttl_hours = 12.5\n",
+                "invalid login_token_ttl_hours (BOOTHHUB_LOGIN_TOKEN_TTL_HOURS) = \"12.5\": hours from 1 to 8760",
+            ),
+        ];
+        for (file, expected) in cases {
+            assert_eq!(message(file, &[]), expected, "{file}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused() {
-        let err = load("listne = \"x\"\n", &[])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = message("listne = \"x\"\n", &[]);
         assert!(err.contains("unknown key `listne`"), "{err}");
+        assert!(
+            err.contains("(known keys: cors_origins, data_dir, "),
+            "{err}"
+        );
+        let mut sections: Vec<&str> = Vec::new();
+        let keys = keys();
+        for key in &keys {
+            if let Some((section, _)) = key.split_once('.') {
+                sections.push(section);
+            }
+        }
+        sections.dedup();
+        assert_eq!(sections.len(), 7, "{sections:?}");
+        for section in sections {
+            let err = message(&format!("[{section}]\nnope = 1\n"), &[]);
+            assert!(
+                err.contains(&format!("unknown key `{section}.nope`")),
+                "{err}"
+            );
+        }
+        let cases = [
+            ("[nope]\nx = 1\n", "unknown key `nope.x`"),
+            ("[nope]\n", "unknown key `nope`"),
+            ("[ws.deeper]\nx = 1\n", "unknown key `ws.deeper.x`"),
+            ("[listen]\na = 1\n", "unknown key `listen.a`"),
+            ("ws = 5\n", "unknown key `ws`"),
+            ("source = \"x\"\n", "unknown key `source`"),
+        ];
+        for (file, expected) in cases {
+            let err = message(file, &[]);
+            assert!(err.starts_with(expected), "{file}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_variable_is_ignored() {
+        let config = load("", &[("BOOTHHUB_NOPE", "x"), ("BOOTHHUB_WS", "x")]);
+        let unsourced = config.ok().map(|c| Config {
+            source: String::new(),
+            ..c
+        });
+        let defaults = Config {
+            source: String::new(),
+            ..Config::default()
+        };
+        assert_eq!(unsourced, Some(defaults));
+    }
+
+    #[test]
+    fn a_blank_value_means_the_default() {
+        let listen = |file: &str, env: &[(&str, &str)]| load(file, env).ok().map(|c| c.listen);
+        let default = Some(Config::default().listen);
+        assert_eq!(listen("listen = \"  \"\n", &[]), default);
+        assert_eq!(listen("", &[("BOOTHHUB_LISTEN", "")]), default);
+        let in_file = "listen = \"127.0.0.1:1\"\n";
+        assert_eq!(listen(in_file, &[("BOOTHHUB_LISTEN", " ")]), default);
+        let nodes = load("[scylla]\nnodes = []\n", &[])
+            .ok()
+            .map(|c| c.scylla.nodes);
+        assert_eq!(nodes, Some(Config::default().scylla.nodes));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = load(
+            "listen = \"127.0.0.1:1\"\n",
+            &[
+                ("BOOTHHUB_LISTEN", "0.0.0.0:9443"),
+                (
+                    "BOOTHHUB_CORS_ORIGINS",
+                    "https://a.example, https://b.example",
+                ),
+                ("BOOTHHUB_SCYLLA_NODES", "10.0.0.1:9042,10.0.0.2:9042"),
+            ],
+        );
+        let config = config.ok().unwrap_or_else(|| panic!("config should load"));
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9443");
+        assert_eq!(
+            config.cors_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(config.scylla.nodes.len(), 2);
+        assert_eq!(config.store, StoreKind::Embedded);
+    }
+
+    #[test]
+    fn secrets_are_hidden_when_printed() {
+        let config = load(
+            "",
+            &[
+                ("BOOTHHUB_WEBHOOK_SECRET", "whsec-0123456789abcdef"),
+                ("BOOTHHUB_SUPER_ADMIN_EMAIL", "root@example.com"),
+                ("BOOTHHUB_SUPER_ADMIN_PASSWORD", "long-enough-1"),
+            ],
+        );
+        let printed = format!("{:#?}", config.ok());
+        assert!(printed.contains("root@example.com"), "{printed}");
+        assert!(!printed.contains("whsec-0123456789abcdef"), "{printed}");
+        assert!(!printed.contains("long-enough-1"), "{printed}");
     }
 
     #[test]
@@ -922,7 +1319,16 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("BOOTHHUB_WEBHOOK_SECRET"), "{err}");
+        assert_eq!(
+            err,
+            "BOOTHHUB_WEBHOOK_SECRET is required by `boothhub serve` (payment webhooks are verified with it)"
+        );
+        let short = load("", &[("BOOTHHUB_WEBHOOK_SECRET", "short")]);
+        let err = short.ok().and_then(|c| c.check_serve().err());
+        assert_eq!(
+            err.map(|e| e.to_string()).unwrap_or_default(),
+            "invalid webhook.secret (BOOTHHUB_WEBHOOK_SECRET) = \"<too short>\": a shared secret of at least 16 characters"
+        );
         let config = load("", &[("BOOTHHUB_WEBHOOK_SECRET", "0123456789abcdef")]);
         assert!(config.ok().is_some_and(|c| c.check_serve().is_ok()));
     }

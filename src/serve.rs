@@ -50,9 +50,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         }
         StoreKind::Scylla => {
             let settings = ScyllaSettings {
-                nodes: config.scylla_nodes.clone(),
-                keyspace: config.scylla_keyspace.clone(),
-                replication: config.scylla_replication.clone(),
+                nodes: config.scylla.nodes.clone(),
+                keyspace: config.scylla.keyspace.clone(),
+                replication: config.scylla.replication.clone(),
             };
             let store = ScyllaStore::connect(&settings).await.with_context(|| {
                 format!(
@@ -79,11 +79,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     info!(source = %config.source, store = ?config.store, data_dir = %config.data_dir.display(), "starting boothhub");
 
     let store = open_store(&config).await?;
-    let limits = &config.rate_limits;
+    let arrival = config.rate_limits.arrival();
     let settings = HubSettings {
         scan_limit: RateLimit {
-            per_minute: limits.arrival.per_minute,
-            burst: limits.arrival.burst,
+            per_minute: arrival.per_minute,
+            burst: arrival.burst,
         },
         retry_base: Duration::from_millis(config.ws.retry_base_ms),
         max_streams: config.ws.max_streams,
@@ -161,7 +161,7 @@ fn listen(config: &Config) -> std::io::Result<std::net::TcpListener> {
 
 /// Creates the first super admin from `BOOTHHUB_SUPER_ADMIN_*` when there is none yet.
 async fn ensure_super_admin(hub: &Hub, config: &Config) -> anyhow::Result<()> {
-    let (Some(email), Some(secret)) = (&config.super_admin_email, &config.super_admin_password)
+    let (Some(email), Some(secret)) = (&config.super_admin.email, &config.super_admin.password)
     else {
         return Ok(());
     };

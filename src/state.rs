@@ -51,8 +51,8 @@ impl AppState {
             },
             token_sockets: Arc::new(TokenSockets::new(ws.max_connections_per_token)),
             socket_tasks: TaskTracker::new(),
-            booking_limiter: Arc::new(IpLimiter::new(limits.booking)),
-            login_limiter: Arc::new(IpLimiter::new(limits.login)),
+            booking_limiter: Arc::new(IpLimiter::new(limits.booking())),
+            login_limiter: Arc::new(IpLimiter::new(limits.login())),
             account_limiter: Arc::new(AccountLimiter::new(
                 limits.login_failures_per_account,
                 limits.login_failure_window_minutes,

@@ -29,7 +29,7 @@ pub struct TlsFiles {
 
 /// The PEM pair to serve with: the configured one, or the data dir's self-signed one.
 pub fn files(config: &Config) -> Result<TlsFiles, TlsError> {
-    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
         return Ok(TlsFiles {
             cert: cert.clone(),
             key: key.clone(),

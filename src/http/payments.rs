@@ -83,7 +83,8 @@ async fn confirm(
 ) -> ApiResult<Response> {
     let secret = state
         .config
-        .webhook_secret
+        .webhook
+        .secret
         .as_deref()
         .unwrap_or_default()
         .as_bytes();

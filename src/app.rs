@@ -13,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::{HTTP_REQUEST_DURATION, HTTP_REQUESTS};
 use crate::state::AppState;
 
 /// The largest body the hub reads.
@@ -89,9 +90,9 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::histogram!("boothhub_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
+    metrics::histogram!(HTTP_REQUEST_DURATION, "route" => route.clone(), "method" => method.clone())
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("boothhub_http_requests_total", "route" => route, "method" => method, "status" => status)
+    metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
         .increment(1);
     response
 }

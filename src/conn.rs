@@ -29,6 +29,7 @@ use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
 use crate::config::HttpLimits;
+use crate::metrics::{CONNECTIONS_OPEN, CONNECTIONS_REFUSED, CONNECTIONS_TIMED_OUT};
 
 /// The bounds every connection is held to, and the counts they are checked against.
 #[derive(Debug)]
@@ -83,7 +84,7 @@ impl ConnLimits {
             }
             *count += 1;
         }
-        metrics::gauge!("boothhub_connections_open").increment(1.0);
+        metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
         Ok(Arc::new(Connection {
             ip,
             limits: Arc::clone(self),
@@ -218,7 +219,7 @@ impl Drop for Release {
             conn.limits.release_anonymous(conn.ip);
         }
         conn.limits.open.fetch_sub(1, Ordering::AcqRel);
-        metrics::gauge!("boothhub_connections_open").decrement(1.0);
+        metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
     }
 }
 
@@ -275,8 +276,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
             Poll::Pending => match this.expired(cx) {
                 Some(what) => {
-                    metrics::counter!("boothhub_connections_timed_out_total", "phase" => what)
-                        .increment(1);
+                    metrics::counter!(CONNECTIONS_TIMED_OUT, "phase" => what).increment(1);
                     debug!(phase = what, "closing a connection past its deadline");
                     Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -357,8 +357,7 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for CountingAcceptor {
                         Refused::TooManyConnections => "total",
                         Refused::TooManyFromThisAddress => "per_ip",
                     };
-                    metrics::counter!("boothhub_connections_refused_total", "cap" => reason)
-                        .increment(1);
+                    metrics::counter!(CONNECTIONS_REFUSED, "cap" => reason).increment(1);
                     debug!(peer = %peer, cap = reason, "connection refused at the cap");
                     (
                         io::Error::new(io::ErrorKind::ConnectionRefused, "connection cap"),

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod metrics;
 pub mod ratelimit;
 pub mod serve;
 pub mod state;

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Limit;
 use crate::error::ApiError;
+use crate::metrics::{LOGIN_ACCOUNT_LIMITED, RATE_LIMIT_SWEEPS, RATE_LIMIT_UNTRACKED};
 
 /// Client addresses (IPv6: /64 networks) with a bucket at most.
 const MAX_TRACKED_IPS: usize = 100_000;
@@ -74,13 +75,11 @@ impl<K: Eq + Hash, V> Table<K, V> {
                 .is_ok()
         {
             self.entries.retain(|_, value| !stale(value));
-            metrics::counter!("boothhub_rate_limit_sweeps_total", "table" => self.name)
-                .increment(1);
+            metrics::counter!(RATE_LIMIT_SWEEPS, "table" => self.name).increment(1);
         }
         let room = self.entries.len() < self.cap;
         if !room {
-            metrics::counter!("boothhub_rate_limit_untracked_total", "table" => self.name)
-                .increment(1);
+            metrics::counter!(RATE_LIMIT_UNTRACKED, "table" => self.name).increment(1);
         }
         room
     }
@@ -225,7 +224,7 @@ impl AccountLimiter {
         if failures.count >= self.allowed {
             let left = failures.since + window - now;
             let seconds = (left.num_milliseconds() + 999) / 1000;
-            metrics::counter!("boothhub_login_account_limited_total").increment(1);
+            metrics::counter!(LOGIN_ACCOUNT_LIMITED).increment(1);
             return Err(ApiError::rate_limited(u64::try_from(seconds).unwrap_or(1)));
         }
         if failures.count + failures.in_flight >= self.allowed {

@@ -21,14 +21,17 @@ pub fn init_logs(format: LogFormat) {
     };
 }
 
-/// Installs the Prometheus recorder; `None` when one is already installed.
+/// Installs the Prometheus recorder with the help text of every metric; `None` when one is
+/// already installed.
 pub fn init_metrics() -> Option<PrometheusHandle> {
     let buckets = [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     ];
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets(&buckets)
         .ok()?
         .install_recorder()
-        .ok()
+        .ok()?;
+    crate::metrics::describe();
+    Some(handle)
 }

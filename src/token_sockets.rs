@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::metrics::WS_CLOSED_TOO_MANY;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
@@ -47,7 +48,7 @@ impl TokenSockets {
             sockets.drain(..excess).map(|(_, close)| close).collect()
         };
         for close in evicted {
-            metrics::counter!("boothhub_ws_closed_too_many_total").increment(1);
+            metrics::counter!(WS_CLOSED_TOO_MANY).increment(1);
             let _ = close.send(Some((
                 CLOSE_TOO_MANY_CONNECTIONS,
                 "too many connections for this token".into(),

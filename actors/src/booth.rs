@@ -19,6 +19,9 @@ use crate::domain::event::{Event, EventKind, Stream};
 use crate::domain::ids::{AuditId, BoothId, OutletId};
 use crate::domain::rate::{RateLimit, TokenBucket};
 use crate::domain::records::DeadLetter;
+use crate::metrics::{
+    BOOTHS_ONLINE, EVENTS_DEAD_LETTERED, EVENTS_UNACKED_OVERFLOW, SCANS_THROTTLED,
+};
 use crate::router::{Listener, ListenerId, Published};
 use crate::sequencer::Sequencer;
 use crate::store::{Change, Presence};
@@ -205,7 +208,7 @@ impl BoothState {
             Ok(()) => self.scans += 1,
             Err(_) => {
                 self.throttled += 1;
-                metrics::counter!("boothhub_scans_throttled_total").increment(1);
+                metrics::counter!(SCANS_THROTTLED).increment(1);
             }
         }
         admitted
@@ -272,7 +275,7 @@ impl BoothState {
         let first = self.connections.is_empty();
         self.connections.insert(conn, sequencer);
         if first {
-            metrics::gauge!("boothhub_booths_online").increment(1.0);
+            metrics::gauge!(BOOTHS_ONLINE).increment(1.0);
             self.presence(true).await;
             // Events waiting for a connection count as delivered by the resume or the live
             // push; they are sent again if not acked in time.
@@ -297,7 +300,7 @@ impl BoothState {
             return;
         }
         if self.connections.is_empty() {
-            metrics::gauge!("boothhub_booths_online").decrement(1.0);
+            metrics::gauge!(BOOTHS_ONLINE).decrement(1.0);
             for pending in self.pending.values_mut() {
                 pending.due = None;
             }
@@ -322,7 +325,7 @@ impl BoothState {
             let Some((_, oldest)) = self.pending.pop_first() else {
                 break;
             };
-            metrics::counter!("boothhub_events_unacked_overflow_total").increment(1);
+            metrics::counter!(EVENTS_UNACKED_OVERFLOW).increment(1);
             self.dead_letter(oldest).await;
         }
     }
@@ -397,7 +400,7 @@ impl BoothState {
         };
         match self.args.ctx.store.commit(change).await {
             Ok(events) => {
-                metrics::counter!("boothhub_events_dead_lettered_total").increment(1);
+                metrics::counter!(EVENTS_DEAD_LETTERED).increment(1);
                 info!(booth_id = %self.args.booth_id, seq = stored.seq, "event dead-lettered");
                 self.args.ctx.publish(events);
             }

@@ -16,6 +16,7 @@ use crate::context::HubContext;
 use crate::domain::access::Principal;
 use crate::domain::code::ErrorCode;
 use crate::domain::event::Stream;
+use crate::metrics::{WS_GAPS_FILLED, WS_STREAMS_REFUSED};
 use crate::router::{ListenerId, Published, StreamRouter};
 use crate::sequencer::{Notice, Outbound, Owner, Sequencer};
 
@@ -292,7 +293,7 @@ impl ConnectionState {
             subscribed.push((stream, head));
         }
         if over_cap > 0 {
-            metrics::counter!("boothhub_ws_streams_refused_total").increment(over_cap);
+            metrics::counter!(WS_STREAMS_REFUSED).increment(over_cap);
             let max = self.args.max_streams;
             self.refuse(
                 ErrorCode::TooManyStreams,
@@ -372,7 +373,7 @@ impl ConnectionState {
             let missing = u32::try_from(gap.first_held - gap.next)
                 .unwrap_or(u32::MAX)
                 .min(REPLAY_PAGE);
-            metrics::counter!("boothhub_ws_gaps_filled_total").increment(1);
+            metrics::counter!(WS_GAPS_FILLED).increment(1);
             if let Ok(read) = self
                 .args
                 .ctx

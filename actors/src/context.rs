@@ -12,6 +12,7 @@ use crate::domain::event::StoredEvent;
 use crate::domain::ids::BoothId;
 use crate::domain::qr::QrSigner;
 use crate::domain::rate::RateLimit;
+use crate::metrics::EVENTS_PUBLISHED;
 use crate::router::{Published, StreamRouter};
 use crate::store::{Presence, Store};
 
@@ -62,7 +63,7 @@ impl HubContext {
     /// Hands committed events to their streams' listeners. Called only after commit.
     pub fn publish(&self, events: Vec<StoredEvent>) {
         for event in events {
-            metrics::counter!("boothhub_events_published_total").increment(1);
+            metrics::counter!(EVENTS_PUBLISHED).increment(1);
             self.router.publish(&Arc::new(Published::new(event)));
         }
     }

@@ -28,6 +28,7 @@ use crate::domain::records::{AuditEntry, AuditKind};
 use crate::domain::status::OverrideTarget;
 use crate::domain::validate::FieldErrors;
 use crate::error::HubError;
+use crate::metrics::BOOKINGS_CREATED;
 use crate::router::Published;
 use crate::sequencer::Outbound;
 use crate::session::{Reply, SessionMsg, replay};
@@ -343,7 +344,7 @@ impl Hub {
             other => HubError::Store(other),
         })?;
         self.ctx.publish(stored);
-        metrics::counter!("boothhub_bookings_created_total").increment(1);
+        metrics::counter!(BOOKINGS_CREATED).increment(1);
         self.children.start(booking.clone()).await?;
         Ok(booking)
     }

@@ -19,6 +19,7 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod hub;
+pub mod metrics;
 pub mod registry;
 pub mod router;
 pub mod sequencer;

@@ -16,6 +16,9 @@ use tracing::{debug, warn};
 
 use crate::domain::code::ErrorCode;
 use crate::domain::event::{StoredEvent, Stream};
+use crate::metrics::{
+    EVENTS_DELIVERED, EVENTS_REDELIVERED, WS_CLOSED_SLOW, WS_GAPS_SKIPPED, WS_QUEUE_DEPTH,
+};
 use crate::router::{Listener, Published};
 
 /// How long an early event waits for the ones before it before they are read from the log.
@@ -114,9 +117,9 @@ impl Sequencer {
             outbound,
             close,
             owner: Box::new(owner),
-            delivered: metrics::counter!("boothhub_events_delivered_total"),
-            depth: metrics::histogram!("boothhub_ws_queue_depth"),
-            closed_slow: metrics::counter!("boothhub_ws_closed_slow_total"),
+            delivered: metrics::counter!(EVENTS_DELIVERED),
+            depth: metrics::histogram!(WS_QUEUE_DEPTH),
+            closed_slow: metrics::counter!(WS_CLOSED_SLOW),
         }
     }
 
@@ -177,7 +180,7 @@ impl Sequencer {
 
     /// Sends an event the booth actor sends again (no longer in order: the client dedupes).
     pub fn redeliver(&self, event: Arc<Published>) {
-        metrics::counter!("boothhub_events_redelivered_total").increment(1);
+        metrics::counter!(EVENTS_REDELIVERED).increment(1);
         let mut state = self.state();
         self.push(
             &mut state,
@@ -348,7 +351,7 @@ impl Sequencer {
                 until = first_held,
                 "skipping seqs that never reached the log"
             );
-            metrics::counter!("boothhub_ws_gaps_skipped_total").increment(1);
+            metrics::counter!(WS_GAPS_SKIPPED).increment(1);
             position.next = first_held;
             position.gap_checks = 0;
             self.release_held(&mut state, stream);

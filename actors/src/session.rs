@@ -22,6 +22,7 @@ use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome, judge};
 use crate::domain::records::{AuditEntry, AuditKind};
 use crate::domain::status::{Decision, OverrideTarget, Trigger, decide};
 use crate::error::HubError;
+use crate::metrics::SESSION_REQUESTS_ABANDONED;
 use crate::store::{BookingWrite, Change, StoreError};
 
 /// How long the actor of a finished booking stays around for late requests.
@@ -77,7 +78,7 @@ pub struct SessionActor;
 fn abandoned<T>(reply: &Reply<T>) -> bool {
     let gone = reply.is_closed();
     if gone {
-        metrics::counter!("boothhub_session_requests_abandoned_total").increment(1);
+        metrics::counter!(SESSION_REQUESTS_ABANDONED).increment(1);
     }
     gone
 }

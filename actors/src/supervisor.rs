@@ -19,6 +19,7 @@ use crate::domain::booking::Booking;
 use crate::domain::ids::{BookingId, BoothId};
 use crate::domain::rate::RateLimit;
 use crate::error::HubError;
+use crate::metrics::{ACTOR_FAILURES, SESSION_ACTORS};
 use crate::registry::ActorTable;
 use crate::session::{IDLE_STOP_REASON, SessionActor, SessionMsg};
 
@@ -81,7 +82,7 @@ impl Children {
         let (actor, _) = Actor::spawn_linked(None, SessionActor, args, self.supervisor())
             .await
             .map_err(|e| HubError::Unavailable(format!("cannot start a session actor: {e}")))?;
-        metrics::gauge!("boothhub_session_actors").increment(1.0);
+        metrics::gauge!(SESSION_ACTORS).increment(1.0);
         Ok(actor)
     }
 
@@ -149,7 +150,7 @@ impl Children {
             return Some(Child::Booth(booth));
         }
         let booking = self.sessions.forget(actor)?;
-        metrics::gauge!("boothhub_session_actors").decrement(1.0);
+        metrics::gauge!(SESSION_ACTORS).decrement(1.0);
         Some(Child::Session(booking))
     }
 
@@ -270,7 +271,7 @@ impl Actor for Supervisor {
                 }
             }
             SupervisionEvent::ActorFailed(cell, err) => {
-                metrics::counter!("boothhub_actor_failures_total").increment(1);
+                metrics::counter!(ACTOR_FAILURES).increment(1);
                 error!(actor = %cell.get_id(), error = %err, "actor failed; restarting from the store");
                 if let Some(child) = children
                     .forget(cell.get_id())

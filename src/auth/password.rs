@@ -11,6 +11,7 @@
 
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
+use crate::metrics::PASSWORD_CHECKS_WAITING;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -126,14 +127,14 @@ struct Waiting;
 
 impl Waiting {
     fn start() -> Self {
-        metrics::gauge!("boothhub_password_checks_waiting").increment(1.0);
+        metrics::gauge!(PASSWORD_CHECKS_WAITING).increment(1.0);
         Waiting
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        metrics::gauge!("boothhub_password_checks_waiting").decrement(1.0);
+        metrics::gauge!(PASSWORD_CHECKS_WAITING).decrement(1.0);
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::auth::{self, BOOTH_PREFIX, SESSION_COOKIE};
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::HTTP_BODY_TIMEOUTS;
 use crate::state::AppState;
 
 /// The raw bytes of a JSON body: the content type is checked and the size limit answered in
@@ -80,7 +81,7 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
 }
 
 fn body_timed_out(deadline: std::time::Duration) -> ApiError {
-    metrics::counter!("boothhub_http_body_timeouts_total").increment(1);
+    metrics::counter!(HTTP_BODY_TIMEOUTS).increment(1);
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
         ErrorCode::RequestTimeout,

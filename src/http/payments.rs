@@ -18,6 +18,7 @@ use super::extract::{Authed, Query, RawJson, parse_json};
 use super::query::{PageQuery, query_id};
 use crate::auth::webhook;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::metrics::{WEBHOOK_DURATION, WEBHOOK_REJECTED};
 use crate::state::AppState;
 use crate::wire::{list, parse_time, time};
 
@@ -67,7 +68,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SignatureHeader {
 
 /// 401 `INVALID_SIGNATURE`, counted by reason.
 fn rejected(err: &webhook::SignatureError) -> ApiError {
-    metrics::counter!("boothhub_webhook_rejected_total", "reason" => err.reason()).increment(1);
+    metrics::counter!(WEBHOOK_REJECTED, "reason" => err.reason()).increment(1);
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         ErrorCode::InvalidSignature,
@@ -122,8 +123,7 @@ async fn confirm(
         raw,
     };
     let outcome = state.hub.confirm_payment(notice.clone()).await?;
-    metrics::histogram!("boothhub_webhook_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(WEBHOOK_DURATION).record(started.elapsed().as_secs_f64());
     answer(&notice, outcome)
 }
 

@@ -24,6 +24,7 @@ use super::protocol::{ClientMessage, Protocol, decode, encode};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::extract::{Caller, presented_token};
+use crate::metrics::{PUSH_LATENCY, WS_BAD_MESSAGES, WS_CONNECTIONS, WS_FOREIGN_ORIGIN};
 use crate::state::{AppState, SocketSettings};
 use crate::token_sockets::TokenSockets;
 use crate::wire::{ServerMessage, StreamSeq};
@@ -119,7 +120,7 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
     if same_origin || listed {
         return Ok(());
     }
-    metrics::counter!("boothhub_ws_foreign_origin_total").increment(1);
+    metrics::counter!(WS_FOREIGN_ORIGIN).increment(1);
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         ErrorCode::Forbidden,
@@ -183,7 +184,7 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
     };
     let registration = tokens.add(&token_hash, close.clone());
     let role = role(&principal);
-    metrics::gauge!("boothhub_ws_connections", "role" => role).increment(1.0);
+    metrics::gauge!(WS_CONNECTIONS, "role" => role).increment(1.0);
     let (control, controls) = mpsc::channel::<Control>(16);
     let (done, mut writer_done) = oneshot::channel();
     let writer = tokio::spawn(async move {
@@ -236,8 +237,7 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
             Ok(Some(message)) => message,
             Ok(None) => continue,
             Err(err) => {
-                metrics::counter!("boothhub_ws_bad_messages_total", "fault" => err.to_string())
-                    .increment(1);
+                metrics::counter!(WS_BAD_MESSAGES, "fault" => err.to_string()).increment(1);
                 let _ = close.send(Some((err.close_code(), err.to_string())));
                 break;
             }
@@ -274,7 +274,7 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
         let _ = close.send(Some((1000, String::new())));
     }
     let _ = writer.await;
-    metrics::gauge!("boothhub_ws_connections", "role" => role).decrement(1.0);
+    metrics::gauge!(WS_CONNECTIONS, "role" => role).decrement(1.0);
 }
 
 /// The close code for a read error that the client caused, if the socket can still carry it.
@@ -340,7 +340,7 @@ async fn write_loop(
     let mut ping = tokio::time::interval_at(first_ping, settings.ping_interval);
     // A write that cannot finish within the idle timeout means the client is gone.
     let deadline = settings.idle_timeout;
-    let latency = metrics::histogram!("boothhub_push_latency_seconds");
+    let latency = metrics::histogram!(PUSH_LATENCY);
     let mut published = Vec::with_capacity(BATCH);
     loop {
         let next = tokio::select! {

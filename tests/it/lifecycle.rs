@@ -233,3 +233,23 @@ async fn an_ongoing_session_ends_by_itself_when_its_time_is_up() {
         .await;
     assert!(done["finished_at"].is_string(), "{done}");
 }
+
+#[tokio::test]
+async fn the_metrics_page_says_what_each_metric_measures() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Metrics Mall").await;
+    let (status, _) = hub.book(None, booking_body(&outlet.id, None, 5)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, page) = hub.get("/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    for line in [
+        "# HELP boothhub_bookings_created_total Bookings created (customer or walk-in).",
+        "# TYPE boothhub_bookings_created_total counter",
+        "# HELP boothhub_http_requests_total HTTP requests answered",
+        "# HELP boothhub_events_published_total Committed events handed to the stream router",
+    ] {
+        assert!(page.contains(line), "{line:?} missing from:\n{page}");
+    }
+}

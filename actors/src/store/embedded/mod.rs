@@ -93,7 +93,7 @@ impl EmbeddedStore {
         let readers = (0..READERS)
             .map(|_| open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY))
             .collect::<Result<Vec<_>, _>>()?;
-        let writer = Writer::start(writer)?;
+        let writer = Writer::start(writer, commit_change)?;
         Ok(EmbeddedStore {
             path,
             writer,

@@ -13,8 +13,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
-use super::commit_change;
 use crate::domain::event::StoredEvent;
+use crate::metrics::{STORE_GROUP_COMMIT_SIZE, STORE_WRITER_PANICS};
 use crate::store::{Change, StoreError};
 
 /// Most jobs one turn of the writer takes: a burst larger than this is split, so that no
@@ -22,6 +22,9 @@ use crate::store::{Change, StoreError};
 const GROUP_MAX: usize = 512;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// How the store writes one change inside a transaction: its rows and events, with their seqs.
+pub type Apply = fn(&Connection, Change) -> Result<Vec<StoredEvent>, StoreError>;
 
 /// A write that is not an event-producing change (directory records, logins, secrets).
 type Work = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -39,13 +42,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer on the current Tokio runtime.
-    pub fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer on the current Tokio runtime; it writes each change with `apply`.
+    pub fn start(conn: Connection, apply: Apply) -> Result<Writer, StoreError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             StoreError::Unavailable("the store's writer needs a Tokio runtime".into())
         })?;
         let (jobs, inbox) = mpsc::unbounded_channel();
-        runtime.spawn(run(conn, inbox));
+        runtime.spawn(run(conn, apply, inbox));
         Ok(Writer { jobs })
     }
 
@@ -91,7 +94,7 @@ fn dropped() -> StoreError {
 
 /// The writer task: waits for work, takes everything that queued meanwhile and does it on
 /// the blocking pool, then waits again.
-async fn run(mut conn: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
+async fn run(mut conn: Connection, apply: Apply, mut inbox: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = inbox.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
@@ -101,7 +104,7 @@ async fn run(mut conn: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
             }
         }
         let turn = tokio::task::spawn_blocking(move || {
-            apply(&mut conn, jobs);
+            do_jobs(&mut conn, apply, jobs);
             conn
         });
         conn = match turn.await {
@@ -116,19 +119,19 @@ async fn run(mut conn: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
 }
 
 /// Does `jobs` in order: consecutive changes in one transaction, each other write alone.
-fn apply(conn: &mut Connection, jobs: Vec<Job>) {
+fn do_jobs(conn: &mut Connection, apply: Apply, jobs: Vec<Job>) {
     let mut group = vec![];
     for job in jobs {
         match job {
             Job::Commit(change, reply) => group.push((*change, reply)),
             Job::Write(work) => {
                 // A write keeps its place: the changes before it commit first.
-                commit_group(conn, std::mem::take(&mut group));
+                commit_group(conn, apply, std::mem::take(&mut group));
                 guarded(|| work(conn));
             }
         }
     }
-    commit_group(conn, group);
+    commit_group(conn, apply, group);
 }
 
 /// Runs one job; a panic in it (a bug) drops its reply, which the caller sees as an error,
@@ -136,17 +139,21 @@ fn apply(conn: &mut Connection, jobs: Vec<Job>) {
 fn guarded(job: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(job)).is_err() {
         error!("a store write panicked; its caller is told it failed");
-        metrics::counter!("boothhub_store_writer_panics_total").increment(1);
+        metrics::counter!(STORE_WRITER_PANICS).increment(1);
     }
 }
 
 /// Commits `batch` in one transaction, each change in its own savepoint (a refused one is
 /// rolled back alone), and answers each change only once the transaction is durable.
-fn commit_group(conn: &mut Connection, batch: Vec<(Change, Reply<Vec<StoredEvent>>)>) {
+fn commit_group(
+    conn: &mut Connection,
+    apply: Apply,
+    batch: Vec<(Change, Reply<Vec<StoredEvent>>)>,
+) {
     if batch.is_empty() {
         return;
     }
-    metrics::histogram!("boothhub_store_group_commit_size").record(batch.len() as f64);
+    metrics::histogram!(STORE_GROUP_COMMIT_SIZE).record(batch.len() as f64);
     guarded(move || {
         let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
@@ -163,7 +170,7 @@ fn commit_group(conn: &mut Connection, batch: Vec<(Change, Reply<Vec<StoredEvent
             let outcome = tx
                 .savepoint()
                 .map_err(StoreError::from)
-                .and_then(|mut savepoint| match commit_change(&savepoint, change) {
+                .and_then(|mut savepoint| match apply(&savepoint, change) {
                     Ok(events) => savepoint
                         .commit()
                         .map(|()| events)
@@ -196,7 +203,8 @@ mod tests {
     use super::*;
 
     fn writer() -> Writer {
-        Writer::start(Connection::open_in_memory().unwrap()).unwrap()
+        let no_changes: Apply = |_, _| Err(StoreError::Unavailable("no changes here".into()));
+        Writer::start(Connection::open_in_memory().unwrap(), no_changes).unwrap()
     }
 
     #[tokio::test]

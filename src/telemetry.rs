@@ -16,6 +16,9 @@ pub fn init_logs(format: LogFormat) {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            // Every span a line was logged in (request, booking, actor message): a line can be
+            // followed from its HTTP request to the store commit and the push.
+            .with_span_list(true)
             .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{info, instrument, warn};
 
 use crate::clock::until;
 use crate::context::HubContext;
@@ -56,6 +56,21 @@ pub enum BoothMsg {
     },
     /// A redelivery may be due.
     RetryDue,
+}
+
+impl BoothMsg {
+    /// What the message is, for its span.
+    fn name(&self) -> &'static str {
+        match self {
+            BoothMsg::Scan { .. } => "scan",
+            BoothMsg::Snapshot { .. } => "snapshot",
+            BoothMsg::Connected { .. } => "connected",
+            BoothMsg::Disconnected { .. } => "disconnected",
+            BoothMsg::Deliver(_) => "deliver",
+            BoothMsg::Ack { .. } => "ack",
+            BoothMsg::RetryDue => "retry_due",
+        }
+    }
 }
 
 /// What a booth's connections may tell its booth actor, and how the router hands it the
@@ -172,6 +187,7 @@ impl Actor for BoothActor {
         Ok(())
     }
 
+    #[instrument(name = "booth", skip_all, fields(booth_id = %state.args.booth_id, msg = msg.name()))]
     async fn handle(
         &self,
         myself: ActorRef<BoothMsg>,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tracing::instrument;
 
 use crate::booth::BoothHandle;
 use crate::context::HubContext;
@@ -177,6 +178,7 @@ impl Actor for ConnectionActor {
         Ok(())
     }
 
+    #[instrument(name = "connection", skip_all, fields(actor = %myself.get_id(), principal = ?state.args.principal))]
     async fn handle(
         &self,
         myself: ActorRef<ConnMsg>,

@@ -9,7 +9,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
 use rand::RngCore;
 use tokio::sync::{mpsc, watch};
-use tracing::info;
+use tracing::{Span, info, instrument};
 
 use crate::booth::{BoothHandle, BoothMsg};
 use crate::clock::SharedClock;
@@ -271,7 +271,8 @@ impl Hub {
         // An actor may stop (idle, or failed) between being found and being asked: ask again.
         for _ in 0..3 {
             let actor = self.children.session(id).await?;
-            match actor.call(&build, Some(self.ask_timeout)).await {
+            let envelope = |reply| build(reply).into();
+            match actor.call(envelope, Some(self.ask_timeout)).await {
                 Ok(CallResult::Success(result)) => return result,
                 Ok(CallResult::Timeout) => {
                     return Err(HubError::Unavailable(
@@ -288,6 +289,7 @@ impl Hub {
         ))
     }
 
+    #[instrument(skip_all, fields(outlet_id = %new.outlet_id, booking_id))]
     pub async fn create_booking(
         &self,
         caller: Option<&Principal>,
@@ -325,6 +327,7 @@ impl Hub {
             None => store.count_booths(new.outlet_id).await?,
         };
         let id = BookingId::new();
+        Span::current().record("booking_id", tracing::field::display(id));
         let qr = self.ctx.qr.sign(id);
         let claim = SlotClaim {
             outlet_id: new.outlet_id,
@@ -349,6 +352,7 @@ impl Hub {
         Ok(booking)
     }
 
+    #[instrument(skip_all, fields(booking_id = %id, booth_id = caller.booth_id().map(tracing::field::display)))]
     pub async fn arrival(
         &self,
         caller: Principal,
@@ -367,6 +371,7 @@ impl Hub {
         .await
     }
 
+    #[instrument(skip_all, fields(booking_id = %id, booth_id = caller.booth_id().map(tracing::field::display)))]
     pub async fn start_session(
         &self,
         caller: Principal,
@@ -377,6 +382,7 @@ impl Hub {
             .await
     }
 
+    #[instrument(skip_all, fields(booking_id = %id, booth_id = caller.booth_id().map(tracing::field::display)))]
     pub async fn finish_session(
         &self,
         caller: Principal,
@@ -387,6 +393,7 @@ impl Hub {
             .await
     }
 
+    #[instrument(skip_all, fields(booking_id = %id))]
     pub async fn override_session(
         &self,
         by: Principal,
@@ -410,6 +417,7 @@ impl Hub {
         .await
     }
 
+    #[instrument(skip_all, fields(booking_id = %id))]
     pub async fn session_status(
         &self,
         caller: Principal,
@@ -432,6 +440,7 @@ impl Hub {
     }
 
     /// Applies a verified payment notification; the same event id answers the same.
+    #[instrument(skip_all, fields(booking_id = %notice.booking_id, event_id = %notice.event_id))]
     pub async fn confirm_payment(&self, notice: PaymentNotice) -> Result<PaymentOutcome, HubError> {
         let store = &self.ctx.store;
         if let Some(first) = store.payment(&notice.event_id).await? {
@@ -465,6 +474,7 @@ impl Hub {
     }
 
     /// May this booth scan now? Answers `RateLimited` when it scans too fast.
+    #[instrument(skip_all, fields(booth_id = %booth))]
     pub async fn admit_scan(&self, booth: BoothId) -> Result<(), HubError> {
         let actor = self.children.booth(booth).await?;
         let admitted = actor
@@ -550,7 +560,7 @@ impl Hub {
         self.ctx.set_config(after.clone());
         self.ctx.publish(stored);
         for actor in self.children.session_actors() {
-            let _ = actor.cast(SessionMsg::Retune);
+            let _ = actor.cast(SessionMsg::Retune.into());
         }
         Ok(after)
     }

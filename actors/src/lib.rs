@@ -26,5 +26,6 @@ pub mod sequencer;
 pub mod session;
 pub mod store;
 pub mod supervisor;
+pub mod traced;
 #[cfg(test)]
 mod world;

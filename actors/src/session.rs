@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::clock::until;
 use crate::context::HubContext;
@@ -24,6 +24,7 @@ use crate::domain::status::{Decision, OverrideTarget, Trigger, decide};
 use crate::error::HubError;
 use crate::metrics::SESSION_REQUESTS_ABANDONED;
 use crate::store::{BookingWrite, Change, StoreError};
+use crate::traced::Traced;
 
 /// How long the actor of a finished booking stays around for late requests.
 const IDLE_STOP: Duration = Duration::from_secs(30);
@@ -68,6 +69,28 @@ pub enum SessionMsg {
     Idle { generation: u64 },
 }
 
+impl SessionMsg {
+    /// What the message asks, for its span.
+    fn name(&self) -> &'static str {
+        match self {
+            SessionMsg::Arrival { .. } => "arrival",
+            SessionMsg::Start { .. } => "start",
+            SessionMsg::Finish { .. } => "finish",
+            SessionMsg::Override { .. } => "override",
+            SessionMsg::Payment { .. } => "payment",
+            SessionMsg::Read { .. } => "read",
+            SessionMsg::Retune => "retune",
+            SessionMsg::Tick => "tick",
+            SessionMsg::Idle { .. } => "idle",
+        }
+    }
+}
+
+/// What a session actor's mailbox holds: a message and the span of whoever sent it.
+pub type SessionEnvelope = Traced<SessionMsg>;
+/// A session actor.
+pub type SessionRef = ActorRef<SessionEnvelope>;
+
 pub struct SessionActor;
 
 /// Whether the caller stopped waiting for this request: its ask timed out and was answered
@@ -110,18 +133,18 @@ impl Step {
 pub struct SessionState {
     ctx: Arc<HubContext>,
     booking: Booking,
-    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
+    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionEnvelope>>>>,
     idle_generation: u64,
 }
 
 impl Actor for SessionActor {
-    type Msg = SessionMsg;
+    type Msg = SessionEnvelope;
     type State = SessionState;
     type Arguments = (Arc<HubContext>, Booking);
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<SessionMsg>,
+        _myself: SessionRef,
         (ctx, booking): Self::Arguments,
     ) -> Result<SessionState, ActorProcessingErr> {
         Ok(SessionState {
@@ -134,7 +157,7 @@ impl Actor for SessionActor {
 
     async fn post_start(
         &self,
-        myself: ActorRef<SessionMsg>,
+        myself: SessionRef,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         // Deadlines that passed while the hub was down are applied now.
@@ -145,7 +168,7 @@ impl Actor for SessionActor {
 
     async fn post_stop(
         &self,
-        _myself: ActorRef<SessionMsg>,
+        _myself: SessionRef,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(timer) = state.timer.take() {
@@ -156,10 +179,27 @@ impl Actor for SessionActor {
 
     async fn handle(
         &self,
-        myself: ActorRef<SessionMsg>,
-        msg: SessionMsg,
+        myself: SessionRef,
+        Traced { msg, span }: SessionEnvelope,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
+        let span = info_span!(
+            parent: &span,
+            "session",
+            booking_id = %state.booking.id,
+            msg = msg.name()
+        );
+        state.handle(&myself, msg).instrument(span).await
+    }
+}
+
+impl SessionState {
+    async fn handle(
+        &mut self,
+        myself: &SessionRef,
+        msg: SessionMsg,
+    ) -> Result<(), ActorProcessingErr> {
+        let state = self;
         match msg {
             SessionMsg::Arrival {
                 caller,
@@ -207,29 +247,27 @@ impl Actor for SessionActor {
                 }
             }
         }
-        state.rearm(&myself);
+        state.rearm(myself);
         Ok(())
     }
-}
 
-impl SessionState {
     fn now(&self) -> DateTime<Utc> {
         self.ctx.clock.now()
     }
 
     /// Arms the timer for what is due next, or the idle stop of a finished booking.
-    fn rearm(&mut self, myself: &ActorRef<SessionMsg>) {
+    fn rearm(&mut self, myself: &SessionRef) {
         if let Some(timer) = self.timer.take() {
             timer.abort();
         }
         self.idle_generation += 1;
         if let Some(due) = self.booking.due() {
             let delay = until(self.now(), due.at()) + Duration::from_millis(1);
-            self.timer = Some(myself.send_after(delay, || SessionMsg::Tick));
+            self.timer = Some(myself.send_after(delay, || SessionMsg::Tick.into()));
         } else if !self.booking.status.is_live() {
             let generation = self.idle_generation;
             self.timer =
-                Some(myself.send_after(IDLE_STOP, move || SessionMsg::Idle { generation }));
+                Some(myself.send_after(IDLE_STOP, move || SessionMsg::Idle { generation }.into()));
         }
     }
 
@@ -281,6 +319,11 @@ impl SessionState {
                 StoreError::SlotTaken => HubError::SlotTaken,
                 other => HubError::Store(other),
             })?;
+        debug!(
+            status = step.next.status.as_str(),
+            events = stored.len(),
+            "committed"
+        );
         self.booking = step.next;
         self.ctx.publish(stored);
         Ok(())
@@ -563,14 +606,13 @@ mod tests {
         // The caller's ask timed out: its end of the reply port is gone.
         let (reply, gone) = tokio::sync::oneshot::channel();
         drop(gone);
-        actor
-            .cast(SessionMsg::Override {
-                by: world.admin,
-                target: OverrideTarget::Overridden,
-                reason: "late".into(),
-                reply: reply.into(),
-            })
-            .unwrap();
+        let late = SessionMsg::Override {
+            by: world.admin,
+            target: OverrideTarget::Overridden,
+            reason: "late".into(),
+            reply: reply.into(),
+        };
+        actor.cast(late.into()).unwrap();
         let read = world
             .hub
             .session_status(world.admin, booking.id)

@@ -21,7 +21,7 @@ use crate::domain::rate::RateLimit;
 use crate::error::HubError;
 use crate::metrics::{ACTOR_FAILURES, SESSION_ACTORS};
 use crate::registry::ActorTable;
-use crate::session::{IDLE_STOP_REASON, SessionActor, SessionMsg};
+use crate::session::{IDLE_STOP_REASON, SessionActor, SessionEnvelope, SessionRef};
 
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(10);
@@ -37,7 +37,7 @@ pub enum Child {
 #[derive(Debug)]
 pub struct Children {
     ctx: Arc<HubContext>,
-    sessions: ActorTable<BookingId, SessionMsg>,
+    sessions: ActorTable<BookingId, SessionEnvelope>,
     booths: ActorTable<BoothId, BoothMsg>,
     /// The supervisor every child is linked to (a handle: the supervisor owns `Children`).
     supervisor: ActorCell,
@@ -54,7 +54,7 @@ impl Children {
     }
 
     /// The session actor of `id`, if one runs.
-    pub fn running(&self, id: BookingId) -> Option<ActorRef<SessionMsg>> {
+    pub fn running(&self, id: BookingId) -> Option<SessionRef> {
         self.sessions.get(&id)
     }
 
@@ -73,11 +73,11 @@ impl Children {
     }
 
     /// Every running session actor.
-    pub fn session_actors(&self) -> Vec<ActorRef<SessionMsg>> {
+    pub fn session_actors(&self) -> Vec<SessionRef> {
         self.sessions.actors()
     }
 
-    async fn spawn(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
+    async fn spawn(&self, booking: Booking) -> Result<SessionRef, HubError> {
         let args = (Arc::clone(&self.ctx), booking);
         let (actor, _) = Actor::spawn_linked(None, SessionActor, args, self.supervisor())
             .await
@@ -87,7 +87,7 @@ impl Children {
     }
 
     /// The session actor of `id`, started from the store when there is none.
-    pub async fn session(&self, id: BookingId) -> Result<ActorRef<SessionMsg>, HubError> {
+    pub async fn session(&self, id: BookingId) -> Result<SessionRef, HubError> {
         self.sessions
             .get_or_start(id, || async {
                 let booking = self
@@ -102,7 +102,7 @@ impl Children {
     }
 
     /// Starts the actor of a booking just read or written.
-    pub async fn start(&self, booking: Booking) -> Result<ActorRef<SessionMsg>, HubError> {
+    pub async fn start(&self, booking: Booking) -> Result<SessionRef, HubError> {
         self.sessions
             .get_or_start(booking.id, || self.spawn(booking.clone()))
             .await

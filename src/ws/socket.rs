@@ -17,7 +17,7 @@ use boothhub_actors::sequencer::Outbound;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 use super::message::{Assembler, Fragment, MAX_MESSAGE};
 use super::protocol::{ClientMessage, Protocol, decode, encode};
@@ -86,12 +86,22 @@ pub async fn upgrade(
         tokens: Arc::clone(&state.token_sockets),
         token_hash,
     };
-    state.socket_tasks.spawn(async move {
-        match upgrade.await {
-            Ok(socket) => run(socket, client).await,
-            Err(err) => debug!(error = %err, "websocket upgrade failed"),
+    // The socket outlives its upgrade request: its span is its own, following from it.
+    let span = info_span!(
+        "socket",
+        role = role(&principal),
+        booth_id = principal.booth_id().map(tracing::field::display)
+    );
+    span.follows_from(tracing::Span::current());
+    state.socket_tasks.spawn(
+        async move {
+            match upgrade.await {
+                Ok(socket) => run(socket, client).await,
+                Err(err) => debug!(error = %err, "websocket upgrade failed"),
+            }
         }
-    });
+        .instrument(span),
+    );
     let (mut parts, _) = response.into_parts();
     if let Some(chosen) = negotiated {
         parts.headers.insert(
@@ -187,10 +197,13 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
     metrics::gauge!(WS_CONNECTIONS, "role" => role).increment(1.0);
     let (control, controls) = mpsc::channel::<Control>(16);
     let (done, mut writer_done) = oneshot::channel();
-    let writer = tokio::spawn(async move {
-        write_loop(write, queue, controls, closed, protocol, settings).await;
-        let _ = done.send(());
-    });
+    let writer = tokio::spawn(
+        async move {
+            write_loop(write, queue, controls, closed, protocol, settings).await;
+            let _ = done.send(());
+        }
+        .in_current_span(),
+    );
 
     let turns = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut assembler = Assembler::default();
@@ -447,6 +460,8 @@ async fn write_item(
                 encode(protocol, &ServerMessage::event(stored)).0
             });
             write.write_frame(data(Payload::Borrowed(bytes))).await?;
+            let pushed = &event.event;
+            debug!(stream = %pushed.stream, seq = pushed.seq, booking_id = pushed.event.booking_id.map(tracing::field::display), "pushed");
             Ok(Some(event.at))
         }
         Next::Item(other) => {

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -29,7 +29,11 @@ pub struct TestHub {
     pub client: reqwest::Client,
     child: Child,
     extra_env: Vec<(String, String)>,
+    logs: Logs,
 }
+
+/// The hub's log lines (JSON), as they came.
+type Logs = Arc<Mutex<Vec<Value>>>;
 
 impl Drop for TestHub {
     fn drop(&mut self) {
@@ -92,7 +96,7 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_boothhub"))
 }
 
-fn spawn(data: &Path, extra_env: &[(String, String)]) -> (Child, SocketAddr) {
+fn spawn(data: &Path, extra_env: &[(String, String)], logs: Logs) -> (Child, SocketAddr) {
     let mut command = Command::new(binary());
     command
         .arg("serve")
@@ -138,6 +142,9 @@ fn spawn(data: &Path, extra_env: &[(String, String)]) -> (Child, SocketAddr) {
             if std::env::var_os("BOOTHHUB_TEST_LOGS").is_some() {
                 eprintln!("hub: {line}");
             }
+            if let Ok(mut logs) = logs.lock() {
+                logs.push(entry);
+            }
         }
     });
     let addr = rx
@@ -166,7 +173,8 @@ impl TestHub {
         let data = tempfile::tempdir().expect("temp dir");
         let mut extra_env = store_env();
         extra_env.extend(env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
-        let (child, addr) = spawn(data.path(), &extra_env);
+        let logs = Logs::default();
+        let (child, addr) = spawn(data.path(), &extra_env, Arc::clone(&logs));
         let client = client_for(data.path());
         TestHub {
             data,
@@ -174,7 +182,16 @@ impl TestHub {
             client,
             child,
             extra_env,
+            logs,
         }
+    }
+
+    /// The hub's log lines so far, each a JSON object.
+    pub fn logs(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .map(|logs| logs.clone())
+            .unwrap_or_default()
     }
 
     /// `kill -9` (SIGKILL: no shutdown path runs).
@@ -194,7 +211,7 @@ impl TestHub {
 
     /// Starts again on the same data dir.
     pub fn restart(&mut self) {
-        let (child, addr) = spawn(self.data.path(), &self.extra_env);
+        let (child, addr) = spawn(self.data.path(), &self.extra_env, Arc::clone(&self.logs));
         self.child = child;
         self.addr = addr;
     }

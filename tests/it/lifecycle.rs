@@ -253,3 +253,68 @@ async fn the_metrics_page_says_what_each_metric_measures() {
         assert!(page.contains(line), "{line:?} missing from:\n{page}");
     }
 }
+
+/// The spans of a log line, by name.
+fn span<'a>(line: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find(|span| span["name"] == name)
+}
+
+#[tokio::test]
+async fn an_arrival_can_be_followed_in_the_logs_from_http_to_the_store_to_the_push() {
+    let hub = TestHub::start_with(&[("RUST_LOG", "info,boothhub=debug,boothhub_actors=debug")]);
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Traced Mall").await;
+    let (status, booking) = hub
+        .book(Some(&outlet.admin), {
+            let mut body = booking_body(&outlet.id, None, 5);
+            body["paid"] = serde_json::json!(true);
+            body
+        })
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let id = id(&booking);
+    let mut booth = hub.ws(&outlet.booth.token, None).await;
+    let _subscribed = booth.message().await;
+
+    let response = hub
+        .client
+        .post(hub.url(&format!("/session/{id}/arrival")))
+        .bearer_auth(&outlet.booth.token)
+        .header("x-request-id", "follow-me-1")
+        .json(&serde_json::json!({ "qr_token": booking["qr_token"] }))
+        .send()
+        .await
+        .expect("arrival");
+    assert_eq!(response.status(), StatusCode::OK);
+    let approved = booth.event().await;
+    assert_eq!(approved["booking_id"], id.as_str());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let logs = hub.logs();
+        // The commit, logged in the session actor's span, under the request that caused it.
+        let committed = logs.iter().find(|line| {
+            line["message"] == "committed"
+                && span(line, "request").is_some_and(|s| s["request_id"] == "follow-me-1")
+                && span(line, "arrival").is_some_and(|s| s["booking_id"] == id.as_str())
+                && span(line, "session").is_some_and(|s| s["msg"] == "arrival")
+        });
+        // The push of the event to the booth's socket, by the same booking.
+        let pushed = logs.iter().find(|line| {
+            line["message"] == "pushed"
+                && line["booking_id"] == id.as_str()
+                && span(line, "socket").is_some_and(|s| s["booth_id"] == outlet.booth.id.as_str())
+        });
+        if committed.is_some() && pushed.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "committed: {committed:?}, pushed: {pushed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

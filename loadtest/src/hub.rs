@@ -39,6 +39,8 @@ pub struct Hub {
     client: reqwest::Client,
     secret: String,
     token: Option<String>,
+    /// The e-mail address and password of the last login, for more logins of the same admin.
+    credentials: Option<(String, String)>,
 }
 
 impl Hub {
@@ -49,6 +51,7 @@ impl Hub {
             client: client_builder(ca)?.build()?,
             secret: secret.to_owned(),
             token: None,
+            credentials: None,
         })
     }
 
@@ -73,14 +76,28 @@ impl Hub {
     }
 
     pub async fn login(&mut self, email: &str, password: &str) -> anyhow::Result<()> {
+        self.credentials = Some((email.to_owned(), password.to_owned()));
+        self.token = Some(self.another_login().await?);
+        Ok(())
+    }
+
+    /// A new login token of the admin last logged in: one per browser, as each dashboard
+    /// has (the hub caps the WebSockets one token may hold open).
+    pub async fn another_login(&self) -> anyhow::Result<String> {
+        let (email, password) = self
+            .credentials
+            .as_ref()
+            .context("log in before asking for another login")?;
         let body = self
             .post(
                 "/auth/login",
                 &json!({ "email": email, "password": password }),
             )
             .await?;
-        self.token = body["token"].as_str().map(str::to_owned);
-        Ok(())
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the login answer has no token")
     }
 
     pub async fn create_outlet(&self, name: &str) -> anyhow::Result<String> {

@@ -60,6 +60,8 @@ pub fn measured(event: &str) -> Option<&'static str> {
 
 /// Clients that connect from one loopback address.
 const CLIENTS_PER_ADDRESS: usize = 200;
+/// Dashboards that share one login (tabs of one browser).
+const DASHBOARDS_PER_LOGIN: usize = 10;
 
 /// The events each lifecycle step must push, by the step's name.
 const STEPS: [(&str, &str); 3] = [
@@ -110,7 +112,12 @@ pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
     let slow_closes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Once measured, the hub may go away: its clients' errors are no news then.
     let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let admin = hub.token().unwrap_or_default().to_owned();
+    // One login per few dashboards, as an operator's browser tabs share one: the hub caps
+    // the WebSockets one token may hold (20 by default), and limits logins per address.
+    let mut logins = Vec::new();
+    for _ in 0..shape.dashboards.div_ceil(DASHBOARDS_PER_LOGIN) {
+        logins.push(hub.another_login().await?);
+    }
     let clients = booths
         .iter()
         .enumerate()
@@ -123,7 +130,7 @@ pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
         })
         .chain((0..shape.dashboards).map(|n| Client {
             index: shape.booths + n,
-            token: admin.clone(),
+            token: logins[n / DASHBOARDS_PER_LOGIN].clone(),
             json: true,
             subscribe: Some(format!("outlet:{outlet}")),
             own_stream: None,

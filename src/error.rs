@@ -162,6 +162,16 @@ impl From<HubError> for ApiError {
                 ErrorCode::EmailTaken,
                 "the e-mail address is taken",
             ),
+            HubError::LastSuperAdmin => ApiError::new(
+                S::CONFLICT,
+                ErrorCode::LastSuperAdmin,
+                "the last active super admin cannot be deactivated or demoted",
+            ),
+            HubError::WrongPassword => ApiError::new(
+                S::UNAUTHORIZED,
+                ErrorCode::InvalidCredentials,
+                "the current password is wrong",
+            ),
             HubError::EventIdReused => ApiError::new(
                 S::CONFLICT,
                 ErrorCode::EventIdReused,

@@ -38,6 +38,8 @@ declare_metrics!(TRANSPORT_METRICS {
         "Cookie WebSocket upgrades refused for coming from another origin.";
     Counter WS_CLOSED_TOO_MANY = "boothhub_ws_closed_too_many_total":
         "WebSockets closed with 4409 because their token opened one too many.";
+    Counter WS_CLOSED_REVOKED = "boothhub_ws_closed_revoked_total":
+        "WebSockets closed with 4401 because their token stopped working.";
     Histogram PUSH_LATENCY = "boothhub_push_latency_seconds":
         "Time from an event's commit to its frame written to a client's socket.";
 });

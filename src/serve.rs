@@ -110,6 +110,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let socket_tasks = state.socket_tasks.clone();
     let app = app::router(state);
     let handle = axum_server::Handle::new();
+    tokio::spawn(close_expired_sockets(
+        Arc::clone(&sockets),
+        Arc::clone(&hub),
+    ));
     tokio::spawn(shutdown_on_signal(handle.clone(), sockets));
     let listening = handle.clone();
     tokio::spawn(async move {
@@ -184,6 +188,16 @@ async fn ensure_super_admin(hub: &Hub, config: &Config) -> anyhow::Result<()> {
         Err(err) => return Err(err.into()),
     }
     Ok(())
+}
+
+/// Every second, the WebSockets of login tokens that expired get 4401 (contract §4: within
+/// 2 s of the token stopping to work).
+async fn close_expired_sockets(sockets: Arc<TokenSockets>, hub: Arc<Hub>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        sockets.close_expired(hub.context().clock.now());
+    }
 }
 
 /// On SIGTERM or Ctrl-C: WebSocket clients get close 1001 ("going away": reconnect and

@@ -27,6 +27,32 @@ pub struct OutletInput {
     pub timezone: Option<String>,
 }
 
+/// What `PUT /admin-users/{id}` may change; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub outlet_id: Option<OutletId>,
+    pub active: Option<bool>,
+}
+
+/// What `PUT /booths/{id}` may change; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct BoothUpdate {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// A change to who someone is: the record after it, and the login tokens (their hashes)
+/// it ended, whose WebSockets the transport closes.
+#[derive(Clone, Debug)]
+pub struct Revoked<T> {
+    pub record: T,
+    pub ended_logins: Vec<String>,
+    /// The user's role or outlet changed: its open WebSockets hold the old scope.
+    pub scope_changed: bool,
+}
+
 /// A new admin user; `password_hash` is already an argon2id hash.
 #[derive(Clone, Debug)]
 pub struct UserInput {
@@ -131,6 +157,7 @@ impl Directory {
             role: input.role,
             outlet_id,
             password_hash,
+            active: true,
         };
         self.store
             .create_user(&user)
@@ -149,6 +176,118 @@ impl Directory {
     ) -> Result<Page<User>, HubError> {
         permits(Some(by), Action::ManageAdminUsers)?;
         Ok(self.store.list_users(page).await?)
+    }
+
+    /// Changes a user's name, role, outlet or active flag. Deactivation ends all its logins;
+    /// the last active super admin can be neither deactivated nor demoted.
+    pub async fn update_user(
+        &self,
+        by: &Principal,
+        id: UserId,
+        update: UserUpdate,
+    ) -> Result<Revoked<User>, HubError> {
+        permits(Some(by), Action::ManageAdminUsers)?;
+        let current = self
+            .store
+            .user(id)
+            .await?
+            .ok_or(HubError::NotFound("user"))?;
+        let mut user = current.clone();
+        let mut errors = crate::domain::validate::FieldErrors::default();
+        if let Some(name) = update.name {
+            if !crate::domain::validate::is_text(&name, 200) {
+                errors.add("name", "must be 1 to 200 characters");
+            }
+            user.name = name;
+        }
+        if let Some(outlet) = update.outlet_id {
+            if self.store.outlet(outlet).await?.is_none() {
+                errors.add("outlet_id", "is not a known outlet");
+            }
+            user.outlet_id = Some(outlet);
+        }
+        user.role = update.role.unwrap_or(user.role);
+        user.active = update.active.unwrap_or(user.active);
+        match user.role {
+            Role::SuperAdmin => user.outlet_id = None,
+            Role::Admin if user.outlet_id.is_none() => {
+                errors.add("outlet_id", "is required for role admin");
+            }
+            Role::Admin => {}
+        }
+        errors.into_result().map_err(HubError::Invalid)?;
+        let was_super = current.active && current.role == Role::SuperAdmin;
+        let stays_super = user.active && user.role == Role::SuperAdmin;
+        if was_super && !stays_super && self.active_super_admins().await? <= 1 {
+            return Err(HubError::LastSuperAdmin);
+        }
+        self.store.update_user(&user).await?;
+        let ended_logins = if current.active && !user.active {
+            self.store.delete_logins_of(id, None).await?
+        } else {
+            vec![]
+        };
+        let scope_changed = (current.role, current.outlet_id) != (user.role, user.outlet_id);
+        Ok(Revoked {
+            record: user,
+            ended_logins,
+            scope_changed,
+        })
+    }
+
+    /// Active super admins (users are few: the directory is read whole).
+    async fn active_super_admins(&self) -> Result<usize, HubError> {
+        let mut count = 0;
+        let mut page = PageRequest {
+            limit: 200,
+            cursor: None,
+        };
+        loop {
+            let users = self.store.list_users(&page).await?;
+            count += users
+                .items
+                .iter()
+                .filter(|u| u.active && u.role == Role::SuperAdmin)
+                .count();
+            match users.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => return Ok(count),
+            }
+        }
+    }
+
+    /// Sets a user's password (`password_hash` already hashed) and ends every login of the
+    /// user but `keep` (the token that made the change, when it is the user's own).
+    pub async fn set_password(
+        &self,
+        by: &Principal,
+        id: UserId,
+        password_hash: String,
+        keep: Option<&str>,
+    ) -> Result<Revoked<User>, HubError> {
+        let own = by.user_id() == Some(id);
+        let action = if own {
+            Action::ChangeOwnPassword
+        } else {
+            Action::ManageAdminUsers
+        };
+        permits(Some(by), action)?;
+        let mut user = self
+            .store
+            .user(id)
+            .await?
+            .ok_or(HubError::NotFound("user"))?;
+        user.password_hash = password_hash;
+        self.store.update_user(&user).await?;
+        let ended_logins = self
+            .store
+            .delete_logins_of(id, keep.filter(|_| own))
+            .await?;
+        Ok(Revoked {
+            record: user,
+            ended_logins,
+            scope_changed: false,
+        })
     }
 
     pub async fn user(&self, id: UserId) -> Result<Option<User>, HubError> {
@@ -170,7 +309,7 @@ impl Directory {
         name: String,
         token_hash: &str,
     ) -> Result<Booth, HubError> {
-        permits(Some(by), Action::CreateBooth)?;
+        permits(Some(by), Action::ManageBooths)?;
         if !by.sees_outlet(outlet_id) {
             return Err(HubError::NotFound("outlet"));
         }
@@ -189,10 +328,55 @@ impl Directory {
             outlet_id,
             name,
             created_at: self.clock.now(),
+            active: true,
             online: false,
             last_seen_at: None,
         };
         self.store.create_booth(&booth, token_hash).await?;
+        Ok(booth)
+    }
+
+    /// A booth the caller may manage (404 outside its outlet).
+    async fn managed_booth(&self, by: &Principal, id: BoothId) -> Result<Booth, HubError> {
+        permits(Some(by), Action::ManageBooths)?;
+        self.store
+            .booth(id)
+            .await?
+            .filter(|booth| by.sees_outlet(booth.outlet_id))
+            .ok_or(HubError::NotFound("booth"))
+    }
+
+    /// Renames, deactivates or reactivates a booth.
+    pub async fn update_booth(
+        &self,
+        by: &Principal,
+        id: BoothId,
+        update: BoothUpdate,
+    ) -> Result<Booth, HubError> {
+        let mut booth = self.managed_booth(by, id).await?;
+        if let Some(name) = update.name {
+            if !crate::domain::validate::is_text(&name, 200) {
+                let msg = "must be 1 to 200 characters";
+                return Err(HubError::Invalid(
+                    crate::domain::validate::FieldErrors::single("name", msg),
+                ));
+            }
+            booth.name = name;
+        }
+        booth.active = update.active.unwrap_or(booth.active);
+        self.store.update_booth(&booth).await?;
+        Ok(booth)
+    }
+
+    /// Gives a booth a new token (`token_hash`); the old one stops working at once.
+    pub async fn rotate_booth_token(
+        &self,
+        by: &Principal,
+        id: BoothId,
+        token_hash: &str,
+    ) -> Result<Booth, HubError> {
+        let booth = self.managed_booth(by, id).await?;
+        self.store.set_booth_token(id, token_hash).await?;
         Ok(booth)
     }
 
@@ -225,16 +409,20 @@ impl Directory {
         Ok(self.store.delete_login(token_hash).await?)
     }
 
-    /// The caller behind a login token that has not expired.
+    /// The caller behind a login token that has not expired, and when it expires. A
+    /// deactivated user has no principal.
     pub async fn principal_for_login(
         &self,
         token_hash: &str,
-    ) -> Result<Option<Principal>, HubError> {
-        let Some(user_id) = self.store.login(token_hash, self.clock.now()).await? else {
+    ) -> Result<Option<(Principal, DateTime<Utc>)>, HubError> {
+        let Some((user_id, expires)) = self.store.login(token_hash, self.clock.now()).await? else {
             return Ok(None);
         };
         let user = self.store.user(user_id).await?;
-        Ok(user.and_then(|user| principal_of(&user)))
+        Ok(user
+            .filter(|user| user.active)
+            .and_then(|user| principal_of(&user))
+            .map(|principal| (principal, expires)))
     }
 
     /// The caller behind a booth token.
@@ -243,7 +431,7 @@ impl Directory {
         token_hash: &str,
     ) -> Result<Option<Principal>, HubError> {
         let booth = self.store.booth_by_token(token_hash).await?;
-        Ok(booth.map(|b| Principal::Booth {
+        Ok(booth.filter(|b| b.active).map(|b| Principal::Booth {
             booth_id: b.id,
             outlet_id: b.outlet_id,
         }))

@@ -31,6 +31,10 @@ pub enum HubError {
     SlotTaken,
     #[error("the e-mail address is taken")]
     EmailTaken,
+    #[error("the last active super admin must stay an active super admin")]
+    LastSuperAdmin,
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("the event id was used with another body")]
     EventIdReused,
     #[error("too many requests")]

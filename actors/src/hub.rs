@@ -318,8 +318,12 @@ impl Hub {
         let capacity = match new.booth_id {
             Some(booth_id) => {
                 let booth = store.booth(booth_id).await?;
-                if booth.is_none_or(|b| b.outlet_id != new.outlet_id) {
+                if booth.as_ref().is_none_or(|b| b.outlet_id != new.outlet_id) {
                     let msg = "is not a booth of this outlet";
+                    return Err(HubError::Invalid(FieldErrors::single("booth_id", msg)));
+                }
+                if booth.is_some_and(|b| !b.active) {
+                    let msg = "is a deactivated booth";
                     return Err(HubError::Invalid(FieldErrors::single("booth_id", msg)));
                 }
                 1

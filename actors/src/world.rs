@@ -61,6 +61,7 @@ pub(crate) async fn world_with(booths: usize, settings: HubSettings) -> World {
             outlet_id: outlet.id,
             name: format!("Booth {n}"),
             created_at: base(),
+            active: true,
             online: false,
             last_seen_at: None,
         };

@@ -1,12 +1,12 @@
-//! `POST /auth/login`, `POST /auth/logout` and `GET /auth/me` (who the session belongs to,
-//! for the web UI after a reload: the session cookie is HttpOnly). Login is limited per client
+//! `POST /auth/login`, `POST /auth/logout`, `PUT /auth/password` (one's own) and `GET /auth/me`
+//! (who the session belongs to, for the web UI after a reload: the session cookie is HttpOnly). Login is limited per client
 //! IP and per e-mail address (failed logins, contract §2), both before the password is checked.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use boothhub_actors::directory::principal_of;
 use boothhub_actors::domain::access::{Action, Principal, permits};
 use chrono::Duration;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{Authed, ClientIp, Json, presented_token};
-use super::users::user_body;
+use super::users::{close_revoked, new_password_hash, user_body};
 use crate::auth::{self, LOGIN_PREFIX, password};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
+        .route("/auth/password", put(change_password))
 }
 
 #[derive(Deserialize)]
@@ -56,7 +57,7 @@ async fn login(
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = password::verify(body.password, hash).await;
-    let Some(user) = user.filter(|u| verified && principal_of(u).is_some()) else {
+    let Some(user) = user.filter(|u| verified && u.active && principal_of(u).is_some()) else {
         attempt.failed(state.now());
         return Err(invalid_credentials());
     };
@@ -85,11 +86,9 @@ async fn logout(
 ) -> ApiResult<Response> {
     permits(Some(&caller), Action::Logout)?;
     if let Some(token) = presented_token(&headers) {
-        state
-            .hub
-            .directory()
-            .forget_login(&auth::token_hash(&token))
-            .await?;
+        let hash = auth::token_hash(&token);
+        state.hub.directory().forget_login(&hash).await?;
+        state.token_sockets.revoke_tokens(&[hash], "signed out");
     }
     Ok((
         StatusCode::NO_CONTENT,
@@ -99,6 +98,40 @@ async fn logout(
         ]),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// The caller's own password: the current one must be right (401 otherwise); every other
+/// login of the caller ends.
+async fn change_password(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<PasswordChange>,
+) -> ApiResult<Response> {
+    permits(Some(&caller), Action::ChangeOwnPassword)?;
+    let user_id = caller.user_id().ok_or_else(ApiError::forbidden)?;
+    let directory = state.hub.directory();
+    let user = directory
+        .user(user_id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    if !password::verify(body.current_password, Some(user.password_hash)).await {
+        return Err(boothhub_actors::error::HubError::WrongPassword.into());
+    }
+    let hash = new_password_hash("new_password", body.new_password).await?;
+    let own = presented_token(&headers).map(|token| auth::token_hash(&token));
+    let change = directory
+        .set_password(&caller, user_id, hash, own.as_deref())
+        .await?;
+    close_revoked(&state, &change, "the password was changed");
+    Ok(axum::Json(json!({ "user": user_body(&change.record) })).into_response())
 }
 
 /// The user of the presented login (a booth token is not a user: 403).

@@ -1,16 +1,19 @@
-//! `GET /booths`, `POST /booths`: a booth's token is shown once, at creation, and stored hashed.
+//! `GET /booths`, `POST /booths`, `PUT /booths/{id}` (rename, deactivate) and
+//! `POST /booths/{id}/token` (rotate): a booth's token is shown once, when made, and stored
+//! hashed. Rotation and deactivation end the old token at once: its WebSockets close with 4401.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json as AxumJson, Router};
-use boothhub_actors::domain::ids::OutletId;
+use boothhub_actors::directory::BoothUpdate;
+use boothhub_actors::domain::ids::{BoothId, OutletId};
 use boothhub_actors::domain::records::Booth;
 use boothhub_actors::store::Presence;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Authed, Json, Query};
+use super::extract::{Authed, Id, Json, Query};
 use super::query::{PageQuery, query_id};
 use crate::auth::{self, BOOTH_PREFIX};
 use crate::error::{ApiError, ApiResult};
@@ -18,7 +21,60 @@ use crate::state::AppState;
 use crate::wire::time;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/booths", get(list_booths).post(create_booth))
+    Router::new()
+        .route("/booths", get(list_booths).post(create_booth))
+        .route("/booths/{id}", put(update_booth))
+        .route("/booths/{id}/token", post(rotate_token))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoothChanges {
+    name: Option<String>,
+    active: Option<bool>,
+}
+
+async fn update_booth(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Id(id): Id<BoothId>,
+    Json(body): Json<BoothChanges>,
+) -> ApiResult<AxumJson<Value>> {
+    let update = BoothUpdate {
+        name: body.name,
+        active: body.active,
+    };
+    let booth = state
+        .hub
+        .directory()
+        .update_booth(&caller, id, update)
+        .await?;
+    if !booth.active {
+        state
+            .token_sockets
+            .revoke_booth(booth.id, "the booth was deactivated");
+    }
+    Ok(AxumJson(booth_body(&booth, state.hub.presence(booth.id))))
+}
+
+/// A new token for the booth, shown once; the old one stops working now.
+async fn rotate_token(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Id(id): Id<BoothId>,
+) -> ApiResult<(StatusCode, AxumJson<Value>)> {
+    let token = auth::new_token(BOOTH_PREFIX);
+    let booth = state
+        .hub
+        .directory()
+        .rotate_booth_token(&caller, id, &auth::token_hash(&token))
+        .await?;
+    state
+        .token_sockets
+        .revoke_booth(booth.id, "the booth's token was replaced");
+    let mut body = booth_body(&booth, state.hub.presence(booth.id));
+    body["token"] = json!(token);
+    Ok((StatusCode::CREATED, AxumJson(body)))
 }
 
 /// A booth as the API shows it, with what this hub knows of its presence.
@@ -29,6 +85,7 @@ fn booth_body(booth: &Booth, presence: Option<Presence>) -> Value {
         "id": booth.id,
         "outlet_id": booth.outlet_id,
         "name": booth.name,
+        "active": booth.active,
         "created_at": time(booth.created_at),
         "online": online,
         "last_seen_at": last_seen.map(time),
@@ -49,7 +106,7 @@ async fn create_booth(
 ) -> ApiResult<(StatusCode, AxumJson<Value>)> {
     boothhub_actors::domain::access::permits(
         Some(&caller),
-        boothhub_actors::domain::access::Action::CreateBooth,
+        boothhub_actors::domain::access::Action::ManageBooths,
     )?;
     let outlet = body
         .outlet_id

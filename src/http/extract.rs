@@ -287,6 +287,11 @@ fn bad_authorization(parts: &Parts) -> bool {
 /// The caller, or anonymous. A presented but invalid token is answered 401.
 pub struct Caller(pub Option<Principal>);
 
+/// When the login token of the request expires (a request extension set by [`Caller`]; booth
+/// tokens have none).
+#[derive(Clone, Copy, Debug)]
+pub struct LoginExpiry(pub chrono::DateTime<chrono::Utc>);
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -306,7 +311,11 @@ impl FromRequestParts<AppState> for Caller {
         let principal = if token.starts_with(BOOTH_PREFIX) {
             directory.principal_for_booth(&hash).await?
         } else {
-            directory.principal_for_login(&hash).await?
+            let login = directory.principal_for_login(&hash).await?;
+            login.map(|(principal, expires_at)| {
+                parts.extensions.insert(LoginExpiry(expires_at));
+                principal
+            })
         };
         let principal = principal.ok_or_else(ApiError::unauthenticated)?;
         if let Some(conn) = crate::conn::of(&parts.extensions) {

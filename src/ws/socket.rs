@@ -23,10 +23,10 @@ use super::message::{Assembler, Fragment, MAX_MESSAGE};
 use super::protocol::{ClientMessage, Protocol, decode, encode};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::extract::{Caller, presented_token};
+use crate::http::extract::{Caller, LoginExpiry, presented_token};
 use crate::metrics::{PUSH_LATENCY, WS_BAD_MESSAGES, WS_CONNECTIONS, WS_FOREIGN_ORIGIN};
 use crate::state::{AppState, SocketSettings};
-use crate::token_sockets::TokenSockets;
+use crate::token_sockets::{Holder, TokenSockets};
 use crate::wire::{ServerMessage, StreamSeq};
 
 /// Frames a client may send wrong before it is closed with 1008.
@@ -49,6 +49,10 @@ pub async fn upgrade(
     let token_hash = presented_token(req.headers())
         .map(|token| auth::token_hash(&token))
         .unwrap_or_default();
+    let holder = Holder {
+        principal,
+        expires_at: req.extensions().get::<LoginExpiry>().map(|e| e.0),
+    };
     let offered = req
         .headers()
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -85,6 +89,7 @@ pub async fn upgrade(
         settings: state.sockets,
         tokens: Arc::clone(&state.token_sockets),
         token_hash,
+        holder,
     };
     // The socket outlives its upgrade request: its span is its own, following from it.
     let span = info_span!(
@@ -146,6 +151,7 @@ struct Client {
     settings: SocketSettings,
     tokens: Arc<TokenSockets>,
     token_hash: String,
+    holder: Holder,
 }
 
 fn role(principal: &Principal) -> &'static str {
@@ -170,6 +176,7 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
         settings,
         tokens,
         token_hash,
+        holder,
     } = client;
     socket.set_auto_close(true);
     socket.set_auto_pong(true);
@@ -192,7 +199,7 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
             return;
         }
     };
-    let registration = tokens.add(&token_hash, close.clone());
+    let registration = tokens.add(&token_hash, holder, close.clone());
     let role = role(&principal);
     metrics::gauge!(WS_CONNECTIONS, "role" => role).increment(1.0);
     let (control, controls) = mpsc::channel::<Control>(16);

@@ -544,19 +544,6 @@ async fn unsubscribing_gives_a_place_back_under_the_configured_stream_cap() {
 }
 
 /// Whether the socket answers a subscribe to `stream`.
-/// The close code `socket` gets within `within` (messages before it are skipped); panics
-/// when it stays open.
-async fn close_code_within(socket: &mut WsClient, within: Duration) -> Option<u16> {
-    let deadline = Instant::now() + within;
-    loop {
-        match socket.receive(deadline - Instant::now()).await {
-            Received::Message(_) => {}
-            Received::Closed(code) => return code,
-            Received::Nothing => panic!("the socket was not closed within {within:?}"),
-        }
-    }
-}
-
 async fn answers_a_subscribe(client: &mut WsClient, stream: &str) -> bool {
     client.subscribe(&[stream], None).await["type"] == "subscribed"
 }
@@ -579,7 +566,7 @@ async fn one_socket_too_many_for_a_token_closes_its_oldest_with_4409() {
     }
     let mut oldest = sockets.remove(0);
     let mut newest = hub.ws(&outlet.admin, Some("boothhub.json")).await;
-    let code = close_code_within(&mut oldest, Duration::from_secs(2)).await;
+    let code = oldest.close_code_within(Duration::from_secs(2)).await;
     assert_eq!(code, Some(4409));
 
     assert!(answers_a_subscribe(&mut newest, &stream).await);
@@ -956,7 +943,7 @@ async fn sigterm_closes_every_websocket_with_1001() {
     assert!(answers_a_subscribe(&mut sockets[1], &format!("outlet:{}", outlet.id)).await);
     hub.terminate();
     for socket in &mut sockets {
-        let code = close_code_within(socket, Duration::from_secs(5)).await;
+        let code = socket.close_code_within(Duration::from_secs(5)).await;
         assert_eq!(code, Some(1001), "going away: reconnect and resume");
     }
 }

@@ -23,6 +23,7 @@ mod openapi;
 mod protection;
 mod rbac;
 mod refusals;
+mod revocation;
 mod webhook;
 mod ws;
 mod ws_client;

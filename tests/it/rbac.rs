@@ -76,9 +76,20 @@ async fn every_endpoint_for_every_role() {
     let a = hub.outlet(&root, "Outlet A").await;
     let b = hub.outlet(&root, "Outlet B").await;
     // Capacity for the unassigned bookings below, all in the arrival window at once.
+    let mut spare = None;
     for n in 2..=30 {
-        hub.booth(&root, &a.id, &format!("Booth {n}")).await;
+        spare = Some(hub.booth(&root, &a.id, &format!("Booth {n}")).await.id);
     }
+    let spare = spare.unwrap_or_default();
+    let (status, extra_user) = hub
+        .post(
+            "/admin-users",
+            Some(&root),
+            json!({ "name": "Extra", "email": "extra@boothhub.test", "password": "extra-password-1", "role": "admin", "outlet_id": a.id }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{extra_user}");
+    let extra_user = id(&extra_user);
     let world = World { a, b, root };
     let tokens = world.tokens();
     let mut results = vec![];
@@ -161,6 +172,44 @@ async fn every_endpoint_for_every_role() {
                 let id = world.a.id.clone();
                 move || json!({ "outlet_id": id, "name": "Extra" })
             })),
+            [401, 403, 201, 404, 201],
+        ),
+        (
+            "PUT /admin-users/{id}",
+            Method::PUT,
+            format!("/admin-users/{extra_user}"),
+            Some(Box::new(|| json!({ "name": "Extra Renamed" }))),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            "POST /admin-users/{id}/password",
+            Method::POST,
+            format!("/admin-users/{extra_user}/password"),
+            Some(Box::new(|| json!({ "password": "extra-password-2" }))),
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            // The admins' current password is right; the super admin's is another (401).
+            "PUT /auth/password",
+            Method::PUT,
+            "/auth/password".into(),
+            Some(Box::new(
+                || json!({ "current_password": "admin-password-1", "new_password": "admin-password-1" }),
+            )),
+            [401, 403, 200, 200, 401],
+        ),
+        (
+            "PUT /booths/{id}",
+            Method::PUT,
+            format!("/booths/{spare}"),
+            Some(Box::new(|| json!({ "name": "Spare" }))),
+            [401, 403, 200, 404, 200],
+        ),
+        (
+            "POST /booths/{id}/token",
+            Method::POST,
+            format!("/booths/{spare}/token"),
+            Some(Box::new(|| json!({}))),
             [401, 403, 201, 404, 201],
         ),
         (

@@ -126,6 +126,20 @@ impl TestHub {
 }
 
 impl WsClient {
+    /// The close code the socket gets within `within` (messages before it are skipped);
+    /// panics when it stays open.
+    pub async fn close_code_within(&mut self, within: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.receive(left).await {
+                Received::Message(_) => {}
+                Received::Closed(code) => return code,
+                Received::Nothing => panic!("the socket was not closed within {within:?}"),
+            }
+        }
+    }
+
     /// Sends a message in the connection's encoding.
     pub async fn send(&mut self, message: Value) {
         let frame = if self.json {

@@ -33,7 +33,10 @@ pub enum Action {
     ManageOutlets,
     ManageAdminUsers,
     ListBooths,
-    CreateBooth,
+    /// Create, rename, deactivate a booth, rotate its token.
+    ManageBooths,
+    /// Change one's own password.
+    ChangeOwnPassword,
     SystemConfig,
     ReadAudit,
     Subscribe,
@@ -172,7 +175,7 @@ mod tests {
     use super::Action::*;
     use super::*;
 
-    const ACTIONS: [Action; 14] = [
+    const ACTIONS: [Action; 15] = [
         Logout,
         CreateBooking,
         DriveSession,
@@ -183,7 +186,8 @@ mod tests {
         ManageOutlets,
         ManageAdminUsers,
         ListBooths,
-        CreateBooth,
+        ManageBooths,
+        ChangeOwnPassword,
         SystemConfig,
         ReadAudit,
         Subscribe,
@@ -202,7 +206,8 @@ mod tests {
             ManageOutlets => [false, false, false, true],
             ManageAdminUsers => [false, false, false, true],
             ListBooths => [false, false, true, true],
-            CreateBooth => [false, false, true, true],
+            ManageBooths => [false, false, true, true],
+            ChangeOwnPassword => [false, false, true, true],
             SystemConfig => [false, false, false, true],
             ReadAudit => [false, false, true, true],
             Subscribe => [false, true, true, true],

@@ -99,6 +99,14 @@ pub struct User {
     pub role: Role,
     pub outlet_id: Option<OutletId>,
     pub password_hash: String,
+    /// A deactivated user cannot log in and its tokens stop working (records made before
+    /// users could be deactivated read as active).
+    #[serde(default = "active")]
+    pub active: bool,
+}
+
+fn active() -> bool {
+    true
 }
 
 impl User {
@@ -138,6 +146,9 @@ pub struct Booth {
     pub outlet_id: OutletId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// A deactivated booth's token is refused and it gets no bookings.
+    #[serde(default = "active")]
+    pub active: bool,
     /// Whether a connection of the booth was open when last recorded.
     #[serde(default)]
     pub online: bool,

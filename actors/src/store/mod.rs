@@ -176,6 +176,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
     async fn has_super_admin(&self) -> Result<bool, StoreError>;
+    /// Replaces a user's record (name, role, outlet, password hash, active); the e-mail
+    /// address stays. [`StoreError::NotFound`] for an unknown user.
+    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
 
     async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError>;
     async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError>;
@@ -185,7 +188,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         outlet: Option<OutletId>,
         page: &PageRequest,
     ) -> Result<Page<Booth>, StoreError>;
+    /// The outlet's active booths (those that may serve a booking).
     async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError>;
+    /// Replaces a booth's record (name, active). [`StoreError::NotFound`] for an unknown booth.
+    async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError>;
+    /// Gives a booth a new token (its hash); the old one stops working at once.
+    async fn set_booth_token(&self, booth: BoothId, token_hash: &str) -> Result<(), StoreError>;
     /// Booths recorded online (after a crash, nobody recorded them going offline).
     async fn booths_online(&self) -> Result<Vec<Booth>, StoreError>;
 
@@ -195,13 +203,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         user: UserId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// The user of a login token that has not expired at `now`.
+    /// The user of a login token that has not expired at `now`, and when it expires.
     async fn login(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError>;
+    ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError>;
     async fn delete_login(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Ends every login of `user` but `except`; answers the hashes of the logins ended.
+    async fn delete_logins_of(
+        &self,
+        user: UserId,
+        except: Option<&str>,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// The named secret, created from `candidate` the first time (first writer wins).
     async fn secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;

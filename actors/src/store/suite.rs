@@ -419,6 +419,7 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
         role: Role::Admin,
         outlet_id: Some(outlet.id),
         password_hash: "h".into(),
+        active: true,
     };
     store.create_user(&user).await.unwrap();
     let twin = User {
@@ -440,6 +441,7 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
         outlet_id: outlet.id,
         name: "B".into(),
         created_at: t(0),
+        active: true,
         online: false,
         last_seen_at: None,
     };
@@ -452,7 +454,7 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
     store.put_login("login-hash", user.id, t(60)).await.unwrap();
     assert_eq!(
         store.login("login-hash", t(59)).await.unwrap(),
-        Some(user.id)
+        Some((user.id, t(60)))
     );
     assert_eq!(
         store.login("login-hash", t(61)).await.unwrap(),
@@ -461,12 +463,94 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
     );
     store.delete_login("login-hash").await.unwrap();
     assert_eq!(store.login("login-hash", t(0)).await.unwrap(), None);
+    offboarding(&*store, user, booth).await;
     let first = store.secret("qr", b"one").await.unwrap();
     assert_eq!(
         store.secret("qr", b"two").await.unwrap(),
         first,
         "the first secret stays"
     );
+}
+
+/// Users and booths change and lose their tokens (contract v1.2).
+async fn offboarding(store: &dyn Store, user: User, booth: Booth) {
+    let changed = User {
+        name: "A renamed".into(),
+        role: Role::SuperAdmin,
+        outlet_id: None,
+        password_hash: "h2".into(),
+        active: false,
+        ..user.clone()
+    };
+    store.update_user(&changed).await.unwrap();
+    assert_eq!(store.user(user.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(
+        store.user_by_email(&user.email).await.unwrap(),
+        Some(changed),
+        "the e-mail address still finds the user"
+    );
+    let stranger = User {
+        id: UserId::new(),
+        ..user.clone()
+    };
+    assert!(matches!(
+        store.update_user(&stranger).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    for hash in ["one", "two", "three"] {
+        store.put_login(hash, user.id, t(60)).await.unwrap();
+    }
+    store
+        .put_login("other-user", UserId::new(), t(60))
+        .await
+        .unwrap();
+    let mut ended = store.delete_logins_of(user.id, Some("two")).await.unwrap();
+    ended.sort();
+    assert_eq!(ended, ["one", "three"]);
+    assert_eq!(store.login("one", t(0)).await.unwrap(), None);
+    assert_eq!(
+        store.login("two", t(0)).await.unwrap(),
+        Some((user.id, t(60)))
+    );
+    assert!(store.login("other-user", t(0)).await.unwrap().is_some());
+    assert_eq!(
+        store.delete_logins_of(user.id, None).await.unwrap(),
+        ["two"]
+    );
+    assert_eq!(store.login("two", t(0)).await.unwrap(), None);
+
+    store.set_booth_token(booth.id, "rotated").await.unwrap();
+    assert_eq!(store.booth_by_token("token-hash").await.unwrap(), None);
+    assert_eq!(
+        store.booth_by_token("rotated").await.unwrap().map(|b| b.id),
+        Some(booth.id)
+    );
+    store
+        .set_booth_token(booth.id, "rotated-again")
+        .await
+        .unwrap();
+    assert_eq!(store.booth_by_token("rotated").await.unwrap(), None);
+    let retired = Booth {
+        name: "B retired".into(),
+        active: false,
+        ..booth.clone()
+    };
+    store.update_booth(&retired).await.unwrap();
+    assert_eq!(store.booth(booth.id).await.unwrap(), Some(retired.clone()));
+    assert_eq!(
+        store.count_booths(booth.outlet_id).await.unwrap(),
+        0,
+        "a deactivated booth serves no booking"
+    );
+    store
+        .update_booth(&Booth {
+            active: true,
+            ..retired
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.count_booths(booth.outlet_id).await.unwrap(), 1);
 }
 
 mod embedded {

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../schema/embedded/001_init.sql"),
     include_str!("../../../../schema/embedded/002_websocket_hub.sql"),
     include_str!("../../../../schema/embedded/003_booking_events.sql"),
+    include_str!("../../../../schema/embedded/004_offboarding.sql"),
 ];
 const READERS: usize = 4;
 
@@ -770,6 +771,21 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let (id, role, doc) = (user.id.to_string(), user.role.as_str(), to_json(user)?);
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE users SET role = ?2, doc = ?3 WHERE id = ?1",
+                params![id, role, doc],
+            )?;
+            match changed {
+                0 => Err(StoreError::NotFound("user")),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
     async fn has_super_admin(&self) -> Result<bool, StoreError> {
         self.read(|conn| {
             Ok(conn.query_row(
@@ -792,6 +808,32 @@ impl Store for EmbeddedStore {
                 params![id, outlet, token_hash, doc],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError> {
+        let (id, doc) = (booth.id.to_string(), to_json(booth)?);
+        self.write(move |tx| {
+            match tx.execute("UPDATE booths SET doc = ?2 WHERE id = ?1", params![id, doc])? {
+                0 => Err(StoreError::NotFound("booth")),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn set_booth_token(&self, booth: BoothId, token_hash: &str) -> Result<(), StoreError> {
+        let (id, token_hash) = (booth.to_string(), token_hash.to_owned());
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE booths SET token_hash = ?2 WHERE id = ?1",
+                params![id, token_hash],
+            )?;
+            match changed {
+                0 => Err(StoreError::NotFound("booth")),
+                _ => Ok(()),
+            }
         })
         .await
     }
@@ -829,7 +871,8 @@ impl Store for EmbeddedStore {
     async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError> {
         self.read(move |conn| {
             let count: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM booths WHERE outlet_id = ?1",
+                "SELECT COUNT(*) FROM booths \
+                 WHERE outlet_id = ?1 AND COALESCE(json_extract(doc, '$.active'), 1) = 1",
                 [outlet.to_string()],
                 |row| row.get(0),
             )?;
@@ -868,20 +911,47 @@ impl Store for EmbeddedStore {
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError> {
         let token_hash = token_hash.to_owned();
         self.read(move |conn| {
-            let user: Option<String> = conn
+            let found: Option<(String, i64)> = conn
                 .prepare_cached(
-                    "SELECT user_id FROM login_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+                    "SELECT user_id, expires_at FROM login_tokens \
+                     WHERE token_hash = ?1 AND expires_at > ?2",
                 )?
-                .query_row(params![token_hash, millis(now)], |row| row.get(0))
+                .query_row(params![token_hash, millis(now)], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()?;
-            user.map(|id| {
-                id.parse()
-                    .map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string()))
-            })
-            .transpose()
+            let Some((user, expires)) = found else {
+                return Ok(None);
+            };
+            let user = user
+                .parse()
+                .map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string()))?;
+            let expires = DateTime::from_timestamp_millis(expires)
+                .ok_or_else(|| StoreError::Corrupt(format!("expiry {expires}")))?;
+            Ok(Some((user, expires)))
+        })
+        .await
+    }
+
+    async fn delete_logins_of(
+        &self,
+        user: UserId,
+        except: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        let (user, except) = (user.to_string(), except.unwrap_or_default().to_owned());
+        self.write(move |tx| {
+            let ended = {
+                let mut stmt = tx.prepare_cached(
+                    "DELETE FROM login_tokens WHERE user_id = ?1 AND token_hash != ?2 \
+                     RETURNING token_hash",
+                )?;
+                let rows = stmt.query_map(params![user, except], |row| row.get(0))?;
+                rows.collect::<Result<Vec<String>, _>>()?
+            };
+            Ok(ended)
         })
         .await
     }

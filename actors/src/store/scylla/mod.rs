@@ -33,7 +33,11 @@ use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../../schema/cql/001_init.cql"),
     include_str!("../../../../schema/cql/002_booking_events.cql"),
+    include_str!("../../../../schema/cql/003_offboarding.cql"),
 ];
+/// The schema version that indexes logins by user: logins made before it are copied in.
+const LOGINS_BY_USER_VERSION: usize = 3;
+
 /// Seqs a partition of the event log holds.
 const EVENT_BUCKET: u64 = 1000;
 /// How long a slot lease lives if its holder dies.
@@ -151,10 +155,40 @@ impl ScyllaStore {
             for statement in statements(file) {
                 self.cql.ddl(&statement.replace("{ks}", ks)).await?;
             }
+            if index + 1 == LOGINS_BY_USER_VERSION {
+                self.index_logins_by_user().await?;
+            }
             self.cql
                 .exec(
                     "INSERT INTO {ks}.meta (key, value) VALUES ('schema_version', ?)",
                     vec![text((index + 1).to_string())],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Copies the logins made before they were indexed by user into `logins_by_user`.
+    async fn index_logins_by_user(&self) -> Result<(), StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT token_hash, user_id, expires_at FROM {ks}.login_tokens",
+                vec![],
+            )
+            .await?;
+        for row in &rows {
+            let (Some(hash), Some(user), Some(expires)) = (
+                cql::col_text(row, 0),
+                cql::col_text(row, 1),
+                cql::col_ts(row, 2),
+            ) else {
+                continue;
+            };
+            self.cql
+                .exec(
+                    "INSERT INTO {ks}.logins_by_user (user_id, token_hash, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
+                    vec![text(user), text(hash), ts(expires)],
                 )
                 .await?;
         }
@@ -1060,6 +1094,18 @@ impl Store for ScyllaStore {
         }
     }
 
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        if self.user(user.id).await?.is_none() {
+            return Err(StoreError::NotFound("user"));
+        }
+        self.cql
+            .exec(
+                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('user', ?, ?)",
+                vec![text(user.id.to_string()), text(to_json(user)?)],
+            )
+            .await
+    }
+
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
         self.list_directory("user", None, page).await
     }
@@ -1102,6 +1148,68 @@ impl Store for ScyllaStore {
         self.cql.logged_batch(batch).await
     }
 
+    async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError> {
+        if self.booth(booth.id).await?.is_none() {
+            return Err(StoreError::NotFound("booth"));
+        }
+        let (id, outlet) = (booth.id.to_string(), booth.outlet_id.to_string());
+        let inactive = if booth.active {
+            "DELETE FROM {ks}.inactive_booths WHERE outlet_id = ? AND id = ?"
+        } else {
+            "INSERT INTO {ks}.inactive_booths (outlet_id, id) VALUES (?, ?)"
+        };
+        self.cql
+            .logged_batch(vec![
+                (
+                    "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('booth', ?, ?)",
+                    vec![text(&id), text(to_json(booth)?)],
+                ),
+                (inactive, vec![text(outlet), text(&id)]),
+            ])
+            .await
+    }
+
+    async fn set_booth_token(&self, booth: BoothId, token_hash: &str) -> Result<(), StoreError> {
+        let id = booth.to_string();
+        if self.booth(booth).await?.is_none() {
+            return Err(StoreError::NotFound("booth"));
+        }
+        let claimed = self
+            .cql
+            .lwt(
+                "INSERT INTO {ks}.unique_keys (kind, key, id) VALUES ('booth_token', ?, ?) IF NOT EXISTS",
+                vec![text(token_hash), text(&id)],
+            )
+            .await?;
+        if !claimed {
+            return Err(StoreError::Duplicate("booth token"));
+        }
+        let previous = self
+            .cql
+            .rows(
+                "SELECT token_hash FROM {ks}.booth_tokens WHERE booth_id = ?",
+                vec![text(&id)],
+            )
+            .await?;
+        // The new token is the booth's from this write on: the old one (claimed at creation
+        // or at the last rotation) no longer matches `booth_tokens` and is refused.
+        self.cql
+            .exec(
+                "INSERT INTO {ks}.booth_tokens (booth_id, token_hash) VALUES (?, ?)",
+                vec![text(&id), text(token_hash)],
+            )
+            .await?;
+        if let Some(old) = previous.first().and_then(|r| cql::col_text(r, 0)) {
+            self.cql
+                .exec(
+                    "DELETE FROM {ks}.unique_keys WHERE kind = 'booth_token' AND key = ?",
+                    vec![text(old)],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError> {
         self.doc(
             "SELECT doc FROM {ks}.directory WHERE kind = 'booth' AND id = ?",
@@ -1118,16 +1226,29 @@ impl Store for ScyllaStore {
                 vec![text(token_hash)],
             )
             .await?;
-        match rows.first().and_then(|r| cql::col_text(r, 0)) {
-            Some(id) => {
-                self.doc(
-                    "SELECT doc FROM {ks}.directory WHERE kind = 'booth' AND id = ?",
-                    text(id),
-                )
-                .await
-            }
-            None => Ok(None),
+        let Some(id) = rows.first().and_then(|r| cql::col_text(r, 0)) else {
+            return Ok(None);
+        };
+        let current = self
+            .cql
+            .rows(
+                "SELECT token_hash FROM {ks}.booth_tokens WHERE booth_id = ?",
+                vec![text(&id)],
+            )
+            .await?;
+        // A rotated booth answers only to its current token (see `set_booth_token`).
+        if current
+            .first()
+            .and_then(|r| cql::col_text(r, 0))
+            .is_some_and(|current| current != token_hash)
+        {
+            return Ok(None);
         }
+        self.doc(
+            "SELECT doc FROM {ks}.directory WHERE kind = 'booth' AND id = ?",
+            text(id),
+        )
+        .await
     }
 
     async fn list_booths(
@@ -1161,7 +1282,14 @@ impl Store for ScyllaStore {
                 vec![text(outlet.to_string())],
             )
             .await?;
-        Ok(rows.len() as u64)
+        let inactive = self
+            .cql
+            .rows(
+                "SELECT id FROM {ks}.inactive_booths WHERE outlet_id = ?",
+                vec![text(outlet.to_string())],
+            )
+            .await?;
+        Ok(rows.len().saturating_sub(inactive.len()) as u64)
     }
 
     async fn booths_online(&self) -> Result<Vec<Booth>, StoreError> {
@@ -1190,12 +1318,19 @@ impl Store for ScyllaStore {
         user: UserId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // The row outlives any token (logins last at most a year); `login` checks the expiry.
+        // The rows outlive any token (logins last at most a year); `login` checks the expiry.
+        let user = user.to_string();
         self.cql
-            .exec(
-                "INSERT INTO {ks}.login_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
-                vec![text(token_hash), text(user.to_string()), ts(expires_at)],
-            )
+            .logged_batch(vec![
+                (
+                    "INSERT INTO {ks}.login_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
+                    vec![text(token_hash), text(&user), ts(expires_at)],
+                ),
+                (
+                    "INSERT INTO {ks}.logins_by_user (user_id, token_hash, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
+                    vec![text(&user), text(token_hash), ts(expires_at)],
+                ),
+            ])
             .await
     }
 
@@ -1203,7 +1338,7 @@ impl Store for ScyllaStore {
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<(UserId, DateTime<Utc>)>, StoreError> {
         let rows = self
             .cql
             .rows(
@@ -1216,21 +1351,69 @@ impl Store for ScyllaStore {
         };
         match (cql::col_text(row, 0), cql::col_ts(row, 1)) {
             (Some(user), Some(expires)) if expires > now => {
-                Ok(Some(user.parse().map_err(|e: uuid::Error| {
-                    StoreError::Corrupt(e.to_string())
-                })?))
+                let user = user
+                    .parse()
+                    .map_err(|e: uuid::Error| StoreError::Corrupt(e.to_string()))?;
+                Ok(Some((user, expires)))
             }
             _ => Ok(None),
         }
     }
 
     async fn delete_login(&self, token_hash: &str) -> Result<(), StoreError> {
-        self.cql
-            .exec(
-                "DELETE FROM {ks}.login_tokens WHERE token_hash = ?",
+        let rows = self
+            .cql
+            .rows(
+                "SELECT user_id FROM {ks}.login_tokens WHERE token_hash = ?",
                 vec![text(token_hash)],
             )
-            .await
+            .await?;
+        let mut batch = vec![(
+            "DELETE FROM {ks}.login_tokens WHERE token_hash = ?",
+            vec![text(token_hash)],
+        )];
+        if let Some(user) = rows.first().and_then(|r| cql::col_text(r, 0)) {
+            batch.push((
+                "DELETE FROM {ks}.logins_by_user WHERE user_id = ? AND token_hash = ?",
+                vec![text(user), text(token_hash)],
+            ));
+        }
+        self.cql.logged_batch(batch).await
+    }
+
+    async fn delete_logins_of(
+        &self,
+        user: UserId,
+        except: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        let user = user.to_string();
+        let rows = self
+            .cql
+            .rows(
+                "SELECT token_hash FROM {ks}.logins_by_user WHERE user_id = ?",
+                vec![text(&user)],
+            )
+            .await?;
+        let ended: Vec<String> = rows
+            .iter()
+            .filter_map(|row| cql::col_text(row, 0))
+            .filter(|hash| Some(hash.as_str()) != except)
+            .collect();
+        let mut batch = vec![];
+        for hash in &ended {
+            batch.push((
+                "DELETE FROM {ks}.login_tokens WHERE token_hash = ?",
+                vec![text(hash)],
+            ));
+            batch.push((
+                "DELETE FROM {ks}.logins_by_user WHERE user_id = ? AND token_hash = ?",
+                vec![text(&user), text(hash)],
+            ));
+        }
+        if !batch.is_empty() {
+            self.cql.logged_batch(batch).await?;
+        }
+        Ok(ended)
     }
 
     async fn secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {

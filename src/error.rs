@@ -162,6 +162,21 @@ impl From<HubError> for ApiError {
                 ErrorCode::EmailTaken,
                 "the e-mail address is taken",
             ),
+            HubError::OutletInactive => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::OutletInactive,
+                "the outlet takes no bookings",
+            )
+            .with_details(json!({ "fields": { "outlet_id": "takes no bookings" } })),
+            HubError::NotThePrice { price } => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::AmountMismatch,
+                format!("a session at this outlet costs {price} rupiah"),
+            )
+            .with_details(json!({
+                "price": price,
+                "fields": { "amount": format!("must be the outlet's price, {price}, or left out") }
+            })),
             HubError::LastSuperAdmin => ApiError::new(
                 S::CONFLICT,
                 ErrorCode::LastSuperAdmin,

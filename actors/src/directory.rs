@@ -25,6 +25,10 @@ pub struct OutletInput {
     pub name: String,
     pub location: String,
     pub timezone: Option<String>,
+    /// `None` keeps the current price (none for a new outlet); `Some(None)` removes it.
+    pub price: Option<Option<i64>>,
+    /// `None` keeps the current flag (active for a new outlet).
+    pub active: Option<bool>,
 }
 
 /// What `PUT /admin-users/{id}` may change; `None` keeps the current value.
@@ -76,12 +80,16 @@ impl Directory {
         let timezone = input
             .timezone
             .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
-        Outlet::validate(&input.name, &input.location, &timezone).map_err(HubError::Invalid)?;
+        let price = input.price.flatten();
+        Outlet::validate(&input.name, &input.location, &timezone, price)
+            .map_err(HubError::Invalid)?;
         let outlet = Outlet {
             id: OutletId::new(),
             name: input.name,
             location: input.location,
             timezone,
+            price,
+            active: input.active.unwrap_or(true),
         };
         self.store.create_outlet(&outlet).await?;
         Ok(outlet)
@@ -100,12 +108,16 @@ impl Directory {
             .await?
             .ok_or(HubError::NotFound("outlet"))?;
         let timezone = input.timezone.unwrap_or(current.timezone);
-        Outlet::validate(&input.name, &input.location, &timezone).map_err(HubError::Invalid)?;
+        let price = input.price.unwrap_or(current.price);
+        Outlet::validate(&input.name, &input.location, &timezone, price)
+            .map_err(HubError::Invalid)?;
         let outlet = Outlet {
             id,
             name: input.name,
             location: input.location,
             timezone,
+            price,
+            active: input.active.unwrap_or(current.active),
         };
         self.store
             .update_outlet(&outlet)

@@ -29,6 +29,10 @@ pub enum HubError {
     BookingTooFar,
     #[error("the slot is taken")]
     SlotTaken,
+    #[error("the outlet takes no bookings")]
+    OutletInactive,
+    #[error("the amount is not the outlet's price ({price})")]
+    NotThePrice { price: i64 },
     #[error("the e-mail address is taken")]
     EmailTaken,
     #[error("the last active super admin must stay an active super admin")]

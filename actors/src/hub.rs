@@ -303,17 +303,22 @@ impl Hub {
             return Err(HubError::NotFound("outlet"));
         }
         let store = &self.ctx.store;
-        store
+        let outlet = store
             .outlet(new.outlet_id)
             .await?
             .ok_or(HubError::NotFound("outlet"))?;
+        if !outlet.active {
+            return Err(HubError::OutletInactive);
+        }
         let now = self.ctx.clock.now();
         let config = self.ctx.config();
-        new.validate(now, &config)
+        let amount = new
+            .validate(now, &config, outlet.price)
             .map_err(|refusal| match refusal {
                 NewBookingRefusal::Invalid(errors) => HubError::Invalid(errors),
                 NewBookingRefusal::TimePassed => HubError::BookingTimePassed,
                 NewBookingRefusal::TooFar => HubError::BookingTooFar,
+                NewBookingRefusal::NotThePrice { price } => HubError::NotThePrice { price },
             })?;
         let capacity = match new.booth_id {
             Some(booth_id) => {
@@ -340,7 +345,7 @@ impl Hub {
             duration: config.session_duration(),
             capacity,
         };
-        let (booking, events) = new.into_booking(id, qr, now, &config);
+        let (booking, events) = new.into_booking(id, qr, now, &config, amount);
         let change = Change {
             booking: Some(BookingWrite::Create(booking.clone(), claim)),
             events,

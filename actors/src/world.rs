@@ -52,6 +52,8 @@ pub(crate) async fn world_with(booths: usize, settings: HubSettings) -> World {
         name: "Mall".into(),
         location: String::new(),
         timezone: "Asia/Jakarta".into(),
+        price: None,
+        active: true,
     };
     store.create_outlet(&outlet).await.unwrap();
     let mut principals = vec![];
@@ -106,7 +108,7 @@ pub(crate) fn new_booking(world: &World, minutes: i64, paid: bool) -> NewBooking
         outlet_id: world.outlet,
         booth_id: None,
         booking_time: base() + chrono::Duration::minutes(minutes),
-        amount: 50_000,
+        amount: Some(50_000),
         paid,
     }
 }

@@ -52,7 +52,7 @@ struct NewBookingBody {
     outlet_id: String,
     booth_id: Option<String>,
     booking_time: String,
-    amount: i64,
+    amount: Option<i64>,
     #[serde(default)]
     paid: bool,
 }

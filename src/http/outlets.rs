@@ -29,6 +29,19 @@ struct OutletBody {
     #[serde(default)]
     location: String,
     timezone: Option<String>,
+    /// Absent: unchanged (none for a new outlet); `null`: no price.
+    #[serde(default, deserialize_with = "present")]
+    price: Option<Option<i64>>,
+    active: Option<bool>,
+}
+
+/// A field that may be absent (outer `None`) or `null` (inner `None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl From<OutletBody> for OutletInput {
@@ -37,6 +50,8 @@ impl From<OutletBody> for OutletInput {
             name: body.name,
             location: body.location,
             timezone: body.timezone,
+            price: body.price,
+            active: body.active,
         }
     }
 }

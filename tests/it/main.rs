@@ -20,6 +20,7 @@ mod lifecycle;
 mod loadtest_smoke;
 mod login_limits;
 mod openapi;
+mod prices;
 mod protection;
 mod rbac;
 mod refusals;

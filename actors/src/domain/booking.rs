@@ -51,7 +51,8 @@ pub struct NewBooking {
     pub outlet_id: OutletId,
     pub booth_id: Option<BoothId>,
     pub booking_time: DateTime<Utc>,
-    pub amount: i64,
+    /// Left out when the outlet has a price: the booking costs that price.
+    pub amount: Option<i64>,
     pub paid: bool,
 }
 
@@ -68,6 +69,8 @@ pub enum NewBookingRefusal {
     TimePassed,
     /// `booking_time` is later than now + [`MAX_DAYS_AHEAD`] days (`BOOKING_TOO_FAR`).
     TooFar,
+    /// An `amount` other than the outlet's price (`AMOUNT_MISMATCH`).
+    NotThePrice { price: i64 },
 }
 
 /// Which timer a live booking waits for.
@@ -119,13 +122,15 @@ pub struct SlotClaim {
 }
 
 impl NewBooking {
-    /// Checks of contract §5 that need no store: amount, phone, email, name; then the time,
-    /// neither passed nor too far ahead.
+    /// Checks of contract §5 that need no store: amount, phone, email, name; the amount
+    /// against the outlet's `price`; then the time, neither passed nor too far ahead. Answers
+    /// what the booking costs: the outlet's price when it has one.
     pub fn validate(
         &self,
         now: DateTime<Utc>,
         config: &SystemConfig,
-    ) -> Result<(), NewBookingRefusal> {
+        price: Option<i64>,
+    ) -> Result<i64, NewBookingRefusal> {
         let mut errors = FieldErrors::default();
         if !is_text(&self.user.name, 200) {
             errors.add("user.name", "must be 1 to 200 characters");
@@ -139,27 +144,41 @@ impl NewBooking {
         if !is_email(&self.user.email) {
             errors.add("user.email", "must be a valid e-mail address");
         }
-        if self.amount <= 0 {
-            errors.add("amount", "must be a positive whole number of rupiah");
+        match (self.amount, price) {
+            (Some(amount), _) if amount <= 0 => {
+                errors.add("amount", "must be a positive whole number of rupiah");
+            }
+            (None, None) => errors.add("amount", "is required: the outlet has no price"),
+            _ => {}
         }
         errors.into_result().map_err(NewBookingRefusal::Invalid)?;
+        let amount = match (self.amount, price) {
+            (Some(amount), Some(price)) if amount != price => {
+                return Err(NewBookingRefusal::NotThePrice { price });
+            }
+            (_, Some(price)) => price,
+            (Some(amount), None) => amount,
+            (None, None) => return Err(NewBookingRefusal::Invalid(FieldErrors::default())),
+        };
         if self.booking_time < now - config.arrival_tolerance() {
             return Err(NewBookingRefusal::TimePassed);
         }
         if self.booking_time > now + Duration::days(MAX_DAYS_AHEAD) {
             return Err(NewBookingRefusal::TooFar);
         }
-        Ok(())
+        Ok(amount)
     }
 
     /// The booking as first stored, with its `BOOKING_CREATED` event (and `PAYMENT_CONFIRMED`
     /// when paid at the counter).
+    /// `amount` is what [`NewBooking::validate`] answered.
     pub fn into_booking(
         self,
         id: BookingId,
         qr_token: String,
         now: DateTime<Utc>,
         config: &SystemConfig,
+        amount: i64,
     ) -> (Booking, Vec<Event>) {
         let mut booking = Booking {
             id,
@@ -168,7 +187,7 @@ impl NewBooking {
             booth_id: self.booth_id,
             status: Status::PendingPayment,
             booking_time: self.booking_time,
-            amount: self.amount,
+            amount,
             paid_at: None,
             arrival_deadline: self.booking_time + config.arrival_tolerance(),
             expired_at: None,
@@ -323,14 +342,14 @@ mod tests {
             outlet_id: OutletId::new(),
             booth_id: None,
             booking_time: at,
-            amount: 50_000,
+            amount: Some(50_000),
             paid,
         }
     }
 
     fn booking(at: DateTime<Utc>) -> Booking {
         new_booking(at, true)
-            .into_booking(BookingId::new(), "qr".into(), t(-60), &config())
+            .into_booking(BookingId::new(), "qr".into(), t(-60), &config(), 50_000)
             .0
     }
 
@@ -351,8 +370,13 @@ mod tests {
 
     #[test]
     fn a_booking_paid_at_the_counter_awaits_the_customer_with_two_events() {
-        let (b, events) =
-            new_booking(t(0), true).into_booking(BookingId::new(), "qr".into(), t(-5), &config());
+        let (b, events) = new_booking(t(0), true).into_booking(
+            BookingId::new(),
+            "qr".into(),
+            t(-5),
+            &config(),
+            50_000,
+        );
         assert_eq!(b.status, Status::AwaitingCustomer);
         assert_eq!(b.paid_at, Some(t(-5)));
         assert_eq!(b.arrival_deadline, t(15));
@@ -368,8 +392,8 @@ mod tests {
         let mut bad = new_booking(t(0), false);
         bad.user.phone = "12".into();
         bad.user.email = "nope".into();
-        bad.amount = 0;
-        let Err(NewBookingRefusal::Invalid(errors)) = bad.validate(t(0), &config()) else {
+        bad.amount = Some(0);
+        let Err(NewBookingRefusal::Invalid(errors)) = bad.validate(t(0), &config(), None) else {
             panic!("bad fields are invalid");
         };
         let fields: Vec<&str> = errors.0.keys().map(String::as_str).collect();
@@ -384,16 +408,16 @@ mod tests {
         let cases = [
             (t(-16), Err(NewBookingRefusal::TimePassed)),
             (t(-15) - ms, Err(NewBookingRefusal::TimePassed)),
-            (t(-15), Ok(())),
-            (t(0), Ok(())),
-            (t(0) + Duration::days(30), Ok(())),
-            (t(0) + ninety_days, Ok(())),
+            (t(-15), Ok(50_000)),
+            (t(0), Ok(50_000)),
+            (t(0) + Duration::days(30), Ok(50_000)),
+            (t(0) + ninety_days, Ok(50_000)),
             (t(0) + ninety_days + ms, Err(NewBookingRefusal::TooFar)),
             (t(0) + Duration::days(365), Err(NewBookingRefusal::TooFar)),
         ];
         for (at, want) in cases {
             assert_eq!(
-                new_booking(at, false).validate(t(0), &config()),
+                new_booking(at, false).validate(t(0), &config(), None),
                 want,
                 "booking at {at}"
             );
@@ -404,14 +428,51 @@ mod tests {
     #[test]
     fn bad_fields_are_named_before_the_time_is_judged() {
         let mut bad = new_booking(t(0) + Duration::days(400), false);
-        bad.amount = -1;
+        bad.amount = Some(-1);
         assert_eq!(
-            bad.validate(t(0), &config()),
+            bad.validate(t(0), &config(), Some(50_000)),
             Err(NewBookingRefusal::Invalid(FieldErrors::single(
                 "amount",
                 "must be a positive whole number of rupiah"
             )))
         );
+    }
+
+    #[test]
+    fn a_booking_costs_the_outlets_price_when_it_has_one() {
+        let refuse = |fields: &str, msg: &str| {
+            Err(NewBookingRefusal::Invalid(FieldErrors::single(fields, msg)))
+        };
+        let positive = "must be a positive whole number of rupiah";
+        let cases = [
+            // (amount asked, outlet price, outcome)
+            (Some(40_000), None, Ok(40_000)),
+            (None, Some(35_000), Ok(35_000)),
+            (Some(35_000), Some(35_000), Ok(35_000)),
+            (
+                Some(1),
+                Some(35_000),
+                Err(NewBookingRefusal::NotThePrice { price: 35_000 }),
+            ),
+            (
+                None,
+                None,
+                refuse("amount", "is required: the outlet has no price"),
+            ),
+            (Some(0), None, refuse("amount", positive)),
+            (Some(-5), Some(35_000), refuse("amount", positive)),
+        ];
+        for (amount, price, want) in cases {
+            let new = NewBooking {
+                amount,
+                ..new_booking(t(0), false)
+            };
+            assert_eq!(
+                new.validate(t(0), &config(), price),
+                want,
+                "amount {amount:?}, price {price:?}"
+            );
+        }
     }
 
     #[test]

@@ -176,7 +176,7 @@ mod tests {
             outlet_id: OutletId::new(),
             booth_id: None,
             booking_time: DateTime::UNIX_EPOCH,
-            amount: 35_000,
+            amount: Some(35_000),
             paid: false,
         };
         let (mut b, _) = new.into_booking(
@@ -184,6 +184,7 @@ mod tests {
             "qr".into(),
             DateTime::UNIX_EPOCH,
             &SystemConfig::default(),
+            35_000,
         );
         b.status = status;
         b

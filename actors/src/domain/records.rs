@@ -14,11 +14,31 @@ pub struct Outlet {
     pub name: String,
     pub location: String,
     pub timezone: String,
+    /// The price of a session in rupiah: every booking costs it. None: the booking says.
+    #[serde(default)]
+    pub price: Option<i64>,
+    /// An inactive outlet takes no bookings (records made before outlets had it are active).
+    #[serde(default = "active")]
+    pub active: bool,
 }
 
+/// The highest price an outlet may ask (100 million rupiah): a typo's guard.
+pub const MAX_PRICE: i64 = 100_000_000;
+
 impl Outlet {
-    pub fn validate(name: &str, location: &str, timezone: &str) -> Result<(), FieldErrors> {
+    pub fn validate(
+        name: &str,
+        location: &str,
+        timezone: &str,
+        price: Option<i64>,
+    ) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::default();
+        if price.is_some_and(|p| !(1..=MAX_PRICE).contains(&p)) {
+            errors.add(
+                "price",
+                "must be a whole number of rupiah from 1 to 100000000, or null",
+            );
+        }
         if !is_text(name, 200) {
             errors.add("name", "must be 1 to 200 characters");
         }

@@ -32,7 +32,7 @@ fn booking(
         outlet_id: outlet,
         booth_id: booth,
         booking_time: t(minutes),
-        amount: 10_000,
+        amount: Some(10_000),
         paid: false,
     };
     new.into_booking(
@@ -40,6 +40,7 @@ fn booking(
         "qr".into(),
         t(-60),
         &SystemConfig::default(),
+        10_000,
     )
 }
 
@@ -409,6 +410,8 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
         name: "Mall".into(),
         location: "Bandung".into(),
         timezone: "Asia/Jakarta".into(),
+        price: Some(35_000),
+        active: true,
     };
     store.create_outlet(&outlet).await.unwrap();
     assert_eq!(store.outlet(outlet.id).await.unwrap(), Some(outlet.clone()));

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use boothhub_actors::domain::payment::NotRefundable;
 use boothhub_actors::domain::status::Refusal;
 use boothhub_actors::error::HubError;
 use boothhub_actors::store::StoreError;
@@ -177,6 +178,15 @@ impl From<HubError> for ApiError {
                 "price": price,
                 "fields": { "amount": format!("must be the outlet's price, {price}, or left out") }
             })),
+            HubError::NotRefundable(why) => {
+                let message = match why {
+                    NotRefundable::NotFlagged => {
+                        "the payment is not flagged for refund: its booking took it"
+                    }
+                    NotRefundable::AlreadyRefunded => "the payment is already marked refunded",
+                };
+                ApiError::new(S::CONFLICT, ErrorCode::NotRefundable, message)
+            }
             HubError::LastSuperAdmin => ApiError::new(
                 S::CONFLICT,
                 ErrorCode::LastSuperAdmin,

@@ -31,6 +31,8 @@ pub enum HubError {
     SlotTaken,
     #[error("the outlet takes no bookings")]
     OutletInactive,
+    #[error("the payment cannot be marked refunded: {0:?}")]
+    NotRefundable(crate::domain::payment::NotRefundable),
     #[error("the amount is not the outlet's price ({price})")]
     NotThePrice { price: i64 },
     #[error("the e-mail address is taken")]

@@ -16,11 +16,11 @@ use crate::clock::SharedClock;
 use crate::connection::{ConnectionActor, ConnectionArgs, ConnectionHandle};
 use crate::context::{HubContext, HubSettings};
 use crate::directory::Directory;
-use crate::domain::access::{Action, Principal, permits};
+use crate::domain::access::{Action, Principal, Scope, permits};
 use crate::domain::booking::{Booking, NewBooking, NewBookingRefusal, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind, StoredEvent, Stream};
-use crate::domain::ids::{AuditId, BookingId, BoothId, OutletId, UserId};
+use crate::domain::ids::{AuditId, BookingId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome};
 use crate::domain::qr::QrSigner;
 use crate::domain::records::DeadLetter;
@@ -600,6 +600,57 @@ impl Hub {
             self.ctx.store.list_audit(&filter, page)
         })
         .await
+    }
+
+    /// Marks a payment flagged for refund as refunded (the money went back outside the hub),
+    /// with the reason, in the audit trail.
+    #[instrument(skip_all, fields(payment_id = %id))]
+    pub async fn refund_payment(
+        &self,
+        caller: &Principal,
+        id: PaymentId,
+        reason: &str,
+    ) -> Result<Payment, HubError> {
+        permits(Some(caller), Action::RefundPayment)?;
+        let user = caller.user_id().ok_or(HubError::Forbidden)?;
+        let payment = self
+            .ctx
+            .store
+            .payment_by_id(id)
+            .await?
+            .filter(|p| match p.outlet_id {
+                Some(outlet) => caller.sees_outlet(outlet),
+                None => caller.scope() == Scope::Everything,
+            })
+            .ok_or(HubError::NotFound("payment"))?;
+        if !crate::domain::validate::is_text(reason, 500) {
+            return Err(HubError::Invalid(FieldErrors::single(
+                "reason",
+                "must be 1 to 500 characters",
+            )));
+        }
+        let now = self.ctx.clock.now();
+        let refunded = payment
+            .refunded(user, reason, now)
+            .map_err(HubError::NotRefundable)?;
+        let audit = AuditEntry {
+            id: AuditId::new(),
+            kind: AuditKind::PaymentRefunded,
+            at: now,
+            actor_id: user,
+            outlet_id: payment.outlet_id,
+            booking_id: Some(payment.booking_id),
+            from: serde_json::json!({ "payment_id": id, "refunded_at": null }),
+            to: serde_json::json!({ "payment_id": id, "refunded_at": now }),
+            reason: Some(reason.to_owned()),
+        };
+        let change = Change {
+            refund: Some(refunded.clone()),
+            audit: Some(audit),
+            ..Change::default()
+        };
+        self.ctx.store.commit(change).await?;
+        Ok(refunded)
     }
 
     pub async fn list_payments(

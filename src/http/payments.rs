@@ -7,14 +7,14 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router};
-use boothhub_actors::domain::ids::{BookingId, OutletId};
+use boothhub_actors::domain::ids::{BookingId, OutletId, PaymentId};
 use boothhub_actors::domain::payment::{Payment, PaymentNotice, PaymentOutcome, PaymentStatus};
 use boothhub_actors::store::PaymentFilter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::extract::{Authed, Query, RawJson, parse_json};
+use super::extract::{Authed, Id, Json, Query, RawJson, parse_json};
 use super::query::{PageQuery, query_id};
 use crate::auth::webhook;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/payment/confirm", post(confirm))
         .route("/payments", get(list_payments))
+        .route("/payments/{id}/refund", post(refund))
 }
 
 /// The fields the hub reads; any others are allowed and kept in the raw body.
@@ -200,6 +201,7 @@ fn payment_body(payment: &Payment) -> Value {
     let raw: Value =
         serde_json::from_str(&payment.raw).unwrap_or(Value::String(payment.raw.clone()));
     json!({
+        "id": payment.id(),
         "event_id": payment.event_id,
         "booking_id": payment.booking_id,
         "outlet_id": payment.outlet_id,
@@ -209,13 +211,38 @@ fn payment_body(payment: &Payment) -> Value {
         "outcome": payment.outcome,
         "refund_required": payment.refund_required,
         "received_at": time(payment.received_at),
+        "refunded_at": payment.refunded_at.map(time),
+        "refunded_by": payment.refunded_by,
+        "refund_reason": payment.refund_reason,
         "raw": raw,
     })
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    reason: String,
+}
+
+/// `POST /payments/{id}/refund`: a flagged payment marked refunded (the money is returned
+/// outside the hub); 409 `NOT_REFUNDABLE` for one that is not flagged or already refunded.
+async fn refund(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Id(id): Id<PaymentId>,
+    Json(body): Json<RefundBody>,
+) -> ApiResult<AxumJson<Value>> {
+    let payment = state
+        .hub
+        .refund_payment(&caller, id, body.reason.trim())
+        .await?;
+    Ok(AxumJson(payment_body(&payment)))
+}
+
+#[derive(Deserialize)]
 struct PaymentQuery {
     outlet_id: Option<String>,
+    booking_id: Option<String>,
     refund_required: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
@@ -227,6 +254,7 @@ async fn list_payments(
     Query(query): Query<PaymentQuery>,
 ) -> ApiResult<AxumJson<Value>> {
     let outlet_id = query_id::<OutletId>(query.outlet_id.as_deref(), "outlet_id")?;
+    let booking_id = query_id::<BookingId>(query.booking_id.as_deref(), "booking_id")?;
     let refund_required = match query.refund_required.as_deref() {
         None | Some("") => None,
         Some("true") => Some(true),
@@ -245,6 +273,7 @@ async fn list_payments(
     let filter = PaymentFilter {
         outlet_id,
         refund_required,
+        booking_id,
     };
     let page = state.hub.list_payments(&caller, filter, &page).await?;
     let items: Vec<Value> = page.items.iter().map(payment_body).collect();

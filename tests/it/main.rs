@@ -23,6 +23,7 @@ mod openapi;
 mod prices;
 mod protection;
 mod rbac;
+mod refunds;
 mod refusals;
 mod revocation;
 mod webhook;

@@ -90,6 +90,19 @@ async fn every_endpoint_for_every_role() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{extra_user}");
     let extra_user = id(&extra_user);
+    let ghost = json!({ "id": uuid::Uuid::now_v7().to_string(), "amount": 50_000 });
+    let (status, _) = hub
+        .webhook(&payment(&ghost, "evt-rbac-orphan", "SUCCESS"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let orphan_payment = {
+        let (_, listed) = hub.get("/payments?refund_required=true", Some(&root)).await;
+        listed["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|p| p["event_id"] == "evt-rbac-orphan"))
+            .map(id)
+            .unwrap_or_default()
+    };
     let world = World { a, b, root };
     let tokens = world.tokens();
     let mut results = vec![];
@@ -246,6 +259,15 @@ async fn every_endpoint_for_every_role() {
             "/payments".into(),
             None,
             [401, 403, 200, 200, 200],
+        ),
+        (
+            // A payment of no one's booking is flagged; only a super admin sees it (404 for
+            // the admins); the second super admin call finds it refunded already (409).
+            "POST /payments/{id}/refund",
+            Method::POST,
+            format!("/payments/{orphan_payment}/refund"),
+            Some(Box::new(|| json!({ "reason": "returned" }))),
+            [401, 403, 404, 404, 200],
         ),
         (
             "GET /metrics",

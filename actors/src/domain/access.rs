@@ -37,6 +37,8 @@ pub enum Action {
     ManageBooths,
     /// Change one's own password.
     ChangeOwnPassword,
+    /// Mark a flagged payment refunded.
+    RefundPayment,
     SystemConfig,
     ReadAudit,
     Subscribe,
@@ -175,7 +177,7 @@ mod tests {
     use super::Action::*;
     use super::*;
 
-    const ACTIONS: [Action; 15] = [
+    const ACTIONS: [Action; 16] = [
         Logout,
         CreateBooking,
         DriveSession,
@@ -188,6 +190,7 @@ mod tests {
         ListBooths,
         ManageBooths,
         ChangeOwnPassword,
+        RefundPayment,
         SystemConfig,
         ReadAudit,
         Subscribe,
@@ -208,6 +211,7 @@ mod tests {
             ListBooths => [false, false, true, true],
             ManageBooths => [false, false, true, true],
             ChangeOwnPassword => [false, false, true, true],
+            RefundPayment => [false, false, true, true],
             SystemConfig => [false, false, false, true],
             ReadAudit => [false, false, true, true],
             Subscribe => [false, true, true, true],

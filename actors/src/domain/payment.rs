@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::booking::Booking;
-use super::ids::{BookingId, OutletId};
+use super::ids::{BookingId, OutletId, PaymentId, UserId};
 use super::status::{Refusal, Status, Trigger, decide};
 
 /// The one currency the hub takes: bookings are priced in rupiah.
@@ -95,6 +95,21 @@ pub struct Payment {
     pub outcome: PaymentOutcome,
     pub refund_required: bool,
     pub received_at: DateTime<Utc>,
+    /// When an admin marked the flagged payment refunded (the money goes back outside the hub).
+    #[serde(default)]
+    pub refunded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub refunded_by: Option<UserId>,
+    #[serde(default)]
+    pub refund_reason: Option<String>,
+}
+
+/// Why a payment cannot be marked refunded (`NOT_REFUNDABLE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotRefundable {
+    /// It was not flagged: the booking took it.
+    NotFlagged,
+    AlreadyRefunded,
 }
 
 impl Payment {
@@ -116,7 +131,35 @@ impl Payment {
             refund_required: outcome.needs_refund(notice.status),
             outcome,
             received_at: now,
+            refunded_at: None,
+            refunded_by: None,
+            refund_reason: None,
         }
+    }
+
+    pub fn id(&self) -> PaymentId {
+        PaymentId::of_event(&self.event_id)
+    }
+
+    /// The payment marked refunded by `by` for `reason`: only a flagged payment, once.
+    pub fn refunded(
+        &self,
+        by: UserId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Payment, NotRefundable> {
+        if !self.refund_required {
+            return Err(NotRefundable::NotFlagged);
+        }
+        if self.refunded_at.is_some() {
+            return Err(NotRefundable::AlreadyRefunded);
+        }
+        Ok(Payment {
+            refunded_at: Some(now),
+            refunded_by: Some(by),
+            refund_reason: Some(reason.to_owned()),
+            ..self.clone()
+        })
     }
 }
 
@@ -393,5 +436,38 @@ mod tests {
             serde_json::from_value::<PaymentOutcome>(new).unwrap(),
             mismatch(1, "USD")
         );
+    }
+
+    #[test]
+    fn only_a_flagged_payment_is_marked_refunded_and_only_once() {
+        let flagged = Payment::record(
+            &notice(PaymentStatus::Success, 1, CURRENCY),
+            None,
+            PaymentOutcome::UnknownBooking,
+            DateTime::UNIX_EPOCH,
+        );
+        let taken = Payment {
+            refund_required: false,
+            ..flagged.clone()
+        };
+        let by = UserId::new();
+        let at = DateTime::UNIX_EPOCH + chrono::Duration::hours(1);
+        let refunded = flagged.refunded(by, "cash back", at).unwrap();
+        assert_eq!(
+            (
+                refunded.refunded_at,
+                refunded.refunded_by,
+                refunded.refund_reason.as_deref()
+            ),
+            (Some(at), Some(by), Some("cash back"))
+        );
+        assert_eq!(refunded.id(), flagged.id(), "the id stays");
+        let cases = [
+            (&taken, NotRefundable::NotFlagged),
+            (&refunded, NotRefundable::AlreadyRefunded),
+        ];
+        for (payment, why) in cases {
+            assert_eq!(payment.refunded(by, "again", at), Err(why));
+        }
     }
 }

@@ -196,6 +196,7 @@ pub struct DeadLetter {
 pub enum AuditKind {
     SessionOverride,
     ConfigUpdated,
+    PaymentRefunded,
 }
 
 /// One entry of the audit trail: who, when, from, to, why.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, StoredEvent, Stream};
-use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
+use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, User};
 use crate::domain::status::Status;
@@ -41,7 +41,10 @@ pub enum StoreError {
 #[derive(Clone, Debug, Default)]
 pub struct Change {
     pub booking: Option<BookingWrite>,
+    /// A new payment notification (its event id is claimed once).
     pub payment: Option<Payment>,
+    /// A stored payment marked refunded.
+    pub refund: Option<Payment>,
     pub audit: Option<AuditEntry>,
     pub config: Option<SystemConfig>,
     pub presence: Option<Presence>,
@@ -99,6 +102,7 @@ pub struct DeadLetterFilter {
 pub struct PaymentFilter {
     pub outlet_id: Option<OutletId>,
     pub refund_required: Option<bool>,
+    pub booking_id: Option<BookingId>,
 }
 
 /// A listing request: at most `limit` items after `cursor`.
@@ -127,6 +131,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn live_bookings(&self) -> Result<Vec<Booking>, StoreError>;
 
     async fn payment(&self, event_id: &str) -> Result<Option<Payment>, StoreError>;
+    /// The payment of [`Payment::id`].
+    async fn payment_by_id(&self, id: PaymentId) -> Result<Option<Payment>, StoreError>;
     /// Newest first.
     async fn list_payments(
         &self,

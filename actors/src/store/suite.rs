@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::*;
 use crate::domain::booking::{Customer, NewBooking, Slot};
 use crate::domain::event::{EventKind, Stream};
-use crate::domain::ids::{BoothId, OutletId, UserId};
+use crate::domain::ids::{BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::{PaymentNotice, PaymentOutcome, PaymentStatus};
 use crate::domain::records::{Booth, Outlet, Role, User};
 
@@ -245,8 +245,70 @@ pub async fn a_payment_event_id_is_stored_once(store: Arc<dyn Store>) {
         })
         .await;
     assert!(matches!(again, Err(StoreError::Duplicate(_))));
-    assert_eq!(store.payment("evt-1").await.unwrap(), Some(payment));
+    assert_eq!(store.payment("evt-1").await.unwrap(), Some(payment.clone()));
     assert_eq!(store.payment("evt-2").await.unwrap(), None);
+
+    // Found by its id; marked refunded in place; listed by booking.
+    assert_eq!(
+        store.payment_by_id(payment.id()).await.unwrap(),
+        Some(payment.clone())
+    );
+    assert_eq!(
+        store
+            .payment_by_id(PaymentId::of_event("evt-2"))
+            .await
+            .unwrap(),
+        None
+    );
+    let refunded = payment.refunded(UserId::new(), "cash back", t(1)).unwrap();
+    store
+        .commit(Change {
+            refund: Some(refunded.clone()),
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.payment_by_id(payment.id()).await.unwrap(),
+        Some(refunded.clone())
+    );
+    let page = PageRequest {
+        limit: 10,
+        cursor: None,
+    };
+    let by_booking = |booking_id| PaymentFilter {
+        booking_id: Some(booking_id),
+        ..PaymentFilter::default()
+    };
+    let listed = store
+        .list_payments(&by_booking(notice.booking_id), &page)
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![refunded]);
+    let other = store
+        .list_payments(&by_booking(BookingId::new()), &page)
+        .await
+        .unwrap();
+    assert!(other.items.is_empty());
+    let stranger = Payment::record(
+        &PaymentNotice {
+            event_id: "evt-never-stored".into(),
+            ..notice.clone()
+        },
+        None,
+        PaymentOutcome::UnknownBooking,
+        t(0),
+    );
+    let missing = store
+        .commit(Change {
+            refund: Some(stranger),
+            ..Change::default()
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 }
 
 /// One provider event id reused for several bookings at once (or one delivery racing on two
@@ -534,13 +596,32 @@ async fn offboarding(store: &dyn Store, user: User, booth: Booth) {
         .await
         .unwrap();
     assert_eq!(store.booth_by_token("rotated").await.unwrap(), None);
+    // Presence recorded between an edit's read and its write is kept.
+    store
+        .commit(Change {
+            presence: Some(Presence {
+                booth_id: booth.id,
+                online: true,
+                at: t(5),
+            }),
+            ..Change::default()
+        })
+        .await
+        .unwrap();
     let retired = Booth {
         name: "B retired".into(),
         active: false,
         ..booth.clone()
     };
     store.update_booth(&retired).await.unwrap();
-    assert_eq!(store.booth(booth.id).await.unwrap(), Some(retired.clone()));
+    let stored = store.booth(booth.id).await.unwrap().unwrap();
+    assert_eq!((stored.online, stored.last_seen_at), (true, Some(t(5))));
+    let retired = Booth {
+        online: true,
+        last_seen_at: Some(t(5)),
+        ..retired
+    };
+    assert_eq!(stored, retired);
     assert_eq!(
         store.count_booths(booth.outlet_id).await.unwrap(),
         0,

@@ -28,7 +28,7 @@ use super::{
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{StoredEvent, Stream};
-use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
+use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 
@@ -38,7 +38,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../schema/embedded/002_websocket_hub.sql"),
     include_str!("../../../../schema/embedded/003_booking_events.sql"),
     include_str!("../../../../schema/embedded/004_offboarding.sql"),
+    include_str!("../../../../schema/embedded/005_payment_ids.sql"),
 ];
+/// The schema version that finds payments by id: the payments before it are indexed then.
+const PAYMENT_IDS_VERSION: usize = 5;
 const READERS: usize = 4;
 
 #[derive(Debug)]
@@ -135,8 +138,27 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if index + 1 == PAYMENT_IDS_VERSION {
+            index_payment_ids(&tx)?;
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Gives every stored payment its row in `payment_ids`.
+fn index_payment_ids(tx: &Connection) -> Result<(), StoreError> {
+    let event_ids: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT event_id FROM payments")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for event_id in event_ids {
+        tx.execute(
+            "INSERT OR IGNORE INTO payment_ids (id, event_id) VALUES (?1, ?2)",
+            params![PaymentId::of_event(&event_id).to_string(), event_id],
+        )?;
     }
     Ok(())
 }
@@ -313,6 +335,19 @@ fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, St
         )?;
         if inserted == 0 {
             return Err(StoreError::Duplicate("payment event id"));
+        }
+        tx.execute(
+            "INSERT INTO payment_ids (id, event_id) VALUES (?1, ?2)",
+            params![payment.id().to_string(), payment.event_id],
+        )?;
+    }
+    if let Some(payment) = &change.refund {
+        let updated = tx.execute(
+            "UPDATE payments SET refund_required = ?2, doc = ?3 WHERE event_id = ?1",
+            params![payment.event_id, payment.refund_required, to_json(payment)?],
+        )?;
+        if updated == 0 {
+            return Err(StoreError::NotFound("payment"));
         }
     }
     if let Some(audit) = &change.audit {
@@ -522,6 +557,18 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn payment_by_id(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.read(move |conn| {
+            doc_by(
+                conn,
+                "SELECT p.doc FROM payment_ids i JOIN payments p ON p.event_id = i.event_id \
+                 WHERE i.id = ?1",
+                id.to_string(),
+            )
+        })
+        .await
+    }
+
     async fn list_payments(
         &self,
         filter: &PaymentFilter,
@@ -533,6 +580,7 @@ impl Store for EmbeddedStore {
             let (before_time, before_id) = time_cursor(page.cursor.as_deref())?;
             let sql = "SELECT doc FROM payments \
                 WHERE (?1 IS NULL OR outlet_id = ?1) AND (?2 IS NULL OR refund_required = ?2) \
+                AND (?6 IS NULL OR booking_id = ?6) \
                 AND (received_at < ?3 OR (received_at = ?3 AND (?4 = '' OR event_id < ?4))) \
                 ORDER BY received_at DESC, event_id DESC LIMIT ?5";
             let items: Vec<Payment> = query_docs(
@@ -544,6 +592,7 @@ impl Store for EmbeddedStore {
                     before_time,
                     before_id,
                     i64::from(page.limit) + 1,
+                    filter.booking_id.map(|b| b.to_string()),
                 ],
             )?;
             Ok(page_of(items, page.limit, |p: &Payment| {
@@ -813,12 +862,25 @@ impl Store for EmbeddedStore {
     }
 
     async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError> {
-        let (id, doc) = (booth.id.to_string(), to_json(booth)?);
+        let booth = booth.clone();
         self.write(move |tx| {
-            match tx.execute("UPDATE booths SET doc = ?2 WHERE id = ?1", params![id, doc])? {
-                0 => Err(StoreError::NotFound("booth")),
-                _ => Ok(()),
-            }
+            let id = booth.id.to_string();
+            let Some(current) =
+                doc_by::<Booth>(tx, "SELECT doc FROM booths WHERE id = ?1", id.clone())?
+            else {
+                return Err(StoreError::NotFound("booth"));
+            };
+            // Presence is the presence writer's: keep what it recorded meanwhile.
+            let booth = Booth {
+                online: current.online,
+                last_seen_at: current.last_seen_at,
+                ..booth
+            };
+            tx.execute(
+                "UPDATE booths SET doc = ?2 WHERE id = ?1",
+                params![id, to_json(&booth)?],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -991,6 +1053,66 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+
+    /// A store written by the hub before offboarding and payment ids (schema version 3) keeps
+    /// its users, logins and payments, which the new lookups then find.
+    #[tokio::test]
+    async fn a_store_of_schema_three_is_upgraded_with_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = UserId::new();
+        let booking = BookingId::new();
+        {
+            let mut conn = Connection::open(dir.path().join("boothhub.sqlite3")).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..3] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 3).unwrap();
+            let old_user = serde_json::json!({
+                "id": user, "name": "Old", "email": "old@x.id", "role": "admin",
+                "outlet_id": null, "password_hash": "h"
+            });
+            tx.execute(
+                "INSERT INTO users (id, email, role, doc) VALUES (?1, 'old@x.id', 'admin', ?2)",
+                params![user.to_string(), old_user.to_string()],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO login_tokens (token_hash, user_id, expires_at) VALUES ('old', ?1, ?2)",
+                params![user.to_string(), i64::MAX],
+            )
+            .unwrap();
+            let old_payment = serde_json::json!({
+                "event_id": "evt-old", "booking_id": booking, "outlet_id": null,
+                "status": "SUCCESS", "amount": 1, "currency": "IDR", "raw": "{}",
+                "body_hash": "h", "outcome": { "outcome": "UNKNOWN_BOOKING" },
+                "refund_required": true, "received_at": "2026-01-01T00:00:00Z"
+            });
+            tx.execute(
+                "INSERT INTO payments (event_id, booking_id, outlet_id, refund_required, received_at, doc) \
+                 VALUES ('evt-old', ?1, NULL, 1, 0, ?2)",
+                params![booking.to_string(), old_payment.to_string()],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let read = store.user(user).await.unwrap().unwrap();
+        assert!(
+            read.active,
+            "a user stored before deactivation existed is active"
+        );
+        let payment = store
+            .payment_by_id(PaymentId::of_event("evt-old"))
+            .await
+            .unwrap()
+            .expect("an old payment is found by its id");
+        assert_eq!(
+            (payment.event_id.as_str(), payment.refunded_at),
+            ("evt-old", None)
+        );
+        assert_eq!(store.delete_logins_of(user, None).await.unwrap(), ["old"]);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_are_not_queued_behind_a_slow_write() {

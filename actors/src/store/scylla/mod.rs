@@ -25,7 +25,7 @@ use super::{
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{StoredEvent, Stream};
-use crate::domain::ids::{BookingId, BoothId, OutletId, UserId};
+use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 
@@ -34,7 +34,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../schema/cql/001_init.cql"),
     include_str!("../../../../schema/cql/002_booking_events.cql"),
     include_str!("../../../../schema/cql/003_offboarding.cql"),
+    include_str!("../../../../schema/cql/004_payment_ids.cql"),
 ];
+/// The schema version that finds payments by id: the payments before it are indexed then.
+const PAYMENT_IDS_VERSION: usize = 4;
 /// The schema version that indexes logins by user: logins made before it are copied in.
 const LOGINS_BY_USER_VERSION: usize = 3;
 
@@ -57,6 +60,10 @@ pub struct ScyllaStore {
     /// so the node's writers take turns instead of contending in Paxos; the compare-and-set
     /// still guards against other nodes (a miss re-reads the head).
     heads: dashmap::DashMap<Stream, Arc<tokio::sync::Mutex<Option<i64>>>>,
+    /// A booth's record is read, changed and written whole (presence, renames, deactivation):
+    /// the writers of one booth take turns here, so that none writes back an older record
+    /// over another's change. One node writes a keyspace (`schema/README.md`).
+    booth_writes: dashmap::DashMap<BoothId, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Where to connect and what to create.
@@ -115,6 +122,7 @@ impl ScyllaStore {
         let store = ScyllaStore {
             cql,
             heads: dashmap::DashMap::new(),
+            booth_writes: dashmap::DashMap::new(),
         };
         store.migrate(&settings.replication).await?;
         Ok(store)
@@ -158,6 +166,9 @@ impl ScyllaStore {
             if index + 1 == LOGINS_BY_USER_VERSION {
                 self.index_logins_by_user().await?;
             }
+            if index + 1 == PAYMENT_IDS_VERSION {
+                self.index_payment_ids().await?;
+            }
             self.cql
                 .exec(
                     "INSERT INTO {ks}.meta (key, value) VALUES ('schema_version', ?)",
@@ -189,6 +200,26 @@ impl ScyllaStore {
                 .exec(
                     "INSERT INTO {ks}.logins_by_user (user_id, token_hash, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
                     vec![text(user), text(hash), ts(expires)],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives every stored payment its row in `payment_ids`.
+    async fn index_payment_ids(&self) -> Result<(), StoreError> {
+        let rows = self
+            .cql
+            .rows("SELECT event_id FROM {ks}.payments", vec![])
+            .await?;
+        for event_id in rows.iter().filter_map(|r| cql::col_text(r, 0)) {
+            self.cql
+                .exec(
+                    "INSERT INTO {ks}.payment_ids (id, event_id) VALUES (?, ?)",
+                    vec![
+                        text(PaymentId::of_event(&event_id).to_string()),
+                        text(event_id),
+                    ],
                 )
                 .await?;
         }
@@ -401,7 +432,17 @@ impl ScyllaStore {
         Ok(())
     }
 
+    /// The turn of one booth's record writers (see `booth_writes`).
+    async fn booth_turn(&self, booth: BoothId) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = Arc::clone(&*self.booth_writes.entry(booth).or_default());
+        turn.lock_owned().await
+    }
+
     async fn commit_locked(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+        let _booth_turn = match &change.presence {
+            Some(presence) => Some(self.booth_turn(presence.booth_id).await),
+            None => None,
+        };
         let mut batch: Vec<(&'static str, Vec<CqlValue>)> = vec![];
         match &change.booking {
             Some(BookingWrite::Create(booking, claim)) => {
@@ -421,6 +462,10 @@ impl ScyllaStore {
                 "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
                 vec![text(&payment.event_id), text(to_json(payment)?)],
             ));
+            batch.push((
+                "INSERT INTO {ks}.payment_ids (id, event_id) VALUES (?, ?)",
+                vec![text(payment.id().to_string()), text(&payment.event_id)],
+            ));
             let mut scopes = vec![Scope::All];
             scopes.extend(payment.outlet_id.map(Scope::Outlet));
             Self::timeline(
@@ -430,6 +475,15 @@ impl ScyllaStore {
                 payment.received_at,
                 &payment.event_id,
             );
+        }
+        if let Some(payment) = &change.refund {
+            if self.payment(&payment.event_id).await?.is_none() {
+                return Err(StoreError::NotFound("payment"));
+            }
+            batch.push((
+                "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
+                vec![text(&payment.event_id), text(to_json(payment)?)],
+            ));
         }
         if let Some(audit) = &change.audit {
             let id = audit.id.to_string();
@@ -865,16 +919,33 @@ impl Store for ScyllaStore {
         page: &PageRequest,
     ) -> Result<Page<Payment>, StoreError> {
         let scope = Scope::narrowest(None, filter.outlet_id);
-        let refund = filter.refund_required;
+        let (refund, booking) = (filter.refund_required, filter.booking_id);
         self.list_timeline(
             "payment",
             scope,
             (None, None),
             page,
             |id| async move { self.payment(&id).await },
-            |payment: &Payment| refund.is_none_or(|r| payment.refund_required == r),
+            |payment: &Payment| {
+                refund.is_none_or(|r| payment.refund_required == r)
+                    && booking.is_none_or(|b| payment.booking_id == b)
+            },
         )
         .await
+    }
+
+    async fn payment_by_id(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT event_id FROM {ks}.payment_ids WHERE id = ?",
+                vec![text(id.to_string())],
+            )
+            .await?;
+        match rows.first().and_then(|r| cql::col_text(r, 0)) {
+            Some(event_id) => self.payment(&event_id).await,
+            None => Ok(None),
+        }
     }
 
     async fn booking_events(&self, booking: BookingId) -> Result<Vec<StoredEvent>, StoreError> {
@@ -1149,9 +1220,16 @@ impl Store for ScyllaStore {
     }
 
     async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError> {
-        if self.booth(booth.id).await?.is_none() {
+        let _turn = self.booth_turn(booth.id).await;
+        let Some(current) = self.booth(booth.id).await? else {
             return Err(StoreError::NotFound("booth"));
-        }
+        };
+        // Presence is the presence writer's: keep what it recorded meanwhile.
+        let booth = &Booth {
+            online: current.online,
+            last_seen_at: current.last_seen_at,
+            ..booth.clone()
+        };
         let (id, outlet) = (booth.id.to_string(), booth.outlet_id.to_string());
         let inactive = if booth.active {
             "DELETE FROM {ks}.inactive_booths WHERE outlet_id = ? AND id = ?"

@@ -30,6 +30,11 @@ pub struct HubContext {
 }
 
 impl HubContext {
+    /// The e-mail address of a user, for the audit trail (none when it cannot be read).
+    pub async fn email_of(&self, user: crate::domain::ids::UserId) -> Option<String> {
+        self.store.user(user).await.ok().flatten().map(|u| u.email)
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         clock: SharedClock,

@@ -8,10 +8,37 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::SharedClock;
 use crate::domain::access::{Action, Principal, permits};
-use crate::domain::ids::{BoothId, OutletId, UserId};
-use crate::domain::records::{Booth, DEFAULT_TIMEZONE, Outlet, Role, User};
+use crate::domain::ids::{AuditId, BoothId, OutletId, UserId};
+use crate::domain::records::{
+    AuditEntry, AuditKind, AuditTarget, Booth, DEFAULT_TIMEZONE, Outlet, Role, User,
+};
 use crate::error::HubError;
-use crate::store::{Page, PageRequest, Store, StoreError};
+use crate::store::{Change, Page, PageRequest, Store, StoreError};
+
+/// What an audit entry of the directory says: the change, the thing changed, its outlet,
+/// and the record before and after.
+struct Audited {
+    kind: AuditKind,
+    target: Option<AuditTarget>,
+    outlet_id: Option<OutletId>,
+    from: serde_json::Value,
+    to: serde_json::Value,
+}
+
+/// A user as the audit trail shows it: never its password hash.
+fn user_summary(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "outlet_id": user.outlet_id,
+        "active": user.active,
+    })
+}
+
+fn booth_summary(booth: &Booth) -> serde_json::Value {
+    serde_json::json!({ "name": booth.name, "outlet_id": booth.outlet_id, "active": booth.active })
+}
 
 #[derive(Debug)]
 pub struct Directory {
@@ -71,6 +98,77 @@ impl Directory {
         Directory { store, clock }
     }
 
+    /// Keeps a change made by `actor` (a user, or the e-mail address a failed login tried) in
+    /// the audit trail. The change itself is already stored: a failure to keep its entry is
+    /// logged, not answered, so that a retry does not repeat the change.
+    async fn audit(&self, actor: (Option<UserId>, Option<String>), audited: Audited) {
+        let (actor_id, actor_email) = actor;
+        let actor_email = match (actor_email, actor_id) {
+            (Some(email), _) => Some(email),
+            (None, Some(user)) => self.store.user(user).await.ok().flatten().map(|u| u.email),
+            (None, None) => None,
+        };
+        let entry = AuditEntry {
+            id: AuditId::new(),
+            kind: audited.kind,
+            at: self.clock.now(),
+            actor_id,
+            actor_email,
+            target: audited.target,
+            outlet_id: audited.outlet_id,
+            booking_id: None,
+            from: audited.from,
+            to: audited.to,
+            reason: None,
+        };
+        let change = Change {
+            audit: Some(entry),
+            ..Change::default()
+        };
+        if let Err(err) = self.store.commit(change).await {
+            tracing::error!(error = %err, kind = ?audited.kind, "an audit entry was not kept");
+        }
+    }
+
+    /// A login (or a failed one, by the e-mail address tried: no one is known to have tried,
+    /// so it has no actor id; its target is the account of that address, if any).
+    pub async fn audit_login(&self, user: Option<&User>, email: &str, succeeded: bool) {
+        let kind = if succeeded {
+            AuditKind::Login
+        } else {
+            AuditKind::LoginFailed
+        };
+        let target = user.map(|u| AuditTarget::User(u.id));
+        let audited = Audited {
+            kind,
+            target,
+            outlet_id: user.and_then(|u| u.outlet_id),
+            from: serde_json::Value::Null,
+            to: serde_json::json!({ "email": email }),
+        };
+        let actor_id = user.map(|u| u.id).filter(|_| succeeded);
+        let actor = (actor_id, Some(email.to_lowercase()));
+        self.audit(actor, audited).await;
+    }
+
+    /// A logout in the audit trail.
+    pub async fn audit_logout(&self, by: &Principal) {
+        let Some(user) = by.user_id() else {
+            return;
+        };
+        let audited = Audited {
+            kind: AuditKind::Logout,
+            target: Some(AuditTarget::User(user)),
+            outlet_id: match by {
+                Principal::Admin { outlet_id, .. } => Some(*outlet_id),
+                _ => None,
+            },
+            from: serde_json::Value::Null,
+            to: serde_json::Value::Null,
+        };
+        self.audit((Some(user), None), audited).await;
+    }
+
     pub async fn create_outlet(
         &self,
         by: &Principal,
@@ -92,6 +190,14 @@ impl Directory {
             active: input.active.unwrap_or(true),
         };
         self.store.create_outlet(&outlet).await?;
+        let audited = Audited {
+            kind: AuditKind::OutletCreated,
+            target: Some(AuditTarget::Outlet(outlet.id)),
+            outlet_id: Some(outlet.id),
+            from: serde_json::Value::Null,
+            to: serde_json::json!(outlet),
+        };
+        self.audit((by.user_id(), None), audited).await;
         Ok(outlet)
     }
 
@@ -107,7 +213,7 @@ impl Directory {
             .outlet(id)
             .await?
             .ok_or(HubError::NotFound("outlet"))?;
-        let timezone = input.timezone.unwrap_or(current.timezone);
+        let timezone = input.timezone.unwrap_or_else(|| current.timezone.clone());
         let price = input.price.unwrap_or(current.price);
         Outlet::validate(&input.name, &input.location, &timezone, price)
             .map_err(HubError::Invalid)?;
@@ -126,6 +232,14 @@ impl Directory {
                 StoreError::NotFound(what) => HubError::NotFound(what),
                 other => other.into(),
             })?;
+        let audited = Audited {
+            kind: AuditKind::OutletUpdated,
+            target: Some(AuditTarget::Outlet(id)),
+            outlet_id: Some(id),
+            from: serde_json::json!(current),
+            to: serde_json::json!(outlet),
+        };
+        self.audit((by.user_id(), None), audited).await;
         Ok(outlet)
     }
 
@@ -178,6 +292,16 @@ impl Directory {
                 StoreError::EmailTaken => HubError::EmailTaken,
                 other => other.into(),
             })?;
+        if let Some(by) = by {
+            let audited = Audited {
+                kind: AuditKind::UserCreated,
+                target: Some(AuditTarget::User(user.id)),
+                outlet_id: user.outlet_id,
+                from: serde_json::Value::Null,
+                to: user_summary(&user),
+            };
+            self.audit((by.user_id(), None), audited).await;
+        }
         Ok(user)
     }
 
@@ -240,6 +364,14 @@ impl Directory {
             vec![]
         };
         let scope_changed = (current.role, current.outlet_id) != (user.role, user.outlet_id);
+        let audited = Audited {
+            kind: AuditKind::UserUpdated,
+            target: Some(AuditTarget::User(id)),
+            outlet_id: user.outlet_id.or(current.outlet_id),
+            from: user_summary(&current),
+            to: user_summary(&user),
+        };
+        self.audit((by.user_id(), None), audited).await;
         Ok(Revoked {
             record: user,
             ended_logins,
@@ -295,6 +427,19 @@ impl Directory {
             .store
             .delete_logins_of(id, keep.filter(|_| own))
             .await?;
+        let kind = if own {
+            AuditKind::PasswordChanged
+        } else {
+            AuditKind::PasswordSet
+        };
+        let audited = Audited {
+            kind,
+            target: Some(AuditTarget::User(id)),
+            outlet_id: user.outlet_id,
+            from: serde_json::Value::Null,
+            to: serde_json::json!({ "logins_ended": ended_logins.len() }),
+        };
+        self.audit((by.user_id(), None), audited).await;
         Ok(Revoked {
             record: user,
             ended_logins,
@@ -345,6 +490,14 @@ impl Directory {
             last_seen_at: None,
         };
         self.store.create_booth(&booth, token_hash).await?;
+        let audited = Audited {
+            kind: AuditKind::BoothCreated,
+            target: Some(AuditTarget::Booth(booth.id)),
+            outlet_id: Some(outlet_id),
+            from: serde_json::Value::Null,
+            to: booth_summary(&booth),
+        };
+        self.audit((by.user_id(), None), audited).await;
         Ok(booth)
     }
 
@@ -366,6 +519,7 @@ impl Directory {
         update: BoothUpdate,
     ) -> Result<Booth, HubError> {
         let mut booth = self.managed_booth(by, id).await?;
+        let before = booth_summary(&booth);
         if let Some(name) = update.name {
             if !crate::domain::validate::is_text(&name, 200) {
                 let msg = "must be 1 to 200 characters";
@@ -377,6 +531,14 @@ impl Directory {
         }
         booth.active = update.active.unwrap_or(booth.active);
         self.store.update_booth(&booth).await?;
+        let audited = Audited {
+            kind: AuditKind::BoothUpdated,
+            target: Some(AuditTarget::Booth(id)),
+            outlet_id: Some(booth.outlet_id),
+            from: before,
+            to: booth_summary(&booth),
+        };
+        self.audit((by.user_id(), None), audited).await;
         Ok(booth)
     }
 
@@ -389,6 +551,14 @@ impl Directory {
     ) -> Result<Booth, HubError> {
         let booth = self.managed_booth(by, id).await?;
         self.store.set_booth_token(id, token_hash).await?;
+        let audited = Audited {
+            kind: AuditKind::BoothTokenRotated,
+            target: Some(AuditTarget::Booth(id)),
+            outlet_id: Some(booth.outlet_id),
+            from: serde_json::Value::Null,
+            to: serde_json::Value::Null,
+        };
+        self.audit((by.user_id(), None), audited).await;
         Ok(booth)
     }
 

@@ -24,7 +24,7 @@ use crate::domain::ids::{AuditId, BookingId, BoothId, OutletId, PaymentId, UserI
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome};
 use crate::domain::qr::QrSigner;
 use crate::domain::records::DeadLetter;
-use crate::domain::records::{AuditEntry, AuditKind};
+use crate::domain::records::{AuditEntry, AuditKind, AuditTarget};
 use crate::domain::status::OverrideTarget;
 use crate::domain::validate::FieldErrors;
 use crate::error::HubError;
@@ -532,7 +532,9 @@ impl Hub {
             id: AuditId::new(),
             kind: AuditKind::ConfigUpdated,
             at: now,
-            actor_id: user,
+            actor_id: Some(user),
+            actor_email: self.ctx.email_of(user).await,
+            target: Some(AuditTarget::Config),
             outlet_id: None,
             booking_id: None,
             from: summary(&before),
@@ -637,7 +639,9 @@ impl Hub {
             id: AuditId::new(),
             kind: AuditKind::PaymentRefunded,
             at: now,
-            actor_id: user,
+            actor_id: Some(user),
+            actor_email: self.ctx.email_of(user).await,
+            target: Some(AuditTarget::Payment(id)),
             outlet_id: payment.outlet_id,
             booking_id: Some(payment.booking_id),
             from: serde_json::json!({ "payment_id": id, "refunded_at": null }),

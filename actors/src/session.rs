@@ -19,7 +19,7 @@ use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind};
 use crate::domain::ids::AuditId;
 use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome, judge};
-use crate::domain::records::{AuditEntry, AuditKind};
+use crate::domain::records::{AuditEntry, AuditKind, AuditTarget};
 use crate::domain::status::{Decision, OverrideTarget, Trigger, decide};
 use crate::error::HubError;
 use crate::metrics::SESSION_REQUESTS_ABANDONED;
@@ -465,7 +465,9 @@ impl SessionState {
             id: AuditId::new(),
             kind: AuditKind::SessionOverride,
             at: now,
-            actor_id: user,
+            actor_id: Some(user),
+            actor_email: self.ctx.email_of(user).await,
+            target: Some(AuditTarget::Booking(self.booking.id)),
             outlet_id: Some(self.booking.outlet_id),
             booking_id: Some(self.booking.id),
             from: serde_json::json!(from),

@@ -57,11 +57,17 @@ async fn login(
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = password::verify(body.password, hash).await;
+    let directory = state.hub.directory();
+    let tried = user.clone();
     let Some(user) = user.filter(|u| verified && u.active && principal_of(u).is_some()) else {
         attempt.failed(state.now());
+        directory
+            .audit_login(tried.as_ref(), body.email.trim(), false)
+            .await;
         return Err(invalid_credentials());
     };
     attempt.succeeded();
+    directory.audit_login(Some(&user), &user.email, true).await;
     let token = auth::new_token(LOGIN_PREFIX);
     let ttl_hours = state.config.login_token_ttl_hours;
     let expires_at = state.now() + Duration::hours(ttl_hours);
@@ -89,6 +95,7 @@ async fn logout(
         let hash = auth::token_hash(&token);
         state.hub.directory().forget_login(&hash).await?;
         state.token_sockets.revoke_tokens(&[hash], "signed out");
+        state.hub.directory().audit_logout(&caller).await;
     }
     Ok((
         StatusCode::NO_CONTENT,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Authed, Caller, ClientIp, Id, Json, Query};
-use super::query::{PageQuery, query_id};
+use super::query::{PageQuery, query_id, query_time};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::wire::ServerMessage;
@@ -125,19 +125,11 @@ async fn list_bookings(
         ),
     };
     let outlet_id = query_id::<OutletId>(query.outlet_id.as_deref(), "outlet_id")?;
-    let bound = |raw: Option<String>, name: &str| -> Result<_, ApiError> {
-        match raw.as_deref() {
-            None | Some("") => Ok(None),
-            Some(raw) => parse_time(raw).map(Some).ok_or_else(|| {
-                ApiError::invalid_query(format!("{name} must be an RFC 3339 time with offset"))
-            }),
-        }
-    };
     let filter = BookingFilter {
         outlet_id,
         status,
-        from: bound(query.from, "from")?,
-        to: bound(query.to, "to")?,
+        from: query_time(query.from.as_deref(), "from")?,
+        to: query_time(query.to.as_deref(), "to")?,
     };
     let page = PageQuery {
         limit: query.limit,

@@ -29,6 +29,20 @@ impl PageQuery {
     }
 }
 
+/// An optional time in a query string (`from`, `to`): absent or empty is `None`, anything but
+/// an RFC 3339 time with offset is a 400.
+pub fn query_time(
+    raw: Option<&str>,
+    name: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => crate::wire::parse_time(raw).map(Some).ok_or_else(|| {
+            ApiError::invalid_query(format!("{name} must be an RFC 3339 time with offset"))
+        }),
+    }
+}
+
 /// An optional id in a query string: absent or empty is `None`, anything but an id is a 400.
 pub fn query_id<T: std::str::FromStr>(
     raw: Option<&str>,

@@ -10,6 +10,7 @@
     reason = "a broken test setup panics with its message"
 )]
 
+mod audit;
 mod bad_input;
 mod cli;
 mod cql_outage;

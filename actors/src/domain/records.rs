@@ -190,13 +190,75 @@ pub struct DeadLetter {
     pub at: DateTime<Utc>,
 }
 
-/// What the audit trail records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the audit trail records: every change made by a person (contract v1.2 §4). Written as
+/// the entry's `action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuditKind {
     SessionOverride,
     ConfigUpdated,
     PaymentRefunded,
+    Login,
+    /// A login refused (wrong password, unknown or deactivated account), by the e-mail tried.
+    LoginFailed,
+    Logout,
+    /// A user changed its own password.
+    PasswordChanged,
+    /// A super admin set a user's password.
+    PasswordSet,
+    OutletCreated,
+    OutletUpdated,
+    UserCreated,
+    UserUpdated,
+    BoothCreated,
+    BoothUpdated,
+    BoothTokenRotated,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 15] = [
+        AuditKind::SessionOverride,
+        AuditKind::ConfigUpdated,
+        AuditKind::PaymentRefunded,
+        AuditKind::Login,
+        AuditKind::LoginFailed,
+        AuditKind::Logout,
+        AuditKind::PasswordChanged,
+        AuditKind::PasswordSet,
+        AuditKind::OutletCreated,
+        AuditKind::OutletUpdated,
+        AuditKind::UserCreated,
+        AuditKind::UserUpdated,
+        AuditKind::BoothCreated,
+        AuditKind::BoothUpdated,
+        AuditKind::BoothTokenRotated,
+    ];
+
+    /// The action as written (`SESSION_OVERRIDE`, `LOGIN_FAILED`, …).
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    pub fn parse(action: &str) -> Option<AuditKind> {
+        AuditKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == action)
+    }
+}
+
+/// What an audit entry is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum AuditTarget {
+    Booking(BookingId),
+    Outlet(OutletId),
+    User(UserId),
+    Booth(BoothId),
+    Payment(super::ids::PaymentId),
+    Config,
 }
 
 /// One entry of the audit trail: who, when, from, to, why.
@@ -205,7 +267,14 @@ pub struct AuditEntry {
     pub id: AuditId,
     pub kind: AuditKind,
     pub at: DateTime<Utc>,
-    pub actor_id: UserId,
+    /// Who did it; none for a failed login of an unknown e-mail address.
+    pub actor_id: Option<UserId>,
+    /// The actor's e-mail address when it was done (the address tried, for a failed login).
+    #[serde(default)]
+    pub actor_email: Option<String>,
+    /// What it was done to (entries written before targets were kept: their booking, if any).
+    #[serde(default)]
+    pub target: Option<AuditTarget>,
     pub outlet_id: Option<OutletId>,
     pub booking_id: Option<BookingId>,
     pub from: serde_json::Value,

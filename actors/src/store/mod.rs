@@ -15,7 +15,7 @@ use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, StoredEvent, Stream};
 use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
-use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, User};
+use crate::domain::records::{AuditEntry, AuditKind, Booth, DeadLetter, Outlet, User};
 use crate::domain::status::Status;
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -90,6 +90,11 @@ pub struct AuditFilter {
     /// `None`: every outlet, config changes included (super admins).
     pub outlet_id: Option<OutletId>,
     pub booking_id: Option<BookingId>,
+    pub action: Option<AuditKind>,
+    pub actor_id: Option<UserId>,
+    /// Entries at or after `from`, at or before `to`.
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Default)]

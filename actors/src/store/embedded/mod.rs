@@ -30,7 +30,7 @@ use crate::domain::config::SystemConfig;
 use crate::domain::event::{StoredEvent, Stream};
 use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
-use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
+use crate::domain::records::{AuditEntry, AuditKind, Booth, DeadLetter, Outlet, Role, User};
 
 /// The schema files, in order; `PRAGMA user_version` says how many are applied.
 const MIGRATIONS: &[&str] = &[
@@ -161,6 +161,14 @@ fn index_payment_ids(tx: &Connection) -> Result<(), StoreError> {
         )?;
     }
     Ok(())
+}
+
+/// The smallest UUID v7 (as text) of the millisecond `plus_ms` after `at`: ids made at or
+/// after that millisecond compare greater or equal.
+fn v7_floor(at: DateTime<Utc>, plus_ms: i64) -> String {
+    let ms = (at.timestamp_millis() + plus_ms).max(0);
+    let hex = format!("{ms:012x}");
+    format!("{}-{}-7000-8000-000000000000", &hex[..8], &hex[8..12])
 }
 
 fn encode_cursor(parts: &[String]) -> String {
@@ -700,15 +708,39 @@ impl Store for EmbeddedStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
-        let filters = [
-            ("outlet_id", filter.outlet_id.map(|o| o.to_string())),
-            ("booking_id", filter.booking_id.map(|id| id.to_string())),
-        ];
+        let filter = filter.clone();
         let page = page.clone();
         self.read(move |conn| {
-            list_newest(conn, "audit", filters, &page, |x: &AuditEntry| {
-                x.id.to_string()
-            })
+            let before = match &page.cursor {
+                Some(cursor) => decode_cursor(cursor, 1)?.remove(0),
+                None => "~".to_owned(),
+            };
+            // Ids are UUID v7: ordered by the time they were made, which is the entry's time.
+            let from = filter.from.map(|at| v7_floor(at, 0));
+            let to = filter.to.map(|at| v7_floor(at, 1));
+            let sql = "SELECT doc FROM audit \
+                WHERE (?1 IS NULL OR outlet_id = ?1) AND (?2 IS NULL OR booking_id = ?2) \
+                AND (?3 IS NULL OR json_extract(doc, '$.kind') = ?3) \
+                AND (?4 IS NULL OR json_extract(doc, '$.actor_id') = ?4) \
+                AND (?5 IS NULL OR id >= ?5) AND (?6 IS NULL OR id < ?6) \
+                AND id < ?7 ORDER BY id DESC LIMIT ?8";
+            let items: Vec<AuditEntry> = query_docs(
+                conn,
+                sql,
+                params![
+                    filter.outlet_id.map(|o| o.to_string()),
+                    filter.booking_id.map(|b| b.to_string()),
+                    filter.action.map(AuditKind::as_str),
+                    filter.actor_id.map(|u| u.to_string()),
+                    from,
+                    to,
+                    before,
+                    i64::from(page.limit) + 1,
+                ],
+            )?;
+            Ok(page_of(items, page.limit, |x: &AuditEntry| {
+                vec![x.id.to_string()]
+            }))
         })
         .await
     }

@@ -1052,17 +1052,21 @@ impl Store for ScyllaStore {
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
         let scope = Scope::narrowest(filter.booking_id.map(Scope::Booking), filter.outlet_id);
-        let outlet = filter.outlet_id;
+        let (outlet, action, actor) = (filter.outlet_id, filter.action, filter.actor_id);
         self.list_timeline(
             "audit",
             scope,
-            (None, None),
+            (filter.from, filter.to),
             page,
             |id| async move {
                 self.doc("SELECT doc FROM {ks}.audit WHERE id = ?", text(id))
                     .await
             },
-            |entry: &AuditEntry| outlet.is_none_or(|o| entry.outlet_id == Some(o)),
+            |entry: &AuditEntry| {
+                outlet.is_none_or(|o| entry.outlet_id == Some(o))
+                    && action.is_none_or(|a| entry.kind == a)
+                    && actor.is_none_or(|u| entry.actor_id == Some(u))
+            },
         )
         .await
     }

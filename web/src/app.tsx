@@ -14,6 +14,7 @@ import { ConfigPage } from './pages/Config';
 import { DashboardPage } from './pages/Dashboard';
 import { LoginPage } from './pages/Login';
 import { OutletsPage } from './pages/Outlets';
+import { PasswordPage } from './pages/Password';
 import { BASE, allowed, resolve, sidebar } from './routes';
 import { loadSession, logout, user } from './session';
 
@@ -26,6 +27,7 @@ const PAGES: Record<string, (props: { params: Record<string, string> }) => preac
   outlets: OutletsPage,
   adminUsers: AdminUsersPage,
   config: ConfigPage,
+  password: PasswordPage,
 };
 
 export function App() {
@@ -104,6 +106,9 @@ function Shell() {
           ))}
         </ul>
         <div class="sidebar-foot">
+          <Link href="/account/password" class="foot-link" data-action="password">
+            {t('nav.password')}
+          </Link>
           <LanguageSwitch />
           <button
             type="button"

@@ -64,6 +64,11 @@ async function book(name, hours) {
   return created.body;
 }
 
+/** An admin user made through the API (as a script would), for a test of its own. */
+async function makeAdmin(name, email, password, outletId = state.outletId) {
+  return hub.admin('POST', '/admin-users', { name, email, password, role: 'admin', outlet_id: outletId });
+}
+
 async function navItems(page) {
   return page.$$eval('nav.sidebar [data-nav]', (links) => links.map((l) => l.getAttribute('data-nav')));
 }
@@ -397,6 +402,52 @@ test('the hub serves the shell for app routes and caches hashed assets', async (
   const asset = await hub.call('GET', script);
   assert.equal(asset.status, 200);
   assert.match(asset.headers['cache-control'], /immutable/);
+  assert.equal((await hub.call('GET', '/app/account/password')).status, 200, 'a route added to routes.json is served');
   assert.equal((await hub.call('GET', '/app/no-such-page')).status, 404);
   assert.equal((await hub.call('GET', '/app/assets/missing.js')).status, 404);
+});
+
+test('an admin changes their own password on a page of its own; their other logins end, this one stays', async () => {
+  const tono = { name: 'Tono', email: 'tono@example.com', password: 'tono-password-1' };
+  await makeAdmin(tono.name, tono.email, tono.password);
+  const elsewhere = await hub.login(tono.email, tono.password);
+  assert.equal(elsewhere.status, 200);
+  const page = await newPage();
+  await login(page, tono);
+  await page.click('nav [data-action=password]');
+  await page.waitForURL(/\/app\/account\/password$/);
+  const form = page.locator('form[data-form=password]');
+  await form.locator('input[name=current_password]').fill('not-my-password');
+  await form.locator('input[name=new_password]').fill('tono-password-2');
+  await form.locator('input[name=repeat]').fill('tono-password-2');
+  await form.locator('button[type=submit]').click();
+  const wrong = form.locator('[data-field=current_password]');
+  await wrong.waitFor();
+  assert.match(await wrong.innerText(), /saat ini salah/);
+  assert.match(page.url(), /\/app\/account\/password$/, 'a wrong current password does not end the session');
+  await shot(page, '28-password-wrong-current');
+
+  await form.locator('input[name=current_password]').fill(tono.password);
+  await form.locator('input[name=new_password]').fill('short');
+  await form.locator('input[name=repeat]').fill('short');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=new_password]').waitFor();
+  await form.locator('input[name=new_password]').fill('tono-password-2');
+  await form.locator('input[name=repeat]').fill('tono-password-9');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=repeat]').waitFor();
+  await form.locator('input[name=repeat]').fill('tono-password-2');
+  await form.locator('button[type=submit]').click();
+  await form.getByRole('status').waitFor();
+  assert.equal(await form.locator('[data-field]').count(), 0);
+  await shot(page, '29-password-changed');
+
+  assert.equal((await hub.login(tono.email, tono.password)).status, 401, 'the old password no longer works');
+  assert.equal((await hub.login(tono.email, 'tono-password-2')).status, 200, 'the new one does');
+  const other = await hub.call('GET', '/auth/me', undefined, { token: elsewhere.token });
+  assert.equal(other.status, 401, 'the login elsewhere has ended');
+  await page.click('[data-nav=bookings]');
+  await page.locator('.page-head h1').filter({ hasText: 'Pemesanan' }).waitFor();
+  assert.match(page.url(), /\/app\/bookings$/, 'this session goes on');
+  await page.context().close();
 });

@@ -14,14 +14,36 @@ export function Empty({ children }: { children?: ComponentChildren }) {
   return <p class="empty">{children ?? t('common.empty')}</p>;
 }
 
+/** A failed call: the contract's codes that an operator meets in words of their own
+ * language (`error.<CODE>` in the dictionaries), anything else as the hub said it. */
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
-  const message = error instanceof Error ? error.message : String(error);
-  return <p class="error" role="alert">{t('common.error', { message })}</p>;
+  return (
+    <p class="error" role="alert" data-error={error instanceof ApiError ? error.code : 'error'}>
+      {problemText(error)}
+    </p>
+  );
+}
+
+export function problemText(error: unknown): string {
+  if (error instanceof ApiError) {
+    const known = t(`error.${error.code}`);
+    if (known !== `error.${error.code}`) return known;
+  }
+  return t('common.error', { message: error instanceof Error ? error.message : String(error) });
 }
 
 export function StatusBadge({ status }: { status: Status | string }) {
   return <span class={`badge status-${status}`} data-status={status}>{t(`status.${status}`)}</span>;
+}
+
+/** Whether a user, booth or outlet is active (deactivated ones keep their history). */
+export function ActiveBadge({ active }: { active: boolean }) {
+  return (
+    <span class={active ? 'badge active' : 'badge inactive'} data-active-badge={String(active)}>
+      {active ? t('common.active') : t('common.inactive')}
+    </span>
+  );
 }
 
 /** A labelled form field with the server's message for it, if any. */
@@ -142,6 +164,21 @@ export function Table<T>(props: {
         </thead>
         <tbody>{props.items.map(props.row)}</tbody>
       </table>
+    </div>
+  );
+}
+
+/** Asks before a change that cannot be taken back silently (deactivating, a new token). */
+export function Confirm(props: { text: string; yes: string; onYes: () => void; onNo: () => void }) {
+  return (
+    <div class="confirm" role="alertdialog" aria-label={props.text}>
+      <p>{props.text}</p>
+      <button type="button" class="danger" data-action="confirm" onClick={props.onYes}>
+        {props.yes}
+      </button>
+      <button type="button" class="link" data-action="cancel" onClick={props.onNo}>
+        {t('common.cancel')}
+      </button>
     </div>
   );
 }

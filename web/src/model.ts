@@ -7,6 +7,8 @@ export interface User {
   email: string;
   role: Role;
   outlet_id: string | null;
+  /** A deactivated user cannot log in. */
+  active: boolean;
 }
 
 export interface Outlet {

@@ -407,6 +407,87 @@ test('the hub serves the shell for app routes and caches hashed assets', async (
   assert.equal((await hub.call('GET', '/app/assets/missing.js')).status, 404);
 });
 
+test('a deactivated admin signed in elsewhere is sent to the login page at once and does not reconnect', async () => {
+  const rina = { name: 'Rina', email: 'rina@example.com', password: 'rina-password-1' };
+  await makeAdmin(rina.name, rina.email, rina.password);
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+  // Timers in Rina's page run on a clock the test moves: a reconnect loop would show at once.
+  await context.clock.install();
+  const rinaPage = await context.newPage();
+  const sockets = [];
+  rinaPage.on('websocket', (socket) => sockets.push(socket));
+  await login(rinaPage, rina);
+  await rinaPage.locator('[data-live=live]').waitFor();
+  const unauthorized = [];
+  rinaPage.on('response', (r) => r.status() === 401 && unauthorized.push(r.url()));
+  assert.equal(sockets.length, 1);
+
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/admin-users`);
+  const row = page.locator(`[data-list=users] tr[data-user="${rina.email}"]`);
+  await row.locator('[data-action=edit-user]').click();
+  await page.fill('form[data-form=user-edit] input[name=name]', 'Rina Putri');
+  await page.click('form[data-form=user-edit] button[type=submit]');
+  await row.filter({ hasText: 'Rina Putri' }).waitFor();
+
+  await row.locator('[data-action=deactivate]').click();
+  const dialog = page.getByRole('alertdialog');
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Rina Putri/);
+  await shot(page, '22-admin-deactivate-confirm');
+  await dialog.locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=users] tr[data-user="${rina.email}"][data-active=false]`).waitFor();
+
+  // The hub closes Rina's socket with 4401 (within 2 s): her idle dashboard, which makes no
+  // request, goes to the login page with the message.
+  await rinaPage.waitForURL(/\/app\/login\?expired=1$/, { timeout: 10_000 });
+  assert.match(await rinaPage.locator('.flash').innerText(), /dicabut/);
+  assert.deepEqual(unauthorized, [], 'told by the socket, not by a refused request');
+  await shot(rinaPage, '23-revoked-login');
+  await rinaPage.clock.runFor(60_000);
+  assert.equal(sockets.length, 1, 'no socket opened again after the revocation');
+  assert.equal((await hub.login(rina.email, rina.password)).status, 401, 'a deactivated admin cannot log in');
+
+  await row.locator('[data-action=reactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=users] tr[data-user="${rina.email}"][data-active=true]`).waitFor();
+  assert.equal((await hub.login(rina.email, rina.password)).status, 200, 'reactivated, she can log in again');
+
+  // A new password for her, set by the super admin: typed twice, 10 to 200 characters.
+  await row.locator('[data-action=set-password]').click();
+  const form = page.locator('form[data-form=user-password]');
+  await form.locator('input[name=password]').fill('pendek');
+  await form.locator('input[name=repeat]').fill('pendek');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=password]').waitFor();
+  await form.locator('input[name=password]').fill('rina-password-2');
+  await form.locator('input[name=repeat]').fill('rina-password-3');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=repeat]').waitFor();
+  await form.locator('input[name=repeat]').fill('rina-password-2');
+  await form.locator('button[type=submit]').click();
+  await form.getByRole('status').waitFor();
+  assert.equal((await hub.login(rina.email, rina.password)).status, 401, 'the old password no longer works');
+  assert.equal((await hub.login(rina.email, 'rina-password-2')).status, 200, 'the new one does');
+  await shot(page, '24-admin-users');
+  await context.close();
+});
+
+test('the last active super admin cannot be deactivated, and the page says why', async () => {
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/admin-users`);
+  const row = page.locator(`[data-list=users] tr[data-user="${SUPER.email}"]`);
+  await row.locator('[data-action=deactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  const refusal = page.locator(`[data-panel="${SUPER.email}"] [data-error=LAST_SUPER_ADMIN]`);
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /super admin aktif terakhir/);
+  await shot(page, '25-last-super-admin');
+  assert.equal(await row.getAttribute('data-active'), 'true');
+  const me = await hub.call('GET', '/auth/me', undefined, { token: hub.superToken });
+  assert.equal(me.status, 200, 'still signed in, still active');
+});
+
 test('an admin changes their own password on a page of its own; their other logins end, this one stays', async () => {
   const tono = { name: 'Tono', email: 'tono@example.com', password: 'tono-password-1' };
   await makeAdmin(tono.name, tono.email, tono.password);

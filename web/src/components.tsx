@@ -1,10 +1,11 @@
 // Small building blocks shared by the pages.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from './api';
 import { lang, setLang, t } from './i18n';
 import { outlets } from './outlets';
 import type { Status } from './model';
+import { qrPicture } from './qr';
 
 export function Loading() {
   return <p class="muted" role="status">{t('common.loading')}</p>;
@@ -165,6 +166,25 @@ export function Table<T>(props: {
         <tbody>{props.items.map(props.row)}</tbody>
       </table>
     </div>
+  );
+}
+
+/** `text` as a QR code (an SVG: sharp on screen and in print); `label` says what it is. */
+export function QrCode({ text, label, name }: { text: string; label: string; name: string }) {
+  const picture = useMemo(() => qrPicture(text), [text]);
+  return (
+    <svg
+      class="qr"
+      data-qr={name}
+      role="img"
+      aria-label={label}
+      viewBox={`0 0 ${picture.side} ${picture.side}`}
+      shape-rendering="crispEdges"
+      xmlns="http://www.w3.org/2000/svg"
+    >
+      <rect width={picture.side} height={picture.side} fill="#fff" />
+      <path d={picture.path} fill="#000" />
+    </svg>
   );
 }
 

@@ -22,6 +22,8 @@ export interface Booth {
   id: string;
   outlet_id: string;
   name: string;
+  /** A deactivated booth's token is refused. */
+  active: boolean;
   online: boolean;
   last_seen_at: string | null;
   created_at?: string;

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import jsQR from 'jsqr';
 import { chromium } from 'playwright-core';
+import { PNG } from 'pngjs';
 import WebSocket from 'ws';
 import { Hub, SUPER } from './hub.mjs';
 
@@ -62,6 +64,28 @@ async function book(name, hours) {
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   return created.body;
+}
+
+/** The text of the QR code that `locator` shows, read from its pixels on screen. */
+async function scanQr(locator) {
+  const png = PNG.sync.read(await locator.screenshot());
+  const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  assert.ok(code, 'the QR code on screen decodes');
+  return code.data;
+}
+
+/** Opens a WSS connection as a booth would; resolves once open (rejects if refused). */
+async function boothSocket(token) {
+  const socket = new WebSocket(`${hub.base.replace('https', 'wss')}/ws`, 'boothhub.json', {
+    headers: { authorization: `Bearer ${token}` },
+    rejectUnauthorized: false,
+  });
+  socket.closed = new Promise((done) => socket.once('close', (code) => done(code)));
+  await new Promise((done, fail) => {
+    socket.once('open', done);
+    socket.once('error', fail);
+  });
+  return socket;
 }
 
 /** An admin user made through the API (as a script would), for a test of its own. */
@@ -486,6 +510,63 @@ test('the last active super admin cannot be deactivated, and the page says why',
   assert.equal(await row.getAttribute('data-active'), 'true');
   const me = await hub.call('GET', '/auth/me', undefined, { token: hub.superToken });
   assert.equal(me.status, 200, 'still signed in, still active');
+});
+
+test("rotating a booth's token shows the new one once, as text and QR code, and the old one is refused", async () => {
+  const page = state.superPage;
+  const old = state.boothToken;
+  const booth = await boothSocket(old);
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token: old })).status, 403, 'valid: a booth, not a user');
+  await page.goto(`${hub.base}/app/booths`);
+  const row = page.locator(`[data-list=booths] tr[data-booth="${state.boothId}"]`);
+  await row.locator('[data-action=rotate-token]').click();
+  const dialog = page.getByRole('alertdialog');
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Token lama langsung berhenti/);
+  await dialog.locator('[data-action=confirm]').click();
+
+  const reveal = page.locator(`[data-panel="${state.boothId}"] [data-token-for="${state.boothId}"]`);
+  await reveal.waitFor();
+  assert.match(await reveal.locator('.flash').innerText(), /hanya ditampilkan sekarang/);
+  const token = await reveal.locator('[data-token]').innerText();
+  assert.match(token, /^bhb_/);
+  assert.notEqual(token, old);
+  const setup = JSON.parse(await scanQr(reveal.locator('[data-qr=booth-setup]')));
+  assert.deepEqual(setup, { boothhub: 1, url: hub.base, booth_id: state.boothId, token });
+  await shot(page, '26-booth-token-rotated');
+
+  assert.equal(await booth.closed, 4401, "the old token's socket is closed as revoked");
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token: old })).status, 401, 'the old token is refused');
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token })).status, 403, 'the new one is a booth');
+  state.boothToken = token;
+
+  await reveal.locator('[data-action=token-stored]').click();
+  assert.equal(await page.locator('[data-token]').count(), 0);
+  await page.reload();
+  await page.locator('[data-list=booths]').waitFor();
+  assert.equal(await page.locator('[data-token]').count(), 0, 'the token is not shown again');
+});
+
+test('a booth is renamed, deactivated (its token refused) and reactivated on the booths page', async () => {
+  const page = state.superPage;
+  const made = await hub.admin('POST', '/booths', { outlet_id: state.outletId, name: 'Booth Lama' });
+  await page.goto(`${hub.base}/app/booths`);
+  const row = page.locator(`[data-list=booths] tr[data-booth="${made.id}"]`);
+  await row.locator('[data-action=rename]').click();
+  await page.fill('form[data-form=booth-rename] input[name=name]', 'Booth Baru');
+  await page.click('form[data-form=booth-rename] button[type=submit]');
+  await row.filter({ hasText: 'Booth Baru' }).waitFor();
+
+  await row.locator('[data-action=deactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=booths] tr[data-booth="${made.id}"][data-active=false]`).waitFor();
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token: made.token })).status, 401, 'refused while inactive');
+  await shot(page, '27-booth-inactive');
+  await row.locator('[data-action=reactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=booths] tr[data-booth="${made.id}"][data-active=true]`).waitFor();
+  const listed = (await hub.admin('GET', `/booths?outlet_id=${state.outletId}`)).items.find((b) => b.id === made.id);
+  assert.deepEqual([listed.name, listed.active], ['Booth Baru', true]);
 });
 
 test('an admin changes their own password on a page of its own; their other logins end, this one stays', async () => {

@@ -16,6 +16,10 @@ export interface Outlet {
   name: string;
   location: string;
   timezone: string;
+  /** The session price in rupiah; every booking at the outlet costs it. */
+  price: number | null;
+  /** An inactive outlet takes no bookings. */
+  active: boolean;
 }
 
 export interface Booth {

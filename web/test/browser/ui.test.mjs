@@ -431,6 +431,74 @@ test('the hub serves the shell for app routes and caches hashed assets', async (
   assert.equal((await hub.call('GET', '/app/assets/missing.js')).status, 404);
 });
 
+test("the super admin sets an outlet's price and active flag on the outlets page", async () => {
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/outlets`);
+  await page.fill('form[data-form=outlet] input[name=name]', 'Outlet Berharga');
+  await page.fill('form[data-form=outlet] input[name=price]', 'enam puluh');
+  await page.click('form[data-form=outlet] button[type=submit]');
+  await page.locator('form[data-form=outlet] [data-field=price]').waitFor();
+  await page.fill('form[data-form=outlet] input[name=price]', '65.000');
+  await page.click('form[data-form=outlet] button[type=submit]');
+  const priced = page.locator('[data-list=outlets] tr', { hasText: 'Outlet Berharga' });
+  await priced.waitFor();
+  assert.equal(await priced.locator('[data-price]').getAttribute('data-price'), '65000');
+  assert.match(await priced.innerText(), /Rp 65\.000/);
+  state.pricedOutletId = await priced.getAttribute('data-outlet');
+
+  // A second outlet, made without a price, is then closed for bookings.
+  await page.fill('form[data-form=outlet] input[name=name]', 'Outlet Tutup');
+  await page.click('form[data-form=outlet] button[type=submit]');
+  const closed = page.locator('[data-list=outlets] tr', { hasText: 'Outlet Tutup' });
+  await closed.waitFor();
+  assert.equal(await closed.locator('[data-price]').getAttribute('data-price'), '');
+  state.closedOutletId = await closed.getAttribute('data-outlet');
+  await closed.locator('[data-action=edit-outlet]').click();
+  const edit = page.locator('form[data-form=outlet-edit]');
+  await edit.locator('input[name=active]').uncheck();
+  await edit.locator('button[type=submit]').click();
+  await page.locator(`[data-list=outlets] tr[data-outlet="${state.closedOutletId}"][data-active=false]`).waitFor();
+  await shot(page, '17-outlets-price-active');
+
+  const listed = await hub.admin('GET', '/outlets');
+  const byId = Object.fromEntries(listed.items.map((o) => [o.id, o]));
+  assert.deepEqual([byId[state.pricedOutletId].price, byId[state.pricedOutletId].active], [65000, true]);
+  assert.deepEqual([byId[state.closedOutletId].price, byId[state.closedOutletId].active], [null, false]);
+  // The priced outlet needs a booth before it can take a booking.
+  await hub.admin('POST', '/booths', { outlet_id: state.pricedOutletId, name: 'Booth Harga' });
+});
+
+test("the walk-in page shows the outlet's price and books at it without sending an amount", async () => {
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/bookings/new`);
+  await page.selectOption('form[data-form=booking] select[name=outlet_id]', state.closedOutletId);
+  const refusal = page.locator('form[data-form=booking] [data-error=OUTLET_INACTIVE]');
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /nonaktif/);
+  assert.equal(await page.locator('form[data-form=booking] button[type=submit]').isDisabled(), true);
+  await shot(page, '18-walk-in-inactive-outlet');
+
+  await page.selectOption('form[data-form=booking] select[name=outlet_id]', state.pricedOutletId);
+  await page.locator('form[data-form=booking] .price[data-price="65000"]').waitFor();
+  assert.match(await page.locator('form[data-form=booking] .price').innerText(), /Rp 65\.000/);
+  assert.equal(await page.locator('input[name=amount]').count(), 0, 'no amount to type at a priced outlet');
+  assert.equal(await refusal.count(), 0);
+  await page.fill('input[name="user.name"]', 'Fajar');
+  await page.fill('input[name="user.phone"]', '0812 7777 0001');
+  await page.fill('input[name="user.email"]', 'fajar@example.com');
+  await shot(page, '19-walk-in-priced');
+  const sent = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/booking');
+  await page.click('form[data-form=booking] button[type=submit]');
+  const body = JSON.parse((await sent).postData());
+  assert.equal('amount' in body, false, `no amount sent: ${JSON.stringify(body)}`);
+  await page.locator('dl.facts').waitFor();
+  state.walkInId = /\/bookings\/([0-9a-f-]{36})/.exec(page.url())[1];
+  const booking = await hub.admin('GET', `/session/${state.walkInId}/status`);
+  assert.equal(booking.amount, 65000, "booked at the outlet's price");
+  assert.equal(booking.status, 'AWAITING_CUSTOMER');
+  assert.match(await page.locator('dl.facts').innerText(), /Rp 65\.000/);
+});
+
 test('a deactivated admin signed in elsewhere is sent to the login page at once and does not reconnect', async () => {
   const rina = { name: 'Rina', email: 'rina@example.com', password: 'rina-password-1' };
   await makeAdmin(rina.name, rina.email, rina.password);

@@ -65,7 +65,8 @@ export interface Booking {
   override_by: string | null;
   override_at: string | null;
   override_reason: string | null;
-  qr_token?: string;
+  /** What the customer shows as a QR code at the booth: names this booking, signed by the hub. */
+  qr_token: string;
 }
 
 export interface AuditEntry {

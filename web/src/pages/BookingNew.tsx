@@ -1,6 +1,7 @@
 // A walk-in booking made at the counter: usually paid in cash (`paid`), for now or a later slot.
 // At an outlet with a price the booking costs that price (shown; no amount is sent, the hub
-// charges it); at one without, the amount is typed. An inactive outlet takes no booking.
+// charges it); at one without, the amount is typed. An inactive outlet takes no booking. Once
+// made, the booking's page opens with its ticket (the QR code) ready to print.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { useLocation } from 'wouter-preact';
 import { ApiError, all, api } from '../api';
@@ -83,7 +84,7 @@ export function BookingNewPage() {
         ...amount.body,
         paid: form.paid,
       });
-      navigate(`/bookings/${booking.id}`);
+      navigate(`/bookings/${booking.id}?walkin=1`);
     } catch (err) {
       if (err instanceof ApiError && Object.keys(err.fields).length > 0) setErrors(err.fields);
       else setErrors({});

@@ -1,7 +1,11 @@
 // The backoffice in real headless Chromium against a real hub: logins and role-aware
 // sidebars, creating an outlet, an admin, a booth and a booking through the UI, a webhook
 // payment appearing live on an open dashboard, an override in the audit trail, the language
-// switch, session expiry, CSRF. Screenshots of every page go to web/screenshots/.
+// switch, session expiry, CSRF; operators' work (issue #13): outlet prices and the walk-in
+// page, a booking's ticket whose QR code is decoded here, editing, deactivating (a signed-in
+// admin is sent to the login page, without reconnecting) and setting passwords of admins, the
+// last super admin kept, one's own password, booth renaming, deactivation and token rotation.
+// Screenshots of every page go to web/screenshots/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -203,7 +207,8 @@ test('a walk-in booking is created through the UI', async () => {
   await page.selectOption('select[name=booth_id]', state.boothId);
   await page.click('form[data-form=booking] button[type=submit]');
   await page.locator('dl.facts').waitFor();
-  assert.match(page.url(), /\/app\/bookings\/[0-9a-f-]{36}$/);
+  assert.match(page.url(), /\/app\/bookings\/[0-9a-f-]{36}\?walkin=1$/, 'the booking opens, as a walk-in');
+  await page.locator('[data-walkin]').waitFor();
   assert.equal(await page.getAttribute('h1 [data-status]', 'data-status'), 'AWAITING_CUSTOMER');
   assert.match(await page.locator('dl.facts').innerText(), /WITA/, 'times in the outlet zone');
   await page.locator('[data-list=history] [data-event=BOOKING_CREATED]').waitFor();
@@ -497,6 +502,31 @@ test("the walk-in page shows the outlet's price and books at it without sending 
   assert.equal(booking.amount, 65000, "booked at the outlet's price");
   assert.equal(booking.status, 'AWAITING_CUSTOMER');
   assert.match(await page.locator('dl.facts').innerText(), /Rp 65\.000/);
+});
+
+test("a walk-in booking's ticket shows its qr_token as a QR code, and prints alone 58 mm wide", async () => {
+  const page = state.superPage;
+  const booking = await hub.admin('GET', `/session/${state.walkInId}/status`);
+  const qr = page.locator(`[data-ticket="${booking.id}"] [data-qr=booking]`);
+  await qr.waitFor();
+  assert.equal(await scanQr(qr), booking.qr_token, "the QR code on screen is the booking's qr_token");
+  assert.match(booking.qr_token, new RegExp(`^${booking.id}\\.`));
+  await shot(page, '20-walk-in-ticket');
+
+  await page.emulateMedia({ media: 'print' });
+  const ticket = page.locator('.ticket');
+  const width = await ticket.evaluate((el) => el.getBoundingClientRect().width);
+  assert.ok(Math.abs(width - (58 * 96) / 25.4) < 1, `the printed ticket is 58 mm wide (${width} px)`);
+  for (const hidden of ['nav.sidebar', 'dl.facts', '[data-action=print-ticket]', 'form[data-form=override]']) {
+    assert.equal(await page.locator(hidden).isVisible(), false, `${hidden} is not printed`);
+  }
+  assert.equal(await scanQr(qr), booking.qr_token, 'the printed QR code scans too');
+  await shot(page, '21-ticket-print');
+  const pdf = (await page.pdf({ preferCSSPageSize: true })).toString('latin1');
+  const boxes = [...pdf.matchAll(/\/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]/g)];
+  assert.equal(boxes.length, 1, 'one page of paper');
+  assert.ok(Math.abs(Number(boxes[0][1]) - (58 * 72) / 25.4) < 1, `paper 58 mm wide (${boxes[0][1]} pt)`);
+  await page.emulateMedia({ media: 'screen' });
 });
 
 test('a deactivated admin signed in elsewhere is sent to the login page at once and does not reconnect', async () => {

@@ -1,6 +1,8 @@
 // The hub's HTTP API, same origin, authenticated by the session cookie. State-changing calls
 // carry the CSRF token the hub set next to the session cookie. A 401 means the session is
-// over: the app goes back to the login page with a message.
+// over (expired, logged out elsewhere, revoked): the app goes back to the login page with a
+// message. The one exception is INVALID_CREDENTIALS, an answer about a password that was
+// typed (a login, or the current password when changing one's own), not about the session.
 
 export interface ApiErrorBody {
   code: string;
@@ -35,11 +37,21 @@ export function cookie(all: string, name: string): string | undefined {
   return undefined;
 }
 
-let onExpired: () => void = () => {};
+let onEnded: () => void = () => {};
 
-/** What to do when the hub says the session is over. */
-export function whenExpired(handler: () => void): void {
-  onExpired = handler;
+/** What to do when the hub says the session is over (set once by the app shell). */
+export function whenSessionEnds(handler: () => void): void {
+  onEnded = handler;
+}
+
+/** The session is over: said by a 401 here, or by the live socket's close code 4401. */
+export function sessionEnded(): void {
+  onEnded();
+}
+
+/** Whether a failed call's answer means that the session is over. */
+export function endsSession(status: number, code: string): boolean {
+  return status === 401 && code !== 'INVALID_CREDENTIALS';
 }
 
 /** Turns a failed response into an `ApiError`, whatever its body. */
@@ -75,7 +87,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   if (!response.ok) {
     const error = await toError(response);
-    if (response.status === 401 && path !== '/auth/login') onExpired();
+    if (endsSession(error.status, error.code)) sessionEnded();
     throw error;
   }
   if (response.status === 204) return undefined as T;

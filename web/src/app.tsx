@@ -1,7 +1,7 @@
 // The shell: session check, the route table (RBAC included), the sidebar and the page.
 import { useEffect, useState } from 'preact/hooks';
 import { Link, Router, useLocation, useSearch } from 'wouter-preact';
-import { whenExpired } from './api';
+import { whenSessionEnds } from './api';
 import { ErrorNote, LanguageSwitch, Loading } from './components';
 import { t } from './i18n';
 import { loadOutlets } from './outlets';
@@ -14,6 +14,7 @@ import { ConfigPage } from './pages/Config';
 import { DashboardPage } from './pages/Dashboard';
 import { LoginPage } from './pages/Login';
 import { OutletsPage } from './pages/Outlets';
+import { PasswordPage } from './pages/Password';
 import { BASE, allowed, resolve, sidebar } from './routes';
 import { loadSession, logout, user } from './session';
 
@@ -26,6 +27,7 @@ const PAGES: Record<string, (props: { params: Record<string, string> }) => preac
   outlets: OutletsPage,
   adminUsers: AdminUsersPage,
   config: ConfigPage,
+  password: PasswordPage,
 };
 
 export function App() {
@@ -45,8 +47,8 @@ function Shell() {
   const me = user.value;
 
   useEffect(() => {
-    whenExpired(() => {
-      // Only a session that was open can expire (a first visit is simply logged out).
+    whenSessionEnds(() => {
+      // Only a session that was open can end (a first visit is simply logged out).
       if (!user.value) return;
       user.value = null;
       navigate('/login?expired=1');
@@ -57,7 +59,7 @@ function Shell() {
   useEffect(() => {
     setOutletsReady(false);
     if (me) loadOutlets().then(() => setOutletsReady(true), setError);
-  }, [me?.id]);
+  }, [me?.id, me?.role, me?.outlet_id]);
 
   const found = resolve(path);
   useEffect(() => {
@@ -72,7 +74,7 @@ function Shell() {
       setFlash(t('forbidden.title'));
       navigate('/');
     }
-  }, [path, me?.id, me === null]);
+  }, [path, me?.id, me?.role, me === null]);
   useEffect(() => {
     if (flash && found?.route.page !== 'dashboard') setFlash(null);
   }, [path]);
@@ -104,6 +106,9 @@ function Shell() {
           ))}
         </ul>
         <div class="sidebar-foot">
+          <Link href="/account/password" class="foot-link" data-action="password">
+            {t('nav.password')}
+          </Link>
           <LanguageSwitch />
           <button
             type="button"

@@ -1,10 +1,11 @@
 // Small building blocks shared by the pages.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from './api';
 import { lang, setLang, t } from './i18n';
 import { outlets } from './outlets';
 import type { Status } from './model';
+import { qrPicture } from './qr';
 
 export function Loading() {
   return <p class="muted" role="status">{t('common.loading')}</p>;
@@ -14,14 +15,36 @@ export function Empty({ children }: { children?: ComponentChildren }) {
   return <p class="empty">{children ?? t('common.empty')}</p>;
 }
 
+/** A failed call: the contract's codes that an operator meets in words of their own
+ * language (`error.<CODE>` in the dictionaries), anything else as the hub said it. */
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
-  const message = error instanceof Error ? error.message : String(error);
-  return <p class="error" role="alert">{t('common.error', { message })}</p>;
+  return (
+    <p class="error" role="alert" data-error={error instanceof ApiError ? error.code : 'error'}>
+      {problemText(error)}
+    </p>
+  );
+}
+
+export function problemText(error: unknown): string {
+  if (error instanceof ApiError) {
+    const known = t(`error.${error.code}`);
+    if (known !== `error.${error.code}`) return known;
+  }
+  return t('common.error', { message: error instanceof Error ? error.message : String(error) });
 }
 
 export function StatusBadge({ status }: { status: Status | string }) {
   return <span class={`badge status-${status}`} data-status={status}>{t(`status.${status}`)}</span>;
+}
+
+/** Whether a user, booth or outlet is active (deactivated ones keep their history). */
+export function ActiveBadge({ active }: { active: boolean }) {
+  return (
+    <span class={active ? 'badge active' : 'badge inactive'} data-active-badge={String(active)}>
+      {active ? t('common.active') : t('common.inactive')}
+    </span>
+  );
 }
 
 /** A labelled form field with the server's message for it, if any. */
@@ -142,6 +165,40 @@ export function Table<T>(props: {
         </thead>
         <tbody>{props.items.map(props.row)}</tbody>
       </table>
+    </div>
+  );
+}
+
+/** `text` as a QR code (an SVG: sharp on screen and in print); `label` says what it is. */
+export function QrCode({ text, label, name }: { text: string; label: string; name: string }) {
+  const picture = useMemo(() => qrPicture(text), [text]);
+  return (
+    <svg
+      class="qr"
+      data-qr={name}
+      role="img"
+      aria-label={label}
+      viewBox={`0 0 ${picture.side} ${picture.side}`}
+      shape-rendering="crispEdges"
+      xmlns="http://www.w3.org/2000/svg"
+    >
+      <rect width={picture.side} height={picture.side} fill="#fff" />
+      <path d={picture.path} fill="#000" />
+    </svg>
+  );
+}
+
+/** Asks before a change that cannot be taken back silently (deactivating, a new token). */
+export function Confirm(props: { text: string; yes: string; onYes: () => void; onNo: () => void }) {
+  return (
+    <div class="confirm" role="alertdialog" aria-label={props.text}>
+      <p>{props.text}</p>
+      <button type="button" class="danger" data-action="confirm" onClick={props.onYes}>
+        {props.yes}
+      </button>
+      <button type="button" class="link" data-action="cancel" onClick={props.onNo}>
+        {t('common.cancel')}
+      </button>
     </div>
   );
 }

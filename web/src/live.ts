@@ -1,11 +1,30 @@
 // The dashboard's live connection: the hub's WebSocket with the JSON subprotocol, the session
 // cookie for auth. It remembers the last seq of each stream and, when the connection drops,
 // reconnects by itself (1 s, 2 s, 4 s … up to 10 s) and resumes from there: nothing is missed
-// and nothing is shown twice.
+// and nothing is shown twice. Except on close code 4401 (the login stopped working: logout,
+// expiry, password change, deactivation): then it stops for good and says so, since a
+// reconnect could only be refused (contract §7). A browser shows no status for a refused
+// upgrade (a 401 looks like any failed connection), so after one, and after 1008 (the user's
+// role or outlet changed), the page asks the hub who is logged in before it goes on.
 import { signal } from '@preact/signals';
 import type { LiveEvent, ServerMessage } from './model';
 
-export type LiveStatus = 'connecting' | 'live' | 'offline';
+export type LiveStatus = 'connecting' | 'live' | 'offline' | 'ended';
+
+/** The hub's close code for a token that stopped working. */
+export const CLOSE_REVOKED = 4401;
+/** The hub's close code for a user whose role or outlet changed (reconnect with the new scope). */
+export const CLOSE_RESCOPED = 1008;
+
+/** What a client does after its socket closed with `code`: stop for good ('end'); reconnect
+ * and ask whether the session still stands and what it may see ('check'); or just reconnect. */
+export type CloseAction = 'end' | 'check' | 'reconnect';
+
+export function closeAction(code: number, opened: boolean): CloseAction {
+  if (code === CLOSE_REVOKED) return 'end';
+  if (!opened || code === CLOSE_RESCOPED) return 'check';
+  return 'reconnect';
+}
 
 /** What the client knows of its streams: the last seq seen of each. */
 export interface Cursor {
@@ -67,6 +86,9 @@ export class LiveFeed {
     private readonly onEvent: (event: LiveEvent) => void,
     /** Called when the hub confirms a subscription (after every connect). */
     private readonly onSubscribed: () => void = () => {},
+    /** Called when a close was more than a drop: 'end' (the login is over; nothing more
+     * happens) or 'check' (the session should be read again; reconnecting meanwhile). */
+    private readonly onClosedBy: (action: Exclude<CloseAction, 'reconnect'>) => void = () => {},
   ) {}
 
   start(): void {
@@ -86,7 +108,9 @@ export class LiveFeed {
     this.status.value = this.attempt === 0 ? 'connecting' : 'offline';
     const socket = new WebSocket(url, 'boothhub.json');
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       this.attempt = 0;
       socket.send(subscribeMessage(this.streams, this.cursor));
     };
@@ -110,8 +134,17 @@ export class LiveFeed {
         socket.close();
       }
     };
-    socket.onclose = () => {
+    socket.onclose = (close) => {
       if (this.socket !== socket || this.stopped) return;
+      const action = closeAction(close.code, opened);
+      if (action === 'end') {
+        this.stopped = true;
+        this.socket = null;
+        this.status.value = 'ended';
+        this.onClosedBy(action);
+        return;
+      }
+      if (action === 'check') this.onClosedBy(action);
       this.status.value = 'offline';
       this.timer = setTimeout(() => this.connect(), backoff(this.attempt++));
     };

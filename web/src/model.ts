@@ -7,6 +7,8 @@ export interface User {
   email: string;
   role: Role;
   outlet_id: string | null;
+  /** A deactivated user cannot log in. */
+  active: boolean;
 }
 
 export interface Outlet {
@@ -14,12 +16,18 @@ export interface Outlet {
   name: string;
   location: string;
   timezone: string;
+  /** The session price in rupiah; every booking at the outlet costs it. */
+  price: number | null;
+  /** An inactive outlet takes no bookings. */
+  active: boolean;
 }
 
 export interface Booth {
   id: string;
   outlet_id: string;
   name: string;
+  /** A deactivated booth's token is refused. */
+  active: boolean;
   online: boolean;
   last_seen_at: string | null;
   created_at?: string;
@@ -57,7 +65,8 @@ export interface Booking {
   override_by: string | null;
   override_at: string | null;
   override_reason: string | null;
-  qr_token?: string;
+  /** What the customer shows as a QR code at the booth: names this booking, signed by the hub. */
+  qr_token: string;
 }
 
 export interface AuditEntry {

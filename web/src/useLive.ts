@@ -2,11 +2,15 @@
 // the snapshot is read only after the subscription stands, and every event from then on is
 // applied on top of it, in order (those that arrive while the snapshot loads wait for it).
 // Applying an event that the snapshot already reflects sets what it already says, so the
-// state after the last event is the hub's state.
+// state after the last event is the hub's state. When the hub ends the login (close 4401) the
+// app goes to the login page. When the socket could not be opened, or the hub changed the
+// user's scope (1008), the user is read again: a 401 there ends the session too, and a new
+// role or outlet starts the feed over on the streams it now allows.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { sessionEnded } from './api';
 import { LiveFeed, type LiveStatus, streamsFor } from './live';
 import type { LiveEvent } from './model';
-import { user } from './session';
+import { loadSession, user } from './session';
 
 export interface LiveState<T> {
   data: T | undefined;
@@ -54,6 +58,10 @@ export function useLiveState<T>(
           })
           .catch((err) => !cancelled && setError(err));
       },
+      (action) => {
+        if (action === 'end') sessionEnded();
+        else loadSession().catch(() => {});
+      },
     );
     const unsubscribe = live.status.subscribe(setStatus);
     live.start();
@@ -62,6 +70,6 @@ export function useLiveState<T>(
       unsubscribe();
       live.stop();
     };
-  }, [me?.id]);
+  }, [me?.id, me?.role, me?.outlet_id]);
   return { data, error, status, update };
 }

@@ -1,9 +1,11 @@
-// One booking: its fields, its history, its audit trail, and the override form (target status
-// and a required reason, confirmed before it is sent).
+// One booking: its ticket (the QR code the customer shows at the booth, printable on a 58 mm
+// receipt printer), its fields, its history, its audit trail, and the override form (target
+// status and a required reason, confirmed before it is sent). A walk-in booking opens here
+// right after it is made, with a note to print the ticket.
 import { useState } from 'preact/hooks';
-import { Link } from 'wouter-preact';
+import { Link, useSearch } from 'wouter-preact';
 import { ApiError, type Page, api, query } from '../api';
-import { Empty, ErrorNote, Field, Loading, StatusBadge, useLoad } from '../components';
+import { Empty, ErrorNote, Field, Loading, QrCode, StatusBadge, useLoad } from '../components';
 import { lang, t } from '../i18n';
 import { type AuditEntry, type Booking, type LiveEvent, OVERRIDE_TARGETS, type Status } from '../model';
 import { outletName, timezoneOf } from '../outlets';
@@ -12,6 +14,7 @@ import { rupiah } from './Bookings';
 
 export function BookingPage({ params }: { params: Record<string, string> }) {
   const id = params.id;
+  const walkIn = new URLSearchParams(useSearch()).get('walkin') === '1';
   const booking = useLoad(() => api<Booking>('GET', `/session/${id}/status`), [id]);
   const events = useLoad(() => api<{ items: LiveEvent[] }>('GET', `/bookings/${id}/events`), [id]);
   const audit = useLoad(
@@ -33,6 +36,12 @@ export function BookingPage({ params }: { params: Record<string, string> }) {
         </h1>
         <Link href="/bookings">{t('nav.bookings')}</Link>
       </header>
+      {walkIn && (
+        <p class="note" role="status" data-walkin>
+          {t('booking.walkInCreated')}
+        </p>
+      )}
+      <Ticket booking={b} at={at} />
       <dl class="facts" data-booking={b.id}>
         <dt>{t('bookings.customer')}</dt>
         <dd>{b.user.name}</dd>
@@ -102,6 +111,38 @@ export function BookingPage({ params }: { params: Record<string, string> }) {
         }}
       />
     </section>
+  );
+}
+
+/** The customer's ticket: on screen, and alone on the page when printed (58 mm wide). */
+function Ticket({ booking, at }: { booking: Booking; at: (iso: string | null) => string }) {
+  return (
+    <div class="ticket-box">
+      <article class="ticket" data-ticket={booking.id} aria-label={t('booking.ticket')}>
+        <h2>{outletName(booking.outlet_id)}</h2>
+        <QrCode name="booking" text={booking.qr_token} label={t('booking.qrLabel')} />
+        <p class="ticket-hint">{t('booking.ticketHint')}</p>
+        <dl>
+          <dt>{t('bookings.customer')}</dt>
+          <dd>{booking.user.name}</dd>
+          <dt>{t('bookings.bookingTime')}</dt>
+          <dd>{at(booking.booking_time)}</dd>
+          <dt>{t('booking.arrivalDeadline')}</dt>
+          <dd>{at(booking.arrival_deadline)}</dd>
+          <dt>{t('bookings.amount')}</dt>
+          <dd>
+            {rupiah(booking.amount)} {booking.paid_at && <span>({t('booking.paid')})</span>}
+          </dd>
+          <dt>{t('booking.ref')}</dt>
+          <dd class="mono">{booking.id.slice(0, 8).toUpperCase()}</dd>
+        </dl>
+      </article>
+      <div class="ticket-actions">
+        <button type="button" data-action="print-ticket" onClick={() => window.print()}>
+          {t('booking.print')}
+        </button>
+      </div>
+    </div>
   );
 }
 

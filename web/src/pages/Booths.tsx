@@ -1,18 +1,31 @@
-// Booths: online state, registering a booth (its token is shown once), failed deliveries.
+// Booths: online state (live), registering a booth, renaming, deactivating and reactivating
+// one, and giving it a new token (the old one stops working at once). A token is shown once,
+// as text and as a QR code the kiosk scans to set itself up. Below: failed deliveries.
 import { useState } from 'preact/hooks';
 import { ApiError, all, api } from '../api';
-import { ErrorNote, Field, OutletSelect, Table, useLoad } from '../components';
+import { ActiveBadge, Confirm, ErrorNote, Field, OutletSelect, QrCode, Table, useLoad } from '../components';
 import { lang, t } from '../i18n';
 import type { Booth, DeadLetter, LiveEvent } from '../model';
 import { outletName, outlets, timezoneOf } from '../outlets';
+import { boothSetup } from '../qr';
 import { user } from '../session';
 import { formatTime } from '../time';
 import { useLiveState } from '../useLive';
 
+/** What is open under a booth's row. */
+type Panel = { id: string; kind: 'rename' | 'active' | 'token' };
+
+/** A booth with the token it was just given (shown once). */
+type WithToken = Booth & { token: string };
+
 export function BoothsPage() {
   const booths = useLiveState(() => all<Booth>('/booths', {}), applyPresence);
   const letters = useLoad(() => all<DeadLetter>('/dead-letters', {}, 200), []);
+  const [panel, setPanel] = useState<Panel | null>(null);
   const names = Object.fromEntries((booths.data ?? []).map((b) => [b.id, b.name]));
+  const replace = (booth: Booth) =>
+    booths.update((list) => list.map((b) => (b.id === booth.id ? { ...b, ...booth } : b)));
+  const close = () => setPanel(null);
   return (
     <section>
       <header class="page-head">
@@ -23,17 +36,78 @@ export function BoothsPage() {
         list="booths"
         items={booths.data}
         error={booths.error}
-        head={[t('common.name'), t('common.outlet'), t('common.status'), t('booths.lastSeen')]}
-        row={(b) => (
-          <tr key={b.id} data-booth={b.id}>
-            <td>{b.name}</td>
-            <td>{outletName(b.outlet_id)}</td>
-            <td>
-              <OnlineDot online={b.online} />
-            </td>
-            <td>{formatTime(b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
-          </tr>
-        )}
+        head={[
+          t('common.name'),
+          t('common.outlet'),
+          t('booths.active'),
+          t('common.status'),
+          t('booths.lastSeen'),
+          t('common.actions'),
+        ]}
+        row={(b) => {
+          const open = panel?.id === b.id ? panel.kind : null;
+          return [
+            <tr key={b.id} data-booth={b.id} data-active={String(b.active)} class={b.active ? '' : 'inactive'}>
+              <td>{b.name}</td>
+              <td>{outletName(b.outlet_id)}</td>
+              <td>
+                <ActiveBadge active={b.active} />
+              </td>
+              <td>
+                <OnlineDot online={b.online} />
+              </td>
+              <td>{formatTime(b.last_seen_at, timezoneOf(b.outlet_id), lang.value)}</td>
+              <td class="row-actions">
+                <button type="button" class="link" data-action="rename" onClick={() => setPanel({ id: b.id, kind: 'rename' })}>
+                  {t('booths.rename')}
+                </button>
+                <button
+                  type="button"
+                  class="link"
+                  data-action={b.active ? 'deactivate' : 'reactivate'}
+                  onClick={() => setPanel({ id: b.id, kind: 'active' })}
+                >
+                  {b.active ? t('common.deactivate') : t('common.reactivate')}
+                </button>
+                <button
+                  type="button"
+                  class="link"
+                  data-action="rotate-token"
+                  onClick={() => setPanel({ id: b.id, kind: 'token' })}
+                >
+                  {t('booths.rotate')}
+                </button>
+              </td>
+            </tr>,
+            open && (
+              <tr key={`${b.id}-panel`} data-panel={b.id} class="panel">
+                <td colSpan={6}>
+                  {open === 'rename' && (
+                    <Rename
+                      booth={b}
+                      onDone={(booth) => {
+                        replace(booth);
+                        close();
+                      }}
+                      onClose={close}
+                    />
+                  )}
+                  {open === 'active' && (
+                    <ToggleActive
+                      booth={b}
+                      onDone={(booth) => {
+                        replace(booth);
+                        close();
+                      }}
+                      onClose={close}
+                    />
+                  )}
+                  {open === 'token' && <Rotate booth={b} onClose={close} />}
+                </td>
+              </tr>
+            ),
+          ];
+        }}
       />
       <h2>{t('booths.deadLetters')}</h2>
       <Table
@@ -73,28 +147,52 @@ export function applyPresence(booths: Booth[], event: LiveEvent): Booth[] {
   return booths.map((b) => (b.id === event.booth_id ? { ...b, online, last_seen_at: event.at } : b));
 }
 
+/** A booth's token, shown this once: as text to type and as a QR code the kiosk scans. */
+function TokenReveal({ booth, onClose }: { booth: WithToken; onClose?: () => void }) {
+  return (
+    <div class="token-reveal" role="status" data-token-for={booth.id}>
+      <p class="flash">{t('booths.tokenOnce', { name: booth.name })}</p>
+      <div class="token-body">
+        <QrCode name="booth-setup" text={boothSetup(location.origin, booth.id, booth.token)} label={t('booths.tokenQr')} />
+        <div>
+          <p class="muted">{t('booths.tokenQrHint')}</p>
+          <p class="token">
+            {t('booths.token')} <code data-token>{booth.token}</code>
+          </p>
+          {onClose && (
+            <button type="button" data-action="token-stored" onClick={onClose}>
+              {t('booths.tokenStored')}
+            </button>
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}
+
 function Register({ onDone }: { onDone: (booth: Booth) => void }) {
   const me = user.value;
   const [outletId, setOutletId] = useState(me?.outlet_id ?? outlets.value[0]?.id ?? '');
   const [name, setName] = useState('');
-  const [token, setToken] = useState<string | null>(null);
+  const [created, setCreated] = useState<WithToken | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>(null);
 
   const submit = async (e: Event) => {
     e.preventDefault();
     setError(null);
-    setToken(null);
+    setCreated(null);
     if (!name.trim()) {
       setErrors({ name: t('common.required') });
       return;
     }
     try {
-      const booth = await api<Booth & { token: string }>('POST', '/booths', { outlet_id: outletId, name: name.trim() });
-      setToken(booth.token);
+      const booth = await api<WithToken>('POST', '/booths', { outlet_id: outletId, name: name.trim() });
+      setCreated(booth);
       setName('');
       setErrors({});
-      onDone({ id: booth.id, outlet_id: booth.outlet_id, name: booth.name, online: false, last_seen_at: null });
+      const { token: _shownOnce, ...listed } = booth;
+      onDone(listed);
     } catch (err) {
       if (err instanceof ApiError) setErrors(err.fields);
       setError(err);
@@ -112,11 +210,104 @@ function Register({ onDone }: { onDone: (booth: Booth) => void }) {
         <button type="submit">{t('common.create')}</button>
       </div>
       <ErrorNote error={error} />
-      {token && (
-        <p class="token" role="status">
-          {t('booths.token')} <code data-token>{token}</code>
-        </p>
-      )}
+      {created && <TokenReveal booth={created} onClose={() => setCreated(null)} />}
     </form>
   );
+}
+
+interface RowProps {
+  booth: Booth;
+  onDone: (booth: Booth) => void;
+  onClose: () => void;
+}
+
+function Rename({ booth, onDone, onClose }: RowProps) {
+  const [name, setName] = useState(booth.name);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    if (!name.trim()) {
+      setErrors({ name: t('common.required') });
+      return;
+    }
+    try {
+      onDone(await api<Booth>('PUT', `/booths/${booth.id}`, { name: name.trim() }));
+    } catch (err) {
+      if (err instanceof ApiError) setErrors(err.fields);
+      setError(err);
+    }
+  };
+  return (
+    <form class="form inline" onSubmit={submit} noValidate data-form="booth-rename">
+      <Field label={t('common.name')} name="name" errors={errors}>
+        <input name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      </Field>
+      <div class="actions">
+        <button type="submit">{t('common.save')}</button>
+        <button type="button" class="link" onClick={onClose}>
+          {t('common.cancel')}
+        </button>
+      </div>
+      <ErrorNote error={error} />
+    </form>
+  );
+}
+
+/** Deactivates (its token refused, no more bookings) or reactivates a booth, once confirmed. */
+function ToggleActive({ booth, onDone, onClose }: RowProps) {
+  const [error, setError] = useState<unknown>(null);
+  const send = async () => {
+    setError(null);
+    try {
+      onDone(await api<Booth>('PUT', `/booths/${booth.id}`, { active: !booth.active }));
+    } catch (err) {
+      setError(err);
+    }
+  };
+  if (error) {
+    return (
+      <div class="confirm">
+        <ErrorNote error={error} />
+        <button type="button" class="link" onClick={onClose}>
+          {t('common.close')}
+        </button>
+      </div>
+    );
+  }
+  return (
+    <Confirm
+      text={t(booth.active ? 'booths.deactivateConfirm' : 'booths.reactivateConfirm', { name: booth.name })}
+      yes={booth.active ? t('common.deactivate') : t('common.reactivate')}
+      onYes={send}
+      onNo={onClose}
+    />
+  );
+}
+
+/** A new token, once confirmed (the kiosk must then be set up again); shown once. */
+function Rotate({ booth, onClose }: { booth: Booth; onClose: () => void }) {
+  const [rotated, setRotated] = useState<WithToken | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const send = async () => {
+    setError(null);
+    try {
+      setRotated(await api<WithToken>('POST', `/booths/${booth.id}/token`));
+    } catch (err) {
+      setError(err);
+    }
+  };
+  if (rotated) return <TokenReveal booth={rotated} onClose={onClose} />;
+  if (error) {
+    return (
+      <div class="confirm">
+        <ErrorNote error={error} />
+        <button type="button" class="link" onClick={onClose}>
+          {t('common.close')}
+        </button>
+      </div>
+    );
+  }
+  return <Confirm text={t('booths.rotateConfirm', { name: booth.name })} yes={t('booths.rotate')} onYes={send} onNo={onClose} />;
 }

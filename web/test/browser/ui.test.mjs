@@ -1,12 +1,18 @@
 // The backoffice in real headless Chromium against a real hub: logins and role-aware
 // sidebars, creating an outlet, an admin, a booth and a booking through the UI, a webhook
 // payment appearing live on an open dashboard, an override in the audit trail, the language
-// switch, session expiry, CSRF. Screenshots of every page go to web/screenshots/.
+// switch, session expiry, CSRF; operators' work (issue #13): outlet prices and the walk-in
+// page, a booking's ticket whose QR code is decoded here, editing, deactivating (a signed-in
+// admin is sent to the login page, without reconnecting) and setting passwords of admins, the
+// last super admin kept, one's own password, booth renaming, deactivation and token rotation.
+// Screenshots of every page go to web/screenshots/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import jsQR from 'jsqr';
 import { chromium } from 'playwright-core';
+import { PNG } from 'pngjs';
 import WebSocket from 'ws';
 import { Hub, SUPER } from './hub.mjs';
 
@@ -62,6 +68,33 @@ async function book(name, hours) {
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   return created.body;
+}
+
+/** The text of the QR code that `locator` shows, read from its pixels on screen. */
+async function scanQr(locator) {
+  const png = PNG.sync.read(await locator.screenshot());
+  const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  assert.ok(code, 'the QR code on screen decodes');
+  return code.data;
+}
+
+/** Opens a WSS connection as a booth would; resolves once open (rejects if refused). */
+async function boothSocket(token) {
+  const socket = new WebSocket(`${hub.base.replace('https', 'wss')}/ws`, 'boothhub.json', {
+    headers: { authorization: `Bearer ${token}` },
+    rejectUnauthorized: false,
+  });
+  socket.closed = new Promise((done) => socket.once('close', (code) => done(code)));
+  await new Promise((done, fail) => {
+    socket.once('open', done);
+    socket.once('error', fail);
+  });
+  return socket;
+}
+
+/** An admin user made through the API (as a script would), for a test of its own. */
+async function makeAdmin(name, email, password, outletId = state.outletId) {
+  return hub.admin('POST', '/admin-users', { name, email, password, role: 'admin', outlet_id: outletId });
 }
 
 async function navItems(page) {
@@ -174,7 +207,8 @@ test('a walk-in booking is created through the UI', async () => {
   await page.selectOption('select[name=booth_id]', state.boothId);
   await page.click('form[data-form=booking] button[type=submit]');
   await page.locator('dl.facts').waitFor();
-  assert.match(page.url(), /\/app\/bookings\/[0-9a-f-]{36}$/);
+  assert.match(page.url(), /\/app\/bookings\/[0-9a-f-]{36}\?walkin=1$/, 'the booking opens, as a walk-in');
+  await page.locator('[data-walkin]').waitFor();
   assert.equal(await page.getAttribute('h1 [data-status]', 'data-status'), 'AWAITING_CUSTOMER');
   assert.match(await page.locator('dl.facts').innerText(), /WITA/, 'times in the outlet zone');
   await page.locator('[data-list=history] [data-event=BOOKING_CREATED]').waitFor();
@@ -353,17 +387,32 @@ test('pages fit a tablet', async () => {
   await shot(page, '15-tablet-bookings');
 });
 
-test('an expired session goes back to the login page with a message, and logout works', async () => {
+test('an ended session goes back to the login page with a message, whatever the page does next, and logout works', async () => {
   const page = state.adminPage;
-  const cookies = await page.context().cookies();
-  const session = cookies.find((c) => c.name === 'boothhub_session');
-  assert.ok(session?.httpOnly && session.secure && session.sameSite === 'Strict');
-  // The login ends elsewhere (as when it expires): the next call answers 401.
-  assert.equal((await hub.call('POST', '/auth/logout', undefined, { token: session.value })).status, 204);
+  /** Ends the page's login elsewhere (as when it expires, or is logged out on another device). */
+  const endLogin = async () => {
+    const session = (await page.context().cookies()).find((c) => c.name === 'boothhub_session');
+    assert.ok(session?.httpOnly && session.secure && session.sameSite === 'Strict');
+    assert.equal((await hub.call('POST', '/auth/logout', undefined, { token: session.value })).status, 204);
+  };
+  // On a page without a live socket, the next API call answers 401.
   await page.click('[data-nav=bookings]');
+  await page.locator('[data-list=bookings]').waitFor();
+  await endLogin();
+  await page.click('[data-action=new-booking]');
   await page.locator('.flash').waitFor();
   assert.match(page.url(), /\/app\/login\?expired=1$/);
   await shot(page, '16-session-expired');
+
+  // The dashboard's socket is refused at the upgrade (the browser sees no 401 there): the page
+  // asks the hub who is logged in instead of retrying for ever.
+  await login(page, ADMIN);
+  await page.click('[data-nav=bookings]');
+  await page.locator('[data-list=bookings]').waitFor();
+  await endLogin();
+  await page.click('[data-nav=dashboard]');
+  await page.waitForURL(/\/app\/login\?expired=1$/, { timeout: 10_000 });
+  await page.locator('.flash').waitFor();
 
   await login(page, ADMIN);
   await page.click('nav [data-action=logout]');
@@ -382,6 +431,283 @@ test('the hub serves the shell for app routes and caches hashed assets', async (
   const asset = await hub.call('GET', script);
   assert.equal(asset.status, 200);
   assert.match(asset.headers['cache-control'], /immutable/);
+  assert.equal((await hub.call('GET', '/app/account/password')).status, 200, 'a route added to routes.json is served');
   assert.equal((await hub.call('GET', '/app/no-such-page')).status, 404);
   assert.equal((await hub.call('GET', '/app/assets/missing.js')).status, 404);
+});
+
+test("the super admin sets an outlet's price and active flag on the outlets page", async () => {
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/outlets`);
+  await page.fill('form[data-form=outlet] input[name=name]', 'Outlet Berharga');
+  await page.fill('form[data-form=outlet] input[name=price]', 'enam puluh');
+  await page.click('form[data-form=outlet] button[type=submit]');
+  await page.locator('form[data-form=outlet] [data-field=price]').waitFor();
+  await page.fill('form[data-form=outlet] input[name=price]', '65.000');
+  await page.click('form[data-form=outlet] button[type=submit]');
+  const priced = page.locator('[data-list=outlets] tr', { hasText: 'Outlet Berharga' });
+  await priced.waitFor();
+  assert.equal(await priced.locator('[data-price]').getAttribute('data-price'), '65000');
+  assert.match(await priced.innerText(), /Rp 65\.000/);
+  state.pricedOutletId = await priced.getAttribute('data-outlet');
+
+  // A second outlet, made without a price, is then closed for bookings.
+  await page.fill('form[data-form=outlet] input[name=name]', 'Outlet Tutup');
+  await page.click('form[data-form=outlet] button[type=submit]');
+  const closed = page.locator('[data-list=outlets] tr', { hasText: 'Outlet Tutup' });
+  await closed.waitFor();
+  assert.equal(await closed.locator('[data-price]').getAttribute('data-price'), '');
+  state.closedOutletId = await closed.getAttribute('data-outlet');
+  await closed.locator('[data-action=edit-outlet]').click();
+  const edit = page.locator('form[data-form=outlet-edit]');
+  await edit.locator('input[name=active]').uncheck();
+  await edit.locator('button[type=submit]').click();
+  await page.locator(`[data-list=outlets] tr[data-outlet="${state.closedOutletId}"][data-active=false]`).waitFor();
+  await shot(page, '17-outlets-price-active');
+
+  const listed = await hub.admin('GET', '/outlets');
+  const byId = Object.fromEntries(listed.items.map((o) => [o.id, o]));
+  assert.deepEqual([byId[state.pricedOutletId].price, byId[state.pricedOutletId].active], [65000, true]);
+  assert.deepEqual([byId[state.closedOutletId].price, byId[state.closedOutletId].active], [null, false]);
+  // The priced outlet needs a booth before it can take a booking.
+  await hub.admin('POST', '/booths', { outlet_id: state.pricedOutletId, name: 'Booth Harga' });
+});
+
+test("the walk-in page shows the outlet's price and books at it without sending an amount", async () => {
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/bookings/new`);
+  await page.selectOption('form[data-form=booking] select[name=outlet_id]', state.closedOutletId);
+  const refusal = page.locator('form[data-form=booking] [data-error=OUTLET_INACTIVE]');
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /nonaktif/);
+  assert.equal(await page.locator('form[data-form=booking] button[type=submit]').isDisabled(), true);
+  await shot(page, '18-walk-in-inactive-outlet');
+
+  await page.selectOption('form[data-form=booking] select[name=outlet_id]', state.pricedOutletId);
+  await page.locator('form[data-form=booking] .price[data-price="65000"]').waitFor();
+  assert.match(await page.locator('form[data-form=booking] .price').innerText(), /Rp 65\.000/);
+  assert.equal(await page.locator('input[name=amount]').count(), 0, 'no amount to type at a priced outlet');
+  assert.equal(await refusal.count(), 0);
+  await page.fill('input[name="user.name"]', 'Fajar');
+  await page.fill('input[name="user.phone"]', '0812 7777 0001');
+  await page.fill('input[name="user.email"]', 'fajar@example.com');
+  await shot(page, '19-walk-in-priced');
+  const sent = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/booking');
+  await page.click('form[data-form=booking] button[type=submit]');
+  const body = JSON.parse((await sent).postData());
+  assert.equal('amount' in body, false, `no amount sent: ${JSON.stringify(body)}`);
+  await page.locator('dl.facts').waitFor();
+  state.walkInId = /\/bookings\/([0-9a-f-]{36})/.exec(page.url())[1];
+  const booking = await hub.admin('GET', `/session/${state.walkInId}/status`);
+  assert.equal(booking.amount, 65000, "booked at the outlet's price");
+  assert.equal(booking.status, 'AWAITING_CUSTOMER');
+  assert.match(await page.locator('dl.facts').innerText(), /Rp 65\.000/);
+});
+
+test("a walk-in booking's ticket shows its qr_token as a QR code, and prints alone 58 mm wide", async () => {
+  const page = state.superPage;
+  const booking = await hub.admin('GET', `/session/${state.walkInId}/status`);
+  const qr = page.locator(`[data-ticket="${booking.id}"] [data-qr=booking]`);
+  await qr.waitFor();
+  assert.equal(await scanQr(qr), booking.qr_token, "the QR code on screen is the booking's qr_token");
+  assert.match(booking.qr_token, new RegExp(`^${booking.id}\\.`));
+  await shot(page, '20-walk-in-ticket');
+
+  await page.emulateMedia({ media: 'print' });
+  const ticket = page.locator('.ticket');
+  const width = await ticket.evaluate((el) => el.getBoundingClientRect().width);
+  assert.ok(Math.abs(width - (58 * 96) / 25.4) < 1, `the printed ticket is 58 mm wide (${width} px)`);
+  for (const hidden of ['nav.sidebar', 'dl.facts', '[data-action=print-ticket]', 'form[data-form=override]']) {
+    assert.equal(await page.locator(hidden).isVisible(), false, `${hidden} is not printed`);
+  }
+  assert.equal(await scanQr(qr), booking.qr_token, 'the printed QR code scans too');
+  await shot(page, '21-ticket-print');
+  const pdf = (await page.pdf({ preferCSSPageSize: true })).toString('latin1');
+  const boxes = [...pdf.matchAll(/\/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]/g)];
+  assert.equal(boxes.length, 1, 'one page of paper');
+  assert.ok(Math.abs(Number(boxes[0][1]) - (58 * 72) / 25.4) < 1, `paper 58 mm wide (${boxes[0][1]} pt)`);
+  await page.emulateMedia({ media: 'screen' });
+});
+
+test('a deactivated admin signed in elsewhere is sent to the login page at once and does not reconnect', async () => {
+  const rina = { name: 'Rina', email: 'rina@example.com', password: 'rina-password-1' };
+  await makeAdmin(rina.name, rina.email, rina.password);
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+  // Timers in Rina's page run on a clock the test moves: a reconnect loop would show at once.
+  await context.clock.install();
+  const rinaPage = await context.newPage();
+  const sockets = [];
+  rinaPage.on('websocket', (socket) => sockets.push(socket));
+  await login(rinaPage, rina);
+  await rinaPage.locator('[data-live=live]').waitFor();
+  const unauthorized = [];
+  rinaPage.on('response', (r) => r.status() === 401 && unauthorized.push(r.url()));
+  assert.equal(sockets.length, 1);
+
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/admin-users`);
+  const row = page.locator(`[data-list=users] tr[data-user="${rina.email}"]`);
+  await row.locator('[data-action=edit-user]').click();
+  await page.fill('form[data-form=user-edit] input[name=name]', 'Rina Putri');
+  await page.click('form[data-form=user-edit] button[type=submit]');
+  await row.filter({ hasText: 'Rina Putri' }).waitFor();
+
+  await row.locator('[data-action=deactivate]').click();
+  const dialog = page.getByRole('alertdialog');
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Rina Putri/);
+  await shot(page, '22-admin-deactivate-confirm');
+  await dialog.locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=users] tr[data-user="${rina.email}"][data-active=false]`).waitFor();
+
+  // The hub closes Rina's socket with 4401 (within 2 s): her idle dashboard, which makes no
+  // request, goes to the login page with the message.
+  await rinaPage.waitForURL(/\/app\/login\?expired=1$/, { timeout: 10_000 });
+  assert.match(await rinaPage.locator('.flash').innerText(), /dicabut/);
+  assert.deepEqual(unauthorized, [], 'told by the socket, not by a refused request');
+  await shot(rinaPage, '23-revoked-login');
+  await rinaPage.clock.runFor(60_000);
+  assert.equal(sockets.length, 1, 'no socket opened again after the revocation');
+  assert.equal((await hub.login(rina.email, rina.password)).status, 401, 'a deactivated admin cannot log in');
+
+  await row.locator('[data-action=reactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=users] tr[data-user="${rina.email}"][data-active=true]`).waitFor();
+  assert.equal((await hub.login(rina.email, rina.password)).status, 200, 'reactivated, she can log in again');
+
+  // A new password for her, set by the super admin: typed twice, 10 to 200 characters.
+  await row.locator('[data-action=set-password]').click();
+  const form = page.locator('form[data-form=user-password]');
+  await form.locator('input[name=password]').fill('pendek');
+  await form.locator('input[name=repeat]').fill('pendek');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=password]').waitFor();
+  await form.locator('input[name=password]').fill('rina-password-2');
+  await form.locator('input[name=repeat]').fill('rina-password-3');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=repeat]').waitFor();
+  await form.locator('input[name=repeat]').fill('rina-password-2');
+  await form.locator('button[type=submit]').click();
+  await form.getByRole('status').waitFor();
+  assert.equal((await hub.login(rina.email, rina.password)).status, 401, 'the old password no longer works');
+  assert.equal((await hub.login(rina.email, 'rina-password-2')).status, 200, 'the new one does');
+  await shot(page, '24-admin-users');
+  await context.close();
+});
+
+test('the last active super admin cannot be deactivated, and the page says why', async () => {
+  const page = state.superPage;
+  await page.goto(`${hub.base}/app/admin-users`);
+  const row = page.locator(`[data-list=users] tr[data-user="${SUPER.email}"]`);
+  await row.locator('[data-action=deactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  const refusal = page.locator(`[data-panel="${SUPER.email}"] [data-error=LAST_SUPER_ADMIN]`);
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /super admin aktif terakhir/);
+  await shot(page, '25-last-super-admin');
+  assert.equal(await row.getAttribute('data-active'), 'true');
+  const me = await hub.call('GET', '/auth/me', undefined, { token: hub.superToken });
+  assert.equal(me.status, 200, 'still signed in, still active');
+});
+
+test("rotating a booth's token shows the new one once, as text and QR code, and the old one is refused", async () => {
+  const page = state.superPage;
+  const old = state.boothToken;
+  const booth = await boothSocket(old);
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token: old })).status, 403, 'valid: a booth, not a user');
+  await page.goto(`${hub.base}/app/booths`);
+  const row = page.locator(`[data-list=booths] tr[data-booth="${state.boothId}"]`);
+  await row.locator('[data-action=rotate-token]').click();
+  const dialog = page.getByRole('alertdialog');
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Token lama langsung berhenti/);
+  await dialog.locator('[data-action=confirm]').click();
+
+  const reveal = page.locator(`[data-panel="${state.boothId}"] [data-token-for="${state.boothId}"]`);
+  await reveal.waitFor();
+  assert.match(await reveal.locator('.flash').innerText(), /hanya ditampilkan sekarang/);
+  const token = await reveal.locator('[data-token]').innerText();
+  assert.match(token, /^bhb_/);
+  assert.notEqual(token, old);
+  const setup = JSON.parse(await scanQr(reveal.locator('[data-qr=booth-setup]')));
+  assert.deepEqual(setup, { boothhub: 1, url: hub.base, booth_id: state.boothId, token });
+  await shot(page, '26-booth-token-rotated');
+
+  assert.equal(await booth.closed, 4401, "the old token's socket is closed as revoked");
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token: old })).status, 401, 'the old token is refused');
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token })).status, 403, 'the new one is a booth');
+  state.boothToken = token;
+
+  await reveal.locator('[data-action=token-stored]').click();
+  assert.equal(await page.locator('[data-token]').count(), 0);
+  await page.reload();
+  await page.locator('[data-list=booths]').waitFor();
+  assert.equal(await page.locator('[data-token]').count(), 0, 'the token is not shown again');
+});
+
+test('a booth is renamed, deactivated (its token refused) and reactivated on the booths page', async () => {
+  const page = state.superPage;
+  const made = await hub.admin('POST', '/booths', { outlet_id: state.outletId, name: 'Booth Lama' });
+  await page.goto(`${hub.base}/app/booths`);
+  const row = page.locator(`[data-list=booths] tr[data-booth="${made.id}"]`);
+  await row.locator('[data-action=rename]').click();
+  await page.fill('form[data-form=booth-rename] input[name=name]', 'Booth Baru');
+  await page.click('form[data-form=booth-rename] button[type=submit]');
+  await row.filter({ hasText: 'Booth Baru' }).waitFor();
+
+  await row.locator('[data-action=deactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=booths] tr[data-booth="${made.id}"][data-active=false]`).waitFor();
+  assert.equal((await hub.call('GET', '/auth/me', undefined, { token: made.token })).status, 401, 'refused while inactive');
+  await shot(page, '27-booth-inactive');
+  await row.locator('[data-action=reactivate]').click();
+  await page.getByRole('alertdialog').locator('[data-action=confirm]').click();
+  await page.locator(`[data-list=booths] tr[data-booth="${made.id}"][data-active=true]`).waitFor();
+  const listed = (await hub.admin('GET', `/booths?outlet_id=${state.outletId}`)).items.find((b) => b.id === made.id);
+  assert.deepEqual([listed.name, listed.active], ['Booth Baru', true]);
+});
+
+test('an admin changes their own password on a page of its own; their other logins end, this one stays', async () => {
+  const tono = { name: 'Tono', email: 'tono@example.com', password: 'tono-password-1' };
+  await makeAdmin(tono.name, tono.email, tono.password);
+  const elsewhere = await hub.login(tono.email, tono.password);
+  assert.equal(elsewhere.status, 200);
+  const page = await newPage();
+  await login(page, tono);
+  await page.click('nav [data-action=password]');
+  await page.waitForURL(/\/app\/account\/password$/);
+  const form = page.locator('form[data-form=password]');
+  await form.locator('input[name=current_password]').fill('not-my-password');
+  await form.locator('input[name=new_password]').fill('tono-password-2');
+  await form.locator('input[name=repeat]').fill('tono-password-2');
+  await form.locator('button[type=submit]').click();
+  const wrong = form.locator('[data-field=current_password]');
+  await wrong.waitFor();
+  assert.match(await wrong.innerText(), /saat ini salah/);
+  assert.match(page.url(), /\/app\/account\/password$/, 'a wrong current password does not end the session');
+  await shot(page, '28-password-wrong-current');
+
+  await form.locator('input[name=current_password]').fill(tono.password);
+  await form.locator('input[name=new_password]').fill('short');
+  await form.locator('input[name=repeat]').fill('short');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=new_password]').waitFor();
+  await form.locator('input[name=new_password]').fill('tono-password-2');
+  await form.locator('input[name=repeat]').fill('tono-password-9');
+  await form.locator('button[type=submit]').click();
+  await form.locator('[data-field=repeat]').waitFor();
+  await form.locator('input[name=repeat]').fill('tono-password-2');
+  await form.locator('button[type=submit]').click();
+  await form.getByRole('status').waitFor();
+  assert.equal(await form.locator('[data-field]').count(), 0);
+  await shot(page, '29-password-changed');
+
+  assert.equal((await hub.login(tono.email, tono.password)).status, 401, 'the old password no longer works');
+  assert.equal((await hub.login(tono.email, 'tono-password-2')).status, 200, 'the new one does');
+  const other = await hub.call('GET', '/auth/me', undefined, { token: elsewhere.token });
+  assert.equal(other.status, 401, 'the login elsewhere has ended');
+  await page.click('[data-nav=bookings]');
+  await page.locator('.page-head h1').filter({ hasText: 'Pemesanan' }).waitFor();
+  assert.match(page.url(), /\/app\/bookings$/, 'this session goes on');
+  await page.context().close();
 });

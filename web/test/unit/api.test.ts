@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, cookie, query, toError } from '../../src/api';
+import { ApiError, cookie, endsSession, query, toError } from '../../src/api';
 
 describe('the API client', () => {
   it('reads a cookie out of document.cookie', () => {
@@ -23,5 +23,12 @@ describe('the API client', () => {
     const plain = await toError(new Response('oops', { status: 502, statusText: 'Bad Gateway' }));
     expect(plain.code).toBe('HTTP_502');
     expect(plain.fields).toEqual({});
+  });
+
+  it('takes a 401 as the end of the session, but not a wrong password typed', () => {
+    expect(endsSession(401, 'UNAUTHENTICATED')).toBe(true);
+    expect(endsSession(401, 'INVALID_CREDENTIALS')).toBe(false);
+    expect(endsSession(403, 'FORBIDDEN')).toBe(false);
+    expect(endsSession(409, 'LAST_SUPER_ADMIN')).toBe(false);
   });
 });

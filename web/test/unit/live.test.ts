@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Cursor, apply, backoff, streamsFor, subscribeMessage } from '../../src/live';
+import { type Cursor, apply, backoff, closeAction, streamsFor, subscribeMessage } from '../../src/live';
 import type { ServerMessage } from '../../src/model';
 
 function event(stream: string, seq: number): ServerMessage {
@@ -52,5 +52,16 @@ describe('the live cursor', () => {
 
   it('backs off 1, 2, 4, 8 s and then every 10 s', () => {
     expect([0, 1, 2, 3, 4, 10].map(backoff)).toEqual([1000, 2000, 4000, 8000, 10000, 10000]);
+  });
+
+  it('stops for good when the hub ended the login (4401), and reconnects on any other close', () => {
+    expect(closeAction(4401, true)).toBe('end');
+    for (const code of [1000, 1001, 1006, 1009, 4008, 4409]) expect(closeAction(code, true), String(code)).toBe('reconnect');
+  });
+
+  it('asks who is logged in after a refused upgrade or a change of scope, and reconnects', () => {
+    // A refused upgrade (401: the session is over; or the hub is down) reaches the page as 1006.
+    expect(closeAction(1006, false)).toBe('check');
+    expect(closeAction(1008, true)).toBe('check');
   });
 });

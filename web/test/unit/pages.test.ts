@@ -22,7 +22,7 @@ describe('page logic', () => {
   });
 
   it('applies live events on top of the loaded state, in order, the last one winning', () => {
-    const booth: Booth = { id: 'b1', outlet_id: 'o', name: 'A', online: false, last_seen_at: null };
+    const booth: Booth = { id: 'b1', outlet_id: 'o', name: 'A', active: true, online: false, last_seen_at: null };
     const event = (kind: string, extra: Partial<LiveEvent> = {}): LiveEvent => ({
       type: 'event',
       stream: 'outlet:o',

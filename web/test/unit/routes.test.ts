@@ -12,6 +12,7 @@ describe('the route table', () => {
     ['/outlets', 'outlets', {}],
     ['/admin-users', 'adminUsers', {}],
     ['/config', 'config', {}],
+    ['/account/password', 'password', {}],
   ])('%s opens %s', (path, page, params) => {
     const found = resolve(path);
     expect(found?.route.page).toBe(page);
@@ -37,6 +38,14 @@ describe('the route table', () => {
       'adminUsers',
       'config',
     ]);
+  });
+
+  it('lets every signed-in role change its own password, outside the sidebar', () => {
+    const route = resolve('/account/password')?.route;
+    expect(route && allowed(route, 'admin')).toBe(true);
+    expect(route && allowed(route, 'super_admin')).toBe(true);
+    expect(route && allowed(route, undefined)).toBe(false);
+    expect(sidebar('admin').some((r) => r.page === 'password')).toBe(false);
   });
 
   it('opens only the login page to a visitor', () => {

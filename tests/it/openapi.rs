@@ -107,3 +107,33 @@ async fn the_live_hub_answers_every_documented_operation() {
         assert!(!status.is_server_error(), "{method} {path}: {status}");
     }
 }
+
+#[test]
+fn the_openapi_file_names_every_error_code_the_hub_answers() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml"))
+        .unwrap();
+    let spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let documented: BTreeSet<&str> = spec["components"]["schemas"]["Error"]["properties"]["error"]
+        ["properties"]["code"]["enum"]
+        .as_sequence()
+        .expect("the Error schema lists its codes")
+        .iter()
+        .filter_map(|code| code.as_str())
+        .collect();
+    // Codes of WebSocket `error` messages only, documented with `GET /ws`.
+    let websocket_only = ["MALFORMED_MESSAGE", "BAD_STREAM", "TOO_MANY_STREAMS"];
+    for code in websocket_only {
+        assert!(text.contains(code), "{code} is not documented with GET /ws");
+    }
+    let answered: BTreeSet<&str> = boothhub_actors::domain::code::ErrorCode::ALL
+        .iter()
+        .map(|code| code.as_str())
+        .filter(|code| !websocket_only.contains(code))
+        .collect();
+    let missing: Vec<_> = answered.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&answered).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "not in openapi.yaml: {missing:?}; in openapi.yaml but never answered: {unknown:?}"
+    );
+}

@@ -44,6 +44,11 @@ fn booth_summary(booth: &Booth) -> serde_json::Value {
 pub struct Directory {
     store: Arc<dyn Store>,
     clock: SharedClock,
+    /// Changes of records (outlets, users, booths) read a record, change it and write it
+    /// back whole, and some check others first (the last active super admin): they take
+    /// turns, so none writes back a record another has changed meanwhile. They are rare
+    /// (people editing), and one node writes a keyspace (`schema/README.md`).
+    changes: tokio::sync::Mutex<()>,
 }
 
 /// The fields of an outlet as a client sends them.
@@ -95,7 +100,11 @@ pub struct UserInput {
 
 impl Directory {
     pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
-        Directory { store, clock }
+        Directory {
+            store,
+            clock,
+            changes: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Keeps a change made by `actor` (a user, or the e-mail address a failed login tried) in
@@ -207,6 +216,7 @@ impl Directory {
         id: OutletId,
         input: OutletInput,
     ) -> Result<Outlet, HubError> {
+        let _turn = self.changes.lock().await;
         permits(Some(by), Action::ManageOutlets)?;
         let current = self
             .store
@@ -322,6 +332,7 @@ impl Directory {
         id: UserId,
         update: UserUpdate,
     ) -> Result<Revoked<User>, HubError> {
+        let _turn = self.changes.lock().await;
         permits(Some(by), Action::ManageAdminUsers)?;
         let current = self
             .store
@@ -409,6 +420,7 @@ impl Directory {
         password_hash: String,
         keep: Option<&str>,
     ) -> Result<Revoked<User>, HubError> {
+        let _turn = self.changes.lock().await;
         let own = by.user_id() == Some(id);
         let action = if own {
             Action::ChangeOwnPassword
@@ -421,12 +433,14 @@ impl Directory {
             .user(id)
             .await?
             .ok_or(HubError::NotFound("user"))?;
-        user.password_hash = password_hash;
-        self.store.update_user(&user).await?;
+        // The logins end first: should the password then fail to be written, the user signs in
+        // again with the old one, and nobody keeps a login the change meant to end.
         let ended_logins = self
             .store
             .delete_logins_of(id, keep.filter(|_| own))
             .await?;
+        user.password_hash = password_hash;
+        self.store.update_user(&user).await?;
         let kind = if own {
             AuditKind::PasswordChanged
         } else {
@@ -518,6 +532,7 @@ impl Directory {
         id: BoothId,
         update: BoothUpdate,
     ) -> Result<Booth, HubError> {
+        let _turn = self.changes.lock().await;
         let mut booth = self.managed_booth(by, id).await?;
         let before = booth_summary(&booth);
         if let Some(name) = update.name {
@@ -549,6 +564,7 @@ impl Directory {
         id: BoothId,
         token_hash: &str,
     ) -> Result<Booth, HubError> {
+        let _turn = self.changes.lock().await;
         let booth = self.managed_booth(by, id).await?;
         self.store.set_booth_token(id, token_hash).await?;
         let audited = Audited {

@@ -21,7 +21,7 @@ use crate::domain::booking::{Booking, NewBooking, NewBookingRefusal, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, EventKind, StoredEvent, Stream};
 use crate::domain::ids::{AuditId, BookingId, BoothId, OutletId, PaymentId, UserId};
-use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome};
+use crate::domain::payment::{NotRefundable, Payment, PaymentNotice, PaymentOutcome};
 use crate::domain::qr::QrSigner;
 use crate::domain::records::DeadLetter;
 use crate::domain::records::{AuditEntry, AuditKind, AuditTarget};
@@ -130,6 +130,8 @@ pub struct Hub {
     directory: Directory,
     ask_timeout: Duration,
     max_streams: usize,
+    /// Refunds take turns: a payment is read, judged and written back (see `refund_payment`).
+    refunds: tokio::sync::Mutex<()>,
 }
 
 impl Hub {
@@ -162,6 +164,7 @@ impl Hub {
             supervisor,
             ask_timeout: settings.ask_timeout,
             max_streams: settings.max_streams,
+            refunds: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -615,6 +618,8 @@ impl Hub {
     ) -> Result<Payment, HubError> {
         permits(Some(caller), Action::RefundPayment)?;
         let user = caller.user_id().ok_or(HubError::Forbidden)?;
+        // Two admins marking one payment at once: the second finds it refunded (409).
+        let _turn = self.refunds.lock().await;
         let payment = self
             .ctx
             .store
@@ -653,7 +658,15 @@ impl Hub {
             audit: Some(audit),
             ..Change::default()
         };
-        self.ctx.store.commit(change).await?;
+        self.ctx
+            .store
+            .commit(change)
+            .await
+            .map_err(|err| match err {
+                // Refunded (or gone) between the read and the write.
+                StoreError::NotFound(_) => HubError::NotRefundable(NotRefundable::AlreadyRefunded),
+                other => other.into(),
+            })?;
         Ok(refunded)
     }
 

@@ -61,9 +61,11 @@ async fn login(
     let tried = user.clone();
     let Some(user) = user.filter(|u| verified && u.active && principal_of(u).is_some()) else {
         attempt.failed(state.now());
-        directory
-            .audit_login(tried.as_ref(), body.email.trim(), false)
-            .await;
+        // An address longer than any real one (254) is no one's: not kept in the trail.
+        let email = body.email.trim();
+        if email.len() <= 254 {
+            directory.audit_login(tried.as_ref(), email, false).await;
+        }
         return Err(invalid_credentials());
     };
     attempt.succeeded();
@@ -129,9 +131,14 @@ async fn change_password(
         .user(user_id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
+    // Guesses of the current password count like failed logins of the account (contract §2):
+    // a stolen session cannot guess without bound.
+    let attempt = state.account_limiter.begin(&user.email, state.now())?;
     if !password::verify(body.current_password, Some(user.password_hash)).await {
+        attempt.failed(state.now());
         return Err(boothhub_actors::error::HubError::WrongPassword.into());
     }
+    attempt.succeeded();
     let hash = new_password_hash("new_password", body.new_password).await?;
     let own = presented_token(&headers).map(|token| auth::token_hash(&token));
     let change = directory

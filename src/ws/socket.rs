@@ -26,7 +26,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::http::extract::{Caller, LoginExpiry, presented_token};
 use crate::metrics::{PUSH_LATENCY, WS_BAD_MESSAGES, WS_CONNECTIONS, WS_FOREIGN_ORIGIN};
 use crate::state::{AppState, SocketSettings};
-use crate::token_sockets::{Holder, TokenSockets};
+use crate::token_sockets::{CLOSE_REVOKED, Holder, TokenSockets};
 use crate::wire::{ServerMessage, StreamSeq};
 
 /// Frames a client may send wrong before it is closed with 1008.
@@ -200,6 +200,11 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
         }
     };
     let registration = tokens.add(&token_hash, holder, close.clone());
+    // A revocation between the upgrade's check and this registration found no socket to
+    // close: look at the token again now that the socket is where revocations find it.
+    if !still_valid(&hub, &token_hash, &principal).await {
+        let _ = close.send(Some((CLOSE_REVOKED, "the token stopped working".into())));
+    }
     let role = role(&principal);
     metrics::gauge!(WS_CONNECTIONS, "role" => role).increment(1.0);
     let (control, controls) = mpsc::channel::<Control>(16);
@@ -295,6 +300,24 @@ async fn run(mut socket: WebSocket<Upgraded>, client: Client) {
     }
     let _ = writer.await;
     metrics::gauge!(WS_CONNECTIONS, "role" => role).decrement(1.0);
+}
+
+/// Whether the socket's token still works (it is looked up again, as a request would).
+async fn still_valid(
+    hub: &boothhub_actors::hub::Hub,
+    token_hash: &str,
+    principal: &Principal,
+) -> bool {
+    let directory = hub.directory();
+    let found = match principal {
+        Principal::Booth { .. } => directory.principal_for_booth(token_hash).await,
+        _ => directory
+            .principal_for_login(token_hash)
+            .await
+            .map(|login| login.map(|(principal, _)| principal)),
+    };
+    // A store that cannot answer is not a revocation: the socket stays.
+    found.map_or(true, |found| found.as_ref() == Some(principal))
 }
 
 /// The close code for a read error that the client caused, if the socket can still carry it.

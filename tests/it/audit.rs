@@ -102,6 +102,22 @@ async fn every_change_by_a_person_is_in_the_audit_trail() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
+    let me_admin = hub.get("/auth/me", Some(&outlet.admin)).await.1["user"].clone();
+    let user_path = format!("/admin-users/{}", id(&me_admin));
+    let (status, _) = hub
+        .put(&user_path, Some(&root), json!({ "name": "Renamed Admin" }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = hub
+        .post(
+            &format!("{user_path}/password"),
+            Some(&root),
+            json!({ "password": "admin-password-9" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let admin_email = me_admin["email"].as_str().unwrap_or_default();
+    let admin = hub.login(admin_email, "admin-password-9").await;
     let all = audit(&hub, &root, "?limit=200").await;
     let want: BTreeSet<String> = [
         "LOGIN",
@@ -116,6 +132,8 @@ async fn every_change_by_a_person_is_in_the_audit_trail() {
         "BOOTH_TOKEN_ROTATED",
         "CONFIG_UPDATED",
         "SESSION_OVERRIDE",
+        "USER_UPDATED",
+        "PASSWORD_SET",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -215,7 +233,7 @@ async fn every_change_by_a_person_is_in_the_audit_trail() {
 
     // An outlet admin sees its outlet's entries only: not the config, not another outlet's.
     let other = hub.outlet(&root, "Mall Other").await;
-    let mine = audit(&hub, &outlet.admin, "?limit=200").await;
+    let mine = audit(&hub, &admin, "?limit=200").await;
     assert!(actions(&mine).contains("BOOTH_TOKEN_ROTATED"), "{mine:#?}");
     assert!(!actions(&mine).contains("CONFIG_UPDATED"));
     let others = audit(&hub, &other.admin, "?limit=200").await;

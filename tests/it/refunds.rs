@@ -172,3 +172,26 @@ async fn a_payment_for_no_known_booking_is_refunded_by_a_super_admin_only() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn two_admins_marking_one_refund_at_once_record_it_once() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Race").await;
+    let (booking, flagged) = flagged_payment(&hub, &outlet, 30).await;
+    let path = format!("/payments/{}/refund", id(&flagged));
+    let (a, b) = tokio::join!(
+        hub.post(&path, Some(&outlet.admin), json!({ "reason": "first" })),
+        hub.post(&path, Some(&root), json!({ "reason": "second" })),
+    );
+    let mut statuses = [a.0.as_u16(), b.0.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let (_, audit) = hub
+        .get(
+            &format!("/audit?booking_id={}&action=PAYMENT_REFUNDED", id(&booking)),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+}

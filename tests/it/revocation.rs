@@ -449,3 +449,84 @@ async fn user_and_booth_edits_check_their_input() {
     let (status, body) = hub.put(&booth, Some(&root), json!({ "name": "" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
+
+#[tokio::test]
+async fn a_new_role_or_outlet_closes_the_users_sockets_so_they_reconnect_with_it() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let first = hub.outlet(&root, "Mall First").await;
+    let second = hub.outlet(&root, "Mall Second").await;
+    let (user, _, token) = admin_of(&hub, &root, &first.id, "mover").await;
+    let mut socket = dashboard(&hub, &token, &first.id).await;
+    let (status, body) = hub
+        .put(
+            &format!("/admin-users/{user}"),
+            Some(&root),
+            json!({ "outlet_id": second.id }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(socket.close_code_within(WITHIN).await, Some(1008));
+    // The token still works, now for the new outlet only.
+    let mut again = hub.ws(&token, Some("boothhub.json")).await;
+    let refused = again
+        .subscribe(&[&format!("outlet:{}", first.id)], None)
+        .await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    let moved = again
+        .subscribe(&[&format!("outlet:{}", second.id)], None)
+        .await;
+    assert_eq!(moved["type"], "subscribed", "{moved}");
+}
+
+#[tokio::test]
+async fn two_super_admins_demoting_each_other_at_once_leave_one() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let me = hub.get("/auth/me", Some(&root)).await.1["user"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, deputy) = hub
+        .post(
+            "/admin-users",
+            Some(&root),
+            json!({ "name": "Deputy", "email": "deputy@boothhub.test", "password": "deputy-password-1", "role": "super_admin" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deputy}");
+    let deputy_token = hub.login("deputy@boothhub.test", "deputy-password-1").await;
+    let off = json!({ "active": false });
+    let (deputy_path, my_path) = (
+        format!("/admin-users/{}", id(&deputy)),
+        format!("/admin-users/{me}"),
+    );
+    let (a, b) = tokio::join!(
+        hub.put(&deputy_path, Some(&root), off.clone()),
+        hub.put(&my_path, Some(&deputy_token), off.clone()),
+    );
+    // One demotion lands; the other finds the last super admin (409) or, when the deputy was
+    // deactivated first, a token that no longer works (401).
+    let mut statuses = [a.0.as_u16(), b.0.as_u16()];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [200, 409] || statuses == [200, 401],
+        "{a:?} {b:?}"
+    );
+    let (_, users) = hub.get("/admin-users", Some(&root)).await;
+    let users = if a.0 == StatusCode::OK {
+        users
+    } else {
+        hub.get("/admin-users", Some(&deputy_token)).await.1
+    };
+    let active_supers = users["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|u| u["role"] == "super_admin" && u["active"] == true)
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(active_supers, 1, "{users}");
+}

@@ -186,6 +186,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    /// Whether an active super admin exists.
     async fn has_super_admin(&self) -> Result<bool, StoreError>;
     /// Replaces a user's record (name, role, outlet, password hash, active); the e-mail
     /// address stays. [`StoreError::NotFound`] for an unknown user.

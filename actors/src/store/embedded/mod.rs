@@ -350,8 +350,10 @@ fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, St
         )?;
     }
     if let Some(payment) = &change.refund {
+        // Only a payment not yet refunded is marked (a second refund changes nothing).
         let updated = tx.execute(
-            "UPDATE payments SET refund_required = ?2, doc = ?3 WHERE event_id = ?1",
+            "UPDATE payments SET refund_required = ?2, doc = ?3 WHERE event_id = ?1 \
+             AND json_extract(doc, '$.refunded_at') IS NULL",
             params![payment.event_id, payment.refund_required, to_json(payment)?],
         )?;
         if updated == 0 {
@@ -870,7 +872,8 @@ impl Store for EmbeddedStore {
     async fn has_super_admin(&self) -> Result<bool, StoreError> {
         self.read(|conn| {
             Ok(conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE role = ?1)",
+                "SELECT EXISTS (SELECT 1 FROM users \
+                 WHERE role = ?1 AND COALESCE(json_extract(doc, '$.active'), 1) = 1)",
                 [Role::SuperAdmin.as_str()],
                 |row| row.get(0),
             )?)
@@ -1082,7 +1085,7 @@ impl Store for EmbeddedStore {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use super::*;
 
@@ -1157,24 +1160,23 @@ mod tests {
                     .write(|_tx| {
                         // A long fsync, on the writer's turn on the blocking pool.
                         #[expect(clippy::disallowed_methods, reason = "on the blocking pool")]
-                        std::thread::sleep(Duration::from_millis(800));
+                        std::thread::sleep(Duration::from_secs(3));
                         Ok(())
                     })
                     .await
             })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let started = Instant::now();
+        // Every read is answered while the write still holds the writer: no read waits for it
+        // (a read queued behind it would take the 3 s of the write).
         for _ in 0..20 {
             store.ping().await.unwrap();
             store.outlet_ids().await.unwrap();
         }
-        let took = started.elapsed();
         assert!(
             !writing.is_finished(),
-            "the write should still hold the writer"
+            "the reads were answered during the write"
         );
-        assert!(took < Duration::from_millis(500), "reads waited {took:?}");
         writing.await.unwrap().unwrap();
     }
 }

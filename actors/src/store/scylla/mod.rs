@@ -1191,7 +1191,8 @@ impl Store for ScyllaStore {
             .rows("SELECT doc FROM {ks}.directory WHERE kind = 'user'", vec![])
             .await?;
         for doc in rows.iter().filter_map(|r| cql::col_text(r, 0)) {
-            if from_json::<User>(&doc)?.role == Role::SuperAdmin {
+            let user = from_json::<User>(&doc)?;
+            if user.active && user.role == Role::SuperAdmin {
                 return Ok(true);
             }
         }
@@ -1400,17 +1401,24 @@ impl Store for ScyllaStore {
         user: UserId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // The rows outlive any token (logins last at most a year); `login` checks the expiry.
+        // The rows live as long as the token (a minute more, for clocks); `login` checks the
+        // expiry itself.
         let user = user.to_string();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a row's time to live counts on the CQL server's wall clock"
+        )]
+        let left = (expires_at - chrono::Utc::now()).num_seconds() + 60;
+        let ttl = int(i32::try_from(left.clamp(60, 31_622_400)).unwrap_or(31_622_400));
         self.cql
             .logged_batch(vec![
                 (
-                    "INSERT INTO {ks}.login_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
-                    vec![text(token_hash), text(&user), ts(expires_at)],
+                    "INSERT INTO {ks}.login_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?) USING TTL ?",
+                    vec![text(token_hash), text(&user), ts(expires_at), ttl.clone()],
                 ),
                 (
-                    "INSERT INTO {ks}.logins_by_user (user_id, token_hash, expires_at) VALUES (?, ?, ?) USING TTL 31622400",
-                    vec![text(&user), text(token_hash), ts(expires_at)],
+                    "INSERT INTO {ks}.logins_by_user (user_id, token_hash, expires_at) VALUES (?, ?, ?) USING TTL ?",
+                    vec![text(&user), text(token_hash), ts(expires_at), ttl],
                 ),
             ])
             .await
@@ -1481,18 +1489,19 @@ impl Store for ScyllaStore {
             .filter_map(|row| cql::col_text(row, 0))
             .filter(|hash| Some(hash.as_str()) != except)
             .collect();
-        let mut batch = vec![];
-        for hash in &ended {
-            batch.push((
-                "DELETE FROM {ks}.login_tokens WHERE token_hash = ?",
-                vec![text(hash)],
-            ));
-            batch.push((
-                "DELETE FROM {ks}.logins_by_user WHERE user_id = ? AND token_hash = ?",
-                vec![text(&user), text(hash)],
-            ));
-        }
-        if !batch.is_empty() {
+        // A few logins per batch: a batch stays far below the server's size limit.
+        for chunk in ended.chunks(32) {
+            let mut batch = vec![];
+            for hash in chunk {
+                batch.push((
+                    "DELETE FROM {ks}.login_tokens WHERE token_hash = ?",
+                    vec![text(hash)],
+                ));
+                batch.push((
+                    "DELETE FROM {ks}.logins_by_user WHERE user_id = ? AND token_hash = ?",
+                    vec![text(&user), text(hash)],
+                ));
+            }
             self.cql.logged_batch(batch).await?;
         }
         Ok(ended)

@@ -375,14 +375,21 @@ impl Directory {
             vec![]
         };
         let scope_changed = (current.role, current.outlet_id) != (user.role, user.outlet_id);
-        let audited = Audited {
-            kind: AuditKind::UserUpdated,
-            target: Some(AuditTarget::User(id)),
-            outlet_id: user.outlet_id.or(current.outlet_id),
-            from: user_summary(&current),
-            to: user_summary(&user),
-        };
-        self.audit((by.user_id(), None), audited).await;
+        // An admin moved between outlets is seen leaving by the old outlet's admins too.
+        let mut outlets = vec![user.outlet_id];
+        if current.outlet_id != user.outlet_id && current.outlet_id.is_some() {
+            outlets.push(current.outlet_id);
+        }
+        for outlet_id in outlets {
+            let audited = Audited {
+                kind: AuditKind::UserUpdated,
+                target: Some(AuditTarget::User(id)),
+                outlet_id,
+                from: user_summary(&current),
+                to: user_summary(&user),
+            };
+            self.audit((by.user_id(), None), audited).await;
+        }
         Ok(Revoked {
             record: user,
             ended_logins,

@@ -477,6 +477,19 @@ async fn a_new_role_or_outlet_closes_the_users_sockets_so_they_reconnect_with_it
         .subscribe(&[&format!("outlet:{}", second.id)], None)
         .await;
     assert_eq!(moved["type"], "subscribed", "{moved}");
+    // Both outlets' admins see the move in their audit trail.
+    for outlet in [&first, &second] {
+        let (_, audit) = hub
+            .get("/audit?action=USER_UPDATED", Some(&outlet.admin))
+            .await;
+        let seen = audit["items"].as_array().map_or(0, |items| {
+            items
+                .iter()
+                .filter(|e| e["target"]["id"] == user.as_str())
+                .count()
+        });
+        assert_eq!(seen, 1, "{audit}");
+    }
 }
 
 #[tokio::test]

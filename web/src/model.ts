@@ -105,10 +105,6 @@ export interface AuditEntry {
   details: { from: unknown; to: unknown; reason: string | null };
   outlet_id: string | null;
   booking_id: string | null;
-  /** The former names, still sent; read by the booking page until it reads `details`. */
-  from: string | null;
-  to: string | null;
-  reason: string | null;
 }
 
 /** What the first delivery of a payment's event id was answered (the hub's `outcome`). */

@@ -6,6 +6,7 @@ import { ErrorNote, LanguageSwitch, Loading } from './components';
 import { t } from './i18n';
 import { loadOutlets } from './outlets';
 import { AdminUsersPage } from './pages/AdminUsers';
+import { AuditPage } from './pages/Audit';
 import { BookingPage } from './pages/Booking';
 import { BookingNewPage } from './pages/BookingNew';
 import { BookingsPage } from './pages/Bookings';
@@ -15,6 +16,7 @@ import { DashboardPage } from './pages/Dashboard';
 import { LoginPage } from './pages/Login';
 import { OutletsPage } from './pages/Outlets';
 import { PasswordPage } from './pages/Password';
+import { RefundsPage } from './pages/Refunds';
 import { BASE, allowed, resolve, sidebar } from './routes';
 import { loadSession, logout, user } from './session';
 
@@ -23,7 +25,9 @@ const PAGES: Record<string, (props: { params: Record<string, string> }) => preac
   bookings: BookingsPage,
   bookingNew: BookingNewPage,
   booking: BookingPage,
+  refunds: RefundsPage,
   booths: BoothsPage,
+  audit: AuditPage,
   outlets: OutletsPage,
   adminUsers: AdminUsersPage,
   config: ConfigPage,

@@ -202,3 +202,29 @@ export function Confirm(props: { text: string; yes: string; onYes: () => void; o
     </div>
   );
 }
+
+/** Cursor paging: the cursors of the pages opened so far (none: the first page). */
+export interface PagerProps {
+  cursors: string[];
+  next: string | null | undefined;
+  onChange: (cursors: string[]) => void;
+}
+
+/** "Previous" and "Next" under a list paged with the API's cursor. */
+export function Pager({ cursors, next, onChange }: PagerProps) {
+  if (cursors.length === 0 && !next) return null;
+  return (
+    <div class="pager">
+      {cursors.length > 0 && (
+        <button type="button" data-action="previous-page" onClick={() => onChange(cursors.slice(0, -1))}>
+          {t('common.previous')}
+        </button>
+      )}
+      {next && (
+        <button type="button" data-action="next-page" onClick={() => onChange([...cursors, next])}>
+          {t('common.next')}
+        </button>
+      )}
+    </div>
+  );
+}

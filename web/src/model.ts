@@ -69,16 +69,75 @@ export interface Booking {
   qr_token: string;
 }
 
+/** What an audit entry records (contract §4). */
+export const AUDIT_ACTIONS = [
+  'SESSION_OVERRIDE',
+  'CONFIG_UPDATED',
+  'PAYMENT_REFUNDED',
+  'LOGIN',
+  'LOGIN_FAILED',
+  'LOGOUT',
+  'PASSWORD_CHANGED',
+  'PASSWORD_SET',
+  'OUTLET_CREATED',
+  'OUTLET_UPDATED',
+  'USER_CREATED',
+  'USER_UPDATED',
+  'BOOTH_CREATED',
+  'BOOTH_UPDATED',
+  'BOOTH_TOKEN_ROTATED',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export type AuditTargetType = 'booking' | 'outlet' | 'user' | 'booth' | 'payment' | 'config';
+
+/** A change made by a person. `kind`, `from`, `to` and `reason` are the same facts under the
+ * names the trail had before `action` and `details`; the UI reads the new names. */
 export interface AuditEntry {
   id: string;
-  kind: string;
   at: string;
+  /** Null for a failed login: no one is known to have tried. */
   actor_id: string | null;
+  /** The actor's address then; for a failed login the address tried. */
+  actor_email: string | null;
+  action: AuditAction;
+  target: { type: AuditTargetType; id?: string } | null;
+  details: { from: unknown; to: unknown; reason: string | null };
   outlet_id: string | null;
   booking_id: string | null;
-  from: string | null;
-  to: string | null;
-  reason: string | null;
+}
+
+/** What the first delivery of a payment's event id was answered (the hub's `outcome`). */
+export type PaymentOutcome =
+  | { outcome: 'CONFIRMED'; booking_status: Status }
+  | { outcome: 'FAILED'; booking_status: Status }
+  | {
+      outcome: 'AMOUNT_MISMATCH';
+      expected: number;
+      received: number;
+      expected_currency?: string;
+      received_currency?: string;
+    }
+  | { outcome: 'BOOKING_EXPIRED' }
+  | { outcome: 'INVALID_TRANSITION'; booking_status: Status }
+  | { outcome: 'UNKNOWN_BOOKING' };
+
+export interface Payment {
+  id: string;
+  event_id: string;
+  booking_id: string;
+  /** Null when the booking is unknown. */
+  outlet_id?: string | null;
+  status: 'SUCCESS' | 'FAILED';
+  amount: number;
+  currency: string;
+  outcome?: PaymentOutcome;
+  /** A SUCCESS that paid for nothing: an admin must return the money (outside the hub). */
+  refund_required: boolean;
+  received_at: string;
+  refunded_at: string | null;
+  refunded_by: string | null;
+  refund_reason: string | null;
 }
 
 export interface DeadLetter {

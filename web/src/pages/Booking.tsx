@@ -1,16 +1,20 @@
 // One booking: its ticket (the QR code the customer shows at the booth, printable on a 58 mm
-// receipt printer), its fields, its history, its audit trail, and the override form (target
+// receipt printer), its fields, its history, its payments with their refund state, its audit
+// trail (overrides, refunds), and the override form (target
 // status and a required reason, confirmed before it is sent). A walk-in booking opens here
 // right after it is made, with a note to print the ticket.
 import { useState } from 'preact/hooks';
 import { Link, useSearch } from 'wouter-preact';
-import { ApiError, type Page, api, query } from '../api';
-import { Empty, ErrorNote, Field, Loading, QrCode, StatusBadge, useLoad } from '../components';
+import { ApiError, type Page, all, api, query } from '../api';
+import { Empty, ErrorNote, Field, type Load, Loading, QrCode, StatusBadge, Table, useLoad } from '../components';
 import { lang, t } from '../i18n';
-import { type AuditEntry, type Booking, type LiveEvent, OVERRIDE_TARGETS, type Status } from '../model';
+import { type AuditEntry, type Booking, type LiveEvent, OVERRIDE_TARGETS, type Payment, type Status } from '../model';
 import { outletName, timezoneOf } from '../outlets';
 import { formatTime } from '../time';
+import { money, refundState } from '../payments';
+import { AuditTable, useNames } from './Audit';
 import { rupiah } from './Bookings';
+import { FlaggedBecause, RefundStateText, useRefunders } from './Refunds';
 
 export function BookingPage({ params }: { params: Record<string, string> }) {
   const id = params.id;
@@ -21,6 +25,8 @@ export function BookingPage({ params }: { params: Record<string, string> }) {
     () => api<Page<AuditEntry>>('GET', '/audit' + query({ booking_id: id, limit: 100 })),
     [id],
   );
+  const payments = useLoad(() => all<Payment>('/payments', { booking_id: id }, 200), [id]);
+  const names = useNames();
 
   if (booking.loading && !booking.data) return <Loading />;
   if (booking.error) return <ErrorNote error={booking.error} />;
@@ -75,42 +81,53 @@ export function BookingPage({ params }: { params: Record<string, string> }) {
           {events.data?.items.length === 0 && <li class="muted">{t('common.empty')}</li>}
         </ol>
       )}
+      <h2>{t('payments.title')}</h2>
+      <Payments payments={payments} />
       <h2>{t('booking.audit')}</h2>
-      {audit.loading && !audit.data ? (
-        <Loading />
-      ) : audit.data && audit.data.items.length > 0 ? (
-        <table class="list" data-list="audit">
-          <thead>
-            <tr>
-              <th>{t('common.time')}</th>
-              <th>{t('common.status')}</th>
-              <th>{t('override.reason')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {audit.data.items.map((entry) => (
-              <tr key={entry.id} data-audit={entry.id}>
-                <td>{at(entry.at)}</td>
-                <td>
-                  {entry.from && <StatusBadge status={entry.from} />} → {entry.to && <StatusBadge status={entry.to} />}
-                </td>
-                <td class="reason">{entry.reason}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <Empty>{t('booking.auditEmpty')}</Empty>
-      )}
+      <AuditTable
+        entries={audit.loading && !audit.data ? undefined : audit.data?.items}
+        error={audit.error}
+        names={names}
+        empty={t('booking.auditEmpty')}
+      />
       <Override
         booking={b}
         onDone={() => {
           booking.reload();
           events.reload();
           audit.reload();
+          payments.reload();
         }}
       />
     </section>
+  );
+}
+
+/** The payments received for the booking, newest first, each with where its refund stands. */
+function Payments({ payments }: { payments: Load<Payment[]> }) {
+  const refunders = useRefunders(payments.data);
+  return (
+    <Table
+      list="payments"
+      items={payments.loading && !payments.data ? undefined : payments.data}
+      error={payments.error}
+      empty={t('payments.empty')}
+      head={[t('refunds.received'), t('payments.status'), t('bookings.amount'), t('refunds.why'), t('refunds.state')]}
+      numeric={[2]}
+      row={(p) => (
+        <tr key={p.id} data-payment={p.id} data-state={refundState(p)}>
+          <td>{formatTime(p.received_at, timezoneOf(p.outlet_id), lang.value)}</td>
+          <td>{t(`payments.status.${p.status}`)}</td>
+          <td class="num">{money(p.amount, p.currency)}</td>
+          <td>
+            <FlaggedBecause payment={p} />
+          </td>
+          <td>
+            <RefundStateText payment={p} refunders={refunders} />
+          </td>
+        </tr>
+      )}
+    />
   );
 }
 

@@ -113,7 +113,16 @@ test('the super admin logs in and sees every page in the sidebar', async () => {
   await page.getByRole('alert').waitFor();
   assert.match(await page.getByRole('alert').innerText(), /salah/, 'wrong password, in Indonesian');
   await login(page, SUPER);
-  assert.deepEqual(await navItems(page), ['dashboard', 'bookings', 'booths', 'outlets', 'adminUsers', 'config']);
+  assert.deepEqual(await navItems(page), [
+    'dashboard',
+    'bookings',
+    'refunds',
+    'booths',
+    'audit',
+    'outlets',
+    'adminUsers',
+    'config',
+  ]);
   assert.equal(await page.getAttribute('.who [data-role]', 'data-role'), 'super_admin');
   state.superPage = page;
 });
@@ -180,7 +189,7 @@ test('the super admin creates an outlet, an admin and a booth through the UI', a
 test('an outlet admin sees only their pages, and a deep link to a super-admin page bounces', async () => {
   const page = await newPage();
   await login(page, ADMIN);
-  assert.deepEqual(await navItems(page), ['dashboard', 'bookings', 'booths']);
+  assert.deepEqual(await navItems(page), ['dashboard', 'bookings', 'refunds', 'booths', 'audit']);
   await page.goto(`${hub.base}/app/config`);
   await page.locator('.flash').waitFor();
   assert.match(page.url(), /\/app\/$/, 'bounced to the dashboard');

@@ -8,7 +8,9 @@ describe('the route table', () => {
     ['/bookings', 'bookings', {}],
     ['/bookings/new', 'bookingNew', {}],
     ['/bookings/abc-123', 'booking', { id: 'abc-123' }],
+    ['/refunds', 'refunds', {}],
     ['/booths', 'booths', {}],
+    ['/audit', 'audit', {}],
     ['/outlets', 'outlets', {}],
     ['/admin-users', 'adminUsers', {}],
     ['/config', 'config', {}],
@@ -29,11 +31,13 @@ describe('the route table', () => {
     for (const route of ROUTES) {
       expect(allowed(route, 'admin')).toBe(route.roles.length === 0 || route.roles.includes('admin'));
     }
-    expect(sidebar('admin').map((r) => r.page)).toEqual(['dashboard', 'bookings', 'booths']);
+    expect(sidebar('admin').map((r) => r.page)).toEqual(['dashboard', 'bookings', 'refunds', 'booths', 'audit']);
     expect(sidebar('super_admin').map((r) => r.page)).toEqual([
       'dashboard',
       'bookings',
+      'refunds',
       'booths',
+      'audit',
       'outlets',
       'adminUsers',
       'config',

@@ -150,6 +150,9 @@ mod tests {
             ("/outlets", true),
             ("/admin-users", true),
             ("/config", true),
+            ("/account/password", true),
+            ("/refunds", true),
+            ("/audit", true),
             ("/nope", false),
         ];
         for (path, expected) in cases {

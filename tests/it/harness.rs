@@ -92,6 +92,12 @@ fn store_env() -> Vec<(String, String)> {
     }
 }
 
+/// Whether the suite runs on the embedded store (a test that edits the store's file as an
+/// operator's tool would is for that store only).
+pub fn on_embedded_store() -> bool {
+    store_env().is_empty()
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_boothhub"))
 }

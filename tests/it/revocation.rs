@@ -543,3 +543,45 @@ async fn two_super_admins_demoting_each_other_at_once_leave_one() {
         .unwrap_or_default();
     assert_eq!(active_supers, 1, "{users}");
 }
+
+#[tokio::test]
+async fn an_expired_login_is_refused_and_its_sockets_closed_with_4401() {
+    if !on_embedded_store() {
+        return; // The login's expiry is moved in the embedded store's file.
+    }
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let outlet = hub.outlet(&root, "Mall Expiry").await;
+    let token = hub.login(ROOT_EMAIL, ROOT_PASSWORD).await;
+    // Logins last at least an hour: make this one end in two seconds, as if it had been made
+    // that long ago, before its socket opens (the socket learns its expiry at the upgrade).
+    let hash = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(token.as_bytes()))
+    };
+    let ends = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let db = rusqlite::Connection::open(hub.data.path().join("boothhub.sqlite3")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let moved = db
+        .execute(
+            "UPDATE login_tokens SET expires_at = ?1 WHERE token_hash = ?2",
+            rusqlite::params![ends.timestamp_millis(), hash],
+        )
+        .unwrap();
+    assert_eq!(moved, 1, "the login is in the store");
+    drop(db);
+    let mut socket = dashboard(&hub, &token, &outlet.id).await;
+    assert_eq!(hub.get("/outlets", Some(&token)).await.0, StatusCode::OK);
+    // Expired at `ends`; closed by the sweep (every second) within the contract's 2 s.
+    assert_eq!(
+        socket
+            .close_code_within(Duration::from_secs(2) + WITHIN)
+            .await,
+        Some(4401)
+    );
+    assert!(chrono::Utc::now() >= ends, "not closed before it expired");
+    assert_eq!(
+        hub.get("/outlets", Some(&token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

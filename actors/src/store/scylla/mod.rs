@@ -118,17 +118,23 @@ struct Entry {
 impl ScyllaStore {
     /// Connects, creates or migrates the schema, and refuses a schema newer than this build.
     pub async fn connect(settings: &ScyllaSettings) -> Result<Self, StoreError> {
+        Self::connect_at(settings, MIGRATIONS.len()).await
+    }
+
+    /// Connects with the schema files up to `version` applied (tests of a migration start a
+    /// keyspace as an older hub left it).
+    async fn connect_at(settings: &ScyllaSettings, version: usize) -> Result<Self, StoreError> {
         let cql = Cql::connect(&settings.nodes, &settings.keyspace).await?;
         let store = ScyllaStore {
             cql,
             heads: dashmap::DashMap::new(),
             booth_writes: dashmap::DashMap::new(),
         };
-        store.migrate(&settings.replication).await?;
+        store.migrate(&settings.replication, version).await?;
         Ok(store)
     }
 
-    async fn migrate(&self, replication: &str) -> Result<(), StoreError> {
+    async fn migrate(&self, replication: &str, upto: usize) -> Result<(), StoreError> {
         let ks = self.cql.keyspace();
         self.cql
             .ddl(&format!(
@@ -159,7 +165,7 @@ impl ScyllaStore {
                 MIGRATIONS.len()
             )));
         }
-        for (index, file) in MIGRATIONS.iter().enumerate().skip(version) {
+        for (index, file) in MIGRATIONS.iter().enumerate().take(upto).skip(version) {
             for statement in statements(file) {
                 self.cql.ddl(&statement.replace("{ks}", ks)).await?;
             }
@@ -1524,5 +1530,69 @@ impl Store for ScyllaStore {
         rows.first()
             .and_then(|r| cql::col_blob(r, 0))
             .ok_or_else(|| StoreError::Corrupt(format!("secret {name} missing")))
+    }
+}
+
+#[cfg(all(test, feature = "scylla-tests"))]
+mod tests {
+    use super::*;
+
+    /// A keyspace left by a hub of schema version 2 keeps its logins and payments, which the
+    /// lookups added since find (the migrations fill their indexes).
+    #[tokio::test]
+    async fn a_keyspace_of_schema_two_is_upgraded_with_its_records() {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test server's address comes from the test runner"
+        )]
+        let nodes = std::env::var("BOOTHHUB_TEST_SCYLLA_NODES").unwrap_or_else(|_| {
+            panic!("set BOOTHHUB_TEST_SCYLLA_NODES (scripts/test starts a server)")
+        });
+        let settings = ScyllaSettings {
+            nodes: nodes.split(',').map(str::to_owned).collect(),
+            keyspace: format!("upgrade_{}", uuid::Uuid::new_v4().simple()),
+            replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".into(),
+        };
+        let user = UserId::new();
+        let booking = BookingId::new();
+        {
+            let old = ScyllaStore::connect_at(&settings, 2).await.unwrap();
+            old.cql
+                .exec(
+                    "INSERT INTO {ks}.login_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
+                    vec![
+                        text("old"),
+                        text(user.to_string()),
+                        ts(DateTime::<Utc>::MAX_UTC),
+                    ],
+                )
+                .await
+                .unwrap();
+            let payment = serde_json::json!({
+                "event_id": "evt-old", "booking_id": booking, "outlet_id": null,
+                "status": "SUCCESS", "amount": 1, "currency": "IDR", "raw": "{}",
+                "body_hash": "h", "outcome": { "outcome": "UNKNOWN_BOOKING" },
+                "refund_required": true, "received_at": "2026-01-01T00:00:00Z"
+            });
+            old.cql
+                .exec(
+                    "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
+                    vec![text("evt-old"), text(payment.to_string())],
+                )
+                .await
+                .unwrap();
+        }
+        let store = ScyllaStore::connect(&settings).await.unwrap();
+        let found = store
+            .payment_by_id(PaymentId::of_event("evt-old"))
+            .await
+            .unwrap()
+            .expect("an old payment is found by its id");
+        assert_eq!(found.event_id, "evt-old");
+        assert_eq!(store.delete_logins_of(user, None).await.unwrap(), ["old"]);
+        assert_eq!(
+            store.login("old", DateTime::UNIX_EPOCH).await.unwrap(),
+            None
+        );
     }
 }

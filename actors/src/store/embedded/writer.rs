@@ -20,6 +20,9 @@ use crate::store::{Change, StoreError};
 /// Most jobs one turn of the writer takes: a burst larger than this is split, so that no
 /// change waits behind an unbounded transaction.
 const GROUP_MAX: usize = 512;
+/// Jobs that may wait for the writer; beyond, callers wait for room (backpressure, not an
+/// unbounded queue).
+const QUEUE: usize = 4 * GROUP_MAX;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -38,7 +41,7 @@ enum Job {
 /// was queued, closes the connection and ends.
 #[derive(Debug)]
 pub struct Writer {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Writer {
@@ -47,7 +50,7 @@ impl Writer {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             StoreError::Unavailable("the store's writer needs a Tokio runtime".into())
         })?;
-        let (jobs, inbox) = mpsc::unbounded_channel();
+        let (jobs, inbox) = mpsc::channel(QUEUE);
         runtime.spawn(run(conn, apply, inbox));
         Ok(Writer { jobs })
     }
@@ -55,7 +58,7 @@ impl Writer {
     /// Commits `change` durably, grouped with whatever else is waiting.
     pub async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        self.send(Job::Commit(Box::new(change), reply))?;
+        self.send(Job::Commit(Box::new(change), reply)).await?;
         outcome.await.map_err(|_| dropped())?
     }
 
@@ -77,13 +80,14 @@ impl Writer {
                 });
             let _ = reply.send(result);
         });
-        self.send(Job::Write(work))?;
+        self.send(Job::Write(work)).await?;
         outcome.await.map_err(|_| dropped())?
     }
 
-    fn send(&self, job: Job) -> Result<(), StoreError> {
+    async fn send(&self, job: Job) -> Result<(), StoreError> {
         self.jobs
             .send(job)
+            .await
             .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))
     }
 }
@@ -94,7 +98,7 @@ fn dropped() -> StoreError {
 
 /// The writer task: waits for work, takes everything that queued meanwhile and does it on
 /// the blocking pool, then waits again.
-async fn run(mut conn: Connection, apply: Apply, mut inbox: mpsc::UnboundedReceiver<Job>) {
+async fn run(mut conn: Connection, apply: Apply, mut inbox: mpsc::Receiver<Job>) {
     while let Some(first) = inbox.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {

@@ -211,7 +211,12 @@ test('the audit page filters by action, person, date and booking, in the URL', a
 
   const page = state.superPage;
   await page.click('[data-nav=audit]');
-  const all = await rowsWhen(page, (rows) => rows.some((r) => r.action === 'BOOTH_TOKEN_ROTATED'), 'the new entries show');
+  // The booths' names load beside the entries: wait for both (a row first shows a short id).
+  const all = await rowsWhen(
+    page,
+    (rows) => rows.some((r) => r.action === 'BOOTH_TOKEN_ROTATED' && /Booth Kemang 1/.test(r.text)),
+    'the new entries show, with the booth by name',
+  );
   assert.equal(all[0].action, 'BOOTH_TOKEN_ROTATED', 'newest first');
   assert.match(all[0].text, /Token booth diganti/);
   assert.match(all[0].text, /Booth Kemang 1/, 'the booth by name');

@@ -25,10 +25,7 @@ fn actions(entries: &[Value]) -> BTreeSet<String> {
 async fn every_change_by_a_person_is_in_the_audit_trail() {
     let hub = TestHub::start();
     let root = hub.root().await;
-    let me = hub.get("/auth/me", Some(&root)).await.1["user"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let me = id(&hub.me(&root).await);
     let started = chrono::Utc::now();
     let outlet = hub.outlet(&root, "Mall Audited").await; // outlet, admin user, booth
     let path = format!("/outlets/{}", outlet.id);
@@ -102,7 +99,7 @@ async fn every_change_by_a_person_is_in_the_audit_trail() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    let me_admin = hub.get("/auth/me", Some(&outlet.admin)).await.1["user"].clone();
+    let me_admin = hub.me(&outlet.admin).await;
     let user_path = format!("/admin-users/{}", id(&me_admin));
     let (status, _) = hub
         .put(&user_path, Some(&root), json!({ "name": "Renamed Admin" }))

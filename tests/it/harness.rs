@@ -192,6 +192,13 @@ impl TestHub {
         }
     }
 
+    /// The user a login token belongs to (`GET /auth/me`).
+    pub async fn me(&self, token: &str) -> Value {
+        let (status, body) = self.get("/auth/me", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["user"].clone()
+    }
+
     /// The hub's log lines so far, each a JSON object.
     pub fn logs(&self) -> Vec<Value> {
         self.logs

@@ -333,10 +333,7 @@ async fn a_deactivated_booth_is_refused_and_gets_no_bookings() {
 async fn the_last_active_super_admin_stays_one() {
     let hub = TestHub::start();
     let root = hub.root().await;
-    let me = hub.get("/auth/me", Some(&root)).await.1["user"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let me = id(&hub.me(&root).await);
     let path = format!("/admin-users/{me}");
     let outlet = hub.outlet(&root, "Mall Last").await;
     for change in [
@@ -496,10 +493,7 @@ async fn a_new_role_or_outlet_closes_the_users_sockets_so_they_reconnect_with_it
 async fn two_super_admins_demoting_each_other_at_once_leave_one() {
     let hub = TestHub::start();
     let root = hub.root().await;
-    let me = hub.get("/auth/me", Some(&root)).await.1["user"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let me = id(&hub.me(&root).await);
     let (status, deputy) = hub
         .post(
             "/admin-users",

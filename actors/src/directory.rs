@@ -107,17 +107,16 @@ impl Directory {
         }
     }
 
-    /// Keeps a change made by `actor` (a user, or the e-mail address a failed login tried) in
-    /// the audit trail. The change itself is already stored: a failure to keep its entry is
-    /// logged, not answered, so that a retry does not repeat the change.
-    async fn audit(&self, actor: (Option<UserId>, Option<String>), audited: Audited) {
+    /// The audit entry of a change made by `actor` (a user, or the e-mail address a failed
+    /// login tried); the store keeps it with the change, in one write.
+    async fn entry(&self, actor: (Option<UserId>, Option<String>), audited: Audited) -> AuditEntry {
         let (actor_id, actor_email) = actor;
         let actor_email = match (actor_email, actor_id) {
             (Some(email), _) => Some(email),
             (None, Some(user)) => self.store.user(user).await.ok().flatten().map(|u| u.email),
             (None, None) => None,
         };
-        let entry = AuditEntry {
+        AuditEntry {
             id: AuditId::new(),
             kind: audited.kind,
             at: self.clock.now(),
@@ -129,13 +128,20 @@ impl Directory {
             from: audited.from,
             to: audited.to,
             reason: None,
-        };
+        }
+    }
+
+    /// Keeps an entry that records no stored change of its own (a login, a logout, a second
+    /// outlet's copy): a failure to keep it is logged, not answered.
+    async fn audit(&self, actor: (Option<UserId>, Option<String>), audited: Audited) {
+        let kind = audited.kind;
+        let entry = self.entry(actor, audited).await;
         let change = Change {
             audit: Some(entry),
             ..Change::default()
         };
         if let Err(err) = self.store.commit(change).await {
-            tracing::error!(error = %err, kind = ?audited.kind, "an audit entry was not kept");
+            tracing::error!(error = %err, ?kind, "an audit entry was not kept");
         }
     }
 
@@ -198,7 +204,6 @@ impl Directory {
             price,
             active: input.active.unwrap_or(true),
         };
-        self.store.create_outlet(&outlet).await?;
         let audited = Audited {
             kind: AuditKind::OutletCreated,
             target: Some(AuditTarget::Outlet(outlet.id)),
@@ -206,7 +211,8 @@ impl Directory {
             from: serde_json::Value::Null,
             to: serde_json::json!(outlet),
         };
-        self.audit((by.user_id(), None), audited).await;
+        let entry = self.entry((by.user_id(), None), audited).await;
+        self.store.create_outlet(&outlet, Some(&entry)).await?;
         Ok(outlet)
     }
 
@@ -235,13 +241,6 @@ impl Directory {
             price,
             active: input.active.unwrap_or(current.active),
         };
-        self.store
-            .update_outlet(&outlet)
-            .await
-            .map_err(|err| match err {
-                StoreError::NotFound(what) => HubError::NotFound(what),
-                other => other.into(),
-            })?;
         let audited = Audited {
             kind: AuditKind::OutletUpdated,
             target: Some(AuditTarget::Outlet(id)),
@@ -249,7 +248,14 @@ impl Directory {
             from: serde_json::json!(current),
             to: serde_json::json!(outlet),
         };
-        self.audit((by.user_id(), None), audited).await;
+        let entry = self.entry((by.user_id(), None), audited).await;
+        self.store
+            .update_outlet(&outlet, Some(&entry))
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound(what) => HubError::NotFound(what),
+                other => other.into(),
+            })?;
         Ok(outlet)
     }
 
@@ -295,23 +301,27 @@ impl Directory {
             password_hash,
             active: true,
         };
+        // The first super admin, made at start-up or by the command line, is no one's change.
+        let entry = match by {
+            Some(by) => {
+                let audited = Audited {
+                    kind: AuditKind::UserCreated,
+                    target: Some(AuditTarget::User(user.id)),
+                    outlet_id: user.outlet_id,
+                    from: serde_json::Value::Null,
+                    to: user_summary(&user),
+                };
+                Some(self.entry((by.user_id(), None), audited).await)
+            }
+            None => None,
+        };
         self.store
-            .create_user(&user)
+            .create_user(&user, entry.as_ref())
             .await
             .map_err(|err| match err {
                 StoreError::EmailTaken => HubError::EmailTaken,
                 other => other.into(),
             })?;
-        if let Some(by) = by {
-            let audited = Audited {
-                kind: AuditKind::UserCreated,
-                target: Some(AuditTarget::User(user.id)),
-                outlet_id: user.outlet_id,
-                from: serde_json::Value::Null,
-                to: user_summary(&user),
-            };
-            self.audit((by.user_id(), None), audited).await;
-        }
         Ok(user)
     }
 
@@ -368,28 +378,28 @@ impl Directory {
         if was_super && !stays_super && self.active_super_admins().await? <= 1 {
             return Err(HubError::LastSuperAdmin);
         }
-        self.store.update_user(&user).await?;
+        let audited = |outlet_id| Audited {
+            kind: AuditKind::UserUpdated,
+            target: Some(AuditTarget::User(id)),
+            outlet_id,
+            from: user_summary(&current),
+            to: user_summary(&user),
+        };
+        let entry = self
+            .entry((by.user_id(), None), audited(user.outlet_id))
+            .await;
+        self.store.update_user(&user, Some(&entry)).await?;
+        // An admin moved between outlets is seen leaving by the old outlet's admins too.
+        if current.outlet_id != user.outlet_id && current.outlet_id.is_some() {
+            self.audit((by.user_id(), None), audited(current.outlet_id))
+                .await;
+        }
         let ended_logins = if current.active && !user.active {
             self.store.delete_logins_of(id, None).await?
         } else {
             vec![]
         };
         let scope_changed = (current.role, current.outlet_id) != (user.role, user.outlet_id);
-        // An admin moved between outlets is seen leaving by the old outlet's admins too.
-        let mut outlets = vec![user.outlet_id];
-        if current.outlet_id != user.outlet_id && current.outlet_id.is_some() {
-            outlets.push(current.outlet_id);
-        }
-        for outlet_id in outlets {
-            let audited = Audited {
-                kind: AuditKind::UserUpdated,
-                target: Some(AuditTarget::User(id)),
-                outlet_id,
-                from: user_summary(&current),
-                to: user_summary(&user),
-            };
-            self.audit((by.user_id(), None), audited).await;
-        }
         Ok(Revoked {
             record: user,
             ended_logins,
@@ -447,7 +457,6 @@ impl Directory {
             .delete_logins_of(id, keep.filter(|_| own))
             .await?;
         user.password_hash = password_hash;
-        self.store.update_user(&user).await?;
         let kind = if own {
             AuditKind::PasswordChanged
         } else {
@@ -460,7 +469,8 @@ impl Directory {
             from: serde_json::Value::Null,
             to: serde_json::json!({ "logins_ended": ended_logins.len() }),
         };
-        self.audit((by.user_id(), None), audited).await;
+        let entry = self.entry((by.user_id(), None), audited).await;
+        self.store.update_user(&user, Some(&entry)).await?;
         Ok(Revoked {
             record: user,
             ended_logins,
@@ -510,7 +520,6 @@ impl Directory {
             online: false,
             last_seen_at: None,
         };
-        self.store.create_booth(&booth, token_hash).await?;
         let audited = Audited {
             kind: AuditKind::BoothCreated,
             target: Some(AuditTarget::Booth(booth.id)),
@@ -518,7 +527,10 @@ impl Directory {
             from: serde_json::Value::Null,
             to: booth_summary(&booth),
         };
-        self.audit((by.user_id(), None), audited).await;
+        let entry = self.entry((by.user_id(), None), audited).await;
+        self.store
+            .create_booth(&booth, token_hash, Some(&entry))
+            .await?;
         Ok(booth)
     }
 
@@ -552,7 +564,6 @@ impl Directory {
             booth.name = name;
         }
         booth.active = update.active.unwrap_or(booth.active);
-        self.store.update_booth(&booth).await?;
         let audited = Audited {
             kind: AuditKind::BoothUpdated,
             target: Some(AuditTarget::Booth(id)),
@@ -560,7 +571,8 @@ impl Directory {
             from: before,
             to: booth_summary(&booth),
         };
-        self.audit((by.user_id(), None), audited).await;
+        let entry = self.entry((by.user_id(), None), audited).await;
+        self.store.update_booth(&booth, Some(&entry)).await?;
         Ok(booth)
     }
 
@@ -573,7 +585,6 @@ impl Directory {
     ) -> Result<Booth, HubError> {
         let _turn = self.changes.lock().await;
         let booth = self.managed_booth(by, id).await?;
-        self.store.set_booth_token(id, token_hash).await?;
         let audited = Audited {
             kind: AuditKind::BoothTokenRotated,
             target: Some(AuditTarget::Booth(id)),
@@ -581,7 +592,10 @@ impl Directory {
             from: serde_json::Value::Null,
             to: serde_json::Value::Null,
         };
-        self.audit((by.user_id(), None), audited).await;
+        let entry = self.entry((by.user_id(), None), audited).await;
+        self.store
+            .set_booth_token(id, token_hash, Some(&entry))
+            .await?;
         Ok(booth)
     }
 

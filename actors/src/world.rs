@@ -55,7 +55,7 @@ pub(crate) async fn world_with(booths: usize, settings: HubSettings) -> World {
         price: None,
         active: true,
     };
-    store.create_outlet(&outlet).await.unwrap();
+    store.create_outlet(&outlet, None).await.unwrap();
     let mut principals = vec![];
     for n in 0..booths {
         let booth = Booth {
@@ -68,7 +68,7 @@ pub(crate) async fn world_with(booths: usize, settings: HubSettings) -> World {
             last_seen_at: None,
         };
         store
-            .create_booth(&booth, &format!("hash-{n}"))
+            .create_booth(&booth, &format!("hash-{n}"), None)
             .await
             .unwrap();
         principals.push(Principal::Booth {

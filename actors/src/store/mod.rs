@@ -171,8 +171,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError>;
 
-    async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError>;
-    async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError>;
+    // A directory change commits with its audit entry, if it has one, atomically.
+    async fn create_outlet(
+        &self,
+        outlet: &Outlet,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
+    async fn update_outlet(
+        &self,
+        outlet: &Outlet,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
     async fn outlet(&self, id: OutletId) -> Result<Option<Outlet>, StoreError>;
     async fn list_outlets(
         &self,
@@ -182,7 +191,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn outlet_ids(&self) -> Result<Vec<OutletId>, StoreError>;
 
     /// Refused with [`StoreError::EmailTaken`] when the e-mail address is in use.
-    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn create_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError>;
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
@@ -190,9 +199,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn has_super_admin(&self) -> Result<bool, StoreError>;
     /// Replaces a user's record (name, role, outlet, password hash, active); the e-mail
     /// address stays. [`StoreError::NotFound`] for an unknown user.
-    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn update_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError>;
 
-    async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError>;
+    async fn create_booth(
+        &self,
+        booth: &Booth,
+        token_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
     async fn booth(&self, id: BoothId) -> Result<Option<Booth>, StoreError>;
     async fn booth_by_token(&self, token_hash: &str) -> Result<Option<Booth>, StoreError>;
     async fn list_booths(
@@ -203,9 +217,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The outlet's active booths (those that may serve a booking).
     async fn count_booths(&self, outlet: OutletId) -> Result<u64, StoreError>;
     /// Replaces a booth's record (name, active). [`StoreError::NotFound`] for an unknown booth.
-    async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError>;
+    async fn update_booth(
+        &self,
+        booth: &Booth,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
     /// Gives a booth a new token (its hash); the old one stops working at once.
-    async fn set_booth_token(&self, booth: BoothId, token_hash: &str) -> Result<(), StoreError>;
+    async fn set_booth_token(
+        &self,
+        booth: BoothId,
+        token_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
     /// Booths recorded online (after a crash, nobody recorded them going offline).
     async fn booths_online(&self) -> Result<Vec<Booth>, StoreError>;
 

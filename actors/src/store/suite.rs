@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::*;
 use crate::domain::booking::{Customer, NewBooking, Slot};
 use crate::domain::event::{EventKind, Stream};
-use crate::domain::ids::{BoothId, OutletId, PaymentId, UserId};
+use crate::domain::ids::{AuditId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::{PaymentNotice, PaymentOutcome, PaymentStatus};
-use crate::domain::records::{Booth, Outlet, Role, User};
+use crate::domain::records::{AuditEntry, AuditKind, AuditTarget, Booth, Outlet, Role, User};
 
 fn t(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
@@ -475,7 +475,7 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
         price: Some(35_000),
         active: true,
     };
-    store.create_outlet(&outlet).await.unwrap();
+    store.create_outlet(&outlet, None).await.unwrap();
     assert_eq!(store.outlet(outlet.id).await.unwrap(), Some(outlet.clone()));
     let user = User {
         id: UserId::new(),
@@ -486,14 +486,14 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
         password_hash: "h".into(),
         active: true,
     };
-    store.create_user(&user).await.unwrap();
+    store.create_user(&user, None).await.unwrap();
     let twin = User {
         id: UserId::new(),
         email: "A@X.ID".into(),
         ..user.clone()
     };
     assert!(matches!(
-        store.create_user(&twin).await,
+        store.create_user(&twin, None).await,
         Err(StoreError::EmailTaken)
     ));
     assert_eq!(
@@ -510,7 +510,10 @@ pub async fn directory_records_round_trip(store: Arc<dyn Store>) {
         online: false,
         last_seen_at: None,
     };
-    store.create_booth(&booth, "token-hash").await.unwrap();
+    store
+        .create_booth(&booth, "token-hash", None)
+        .await
+        .unwrap();
     assert_eq!(
         store.booth_by_token("token-hash").await.unwrap(),
         Some(booth.clone())
@@ -547,7 +550,22 @@ async fn offboarding(store: &dyn Store, user: User, booth: Booth) {
         active: false,
         ..user.clone()
     };
-    store.update_user(&changed).await.unwrap();
+    // A change and its audit entry are kept together, or neither.
+    let entry = |kind| AuditEntry {
+        id: AuditId::new(),
+        kind,
+        at: t(3),
+        actor_id: Some(user.id),
+        actor_email: Some(user.email.clone()),
+        target: Some(AuditTarget::User(user.id)),
+        outlet_id: user.outlet_id,
+        booking_id: None,
+        from: serde_json::Value::Null,
+        to: serde_json::Value::Null,
+        reason: None,
+    };
+    let kept = entry(AuditKind::UserUpdated);
+    store.update_user(&changed, Some(&kept)).await.unwrap();
     assert_eq!(store.user(user.id).await.unwrap(), Some(changed.clone()));
     assert_eq!(
         store.user_by_email(&user.email).await.unwrap(),
@@ -558,10 +576,22 @@ async fn offboarding(store: &dyn Store, user: User, booth: Booth) {
         id: UserId::new(),
         ..user.clone()
     };
+    let refused = entry(AuditKind::PasswordSet);
     assert!(matches!(
-        store.update_user(&stranger).await,
+        store.update_user(&stranger, Some(&refused)).await,
         Err(StoreError::NotFound(_))
     ));
+    let trail = store
+        .list_audit(
+            &AuditFilter::default(),
+            &PageRequest {
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(trail.items, vec![kept], "the refused change left no entry");
 
     for hash in ["one", "two", "three"] {
         store.put_login(hash, user.id, t(60)).await.unwrap();
@@ -585,14 +615,17 @@ async fn offboarding(store: &dyn Store, user: User, booth: Booth) {
     );
     assert_eq!(store.login("two", t(0)).await.unwrap(), None);
 
-    store.set_booth_token(booth.id, "rotated").await.unwrap();
+    store
+        .set_booth_token(booth.id, "rotated", None)
+        .await
+        .unwrap();
     assert_eq!(store.booth_by_token("token-hash").await.unwrap(), None);
     assert_eq!(
         store.booth_by_token("rotated").await.unwrap().map(|b| b.id),
         Some(booth.id)
     );
     store
-        .set_booth_token(booth.id, "rotated-again")
+        .set_booth_token(booth.id, "rotated-again", None)
         .await
         .unwrap();
     assert_eq!(store.booth_by_token("rotated").await.unwrap(), None);
@@ -613,7 +646,7 @@ async fn offboarding(store: &dyn Store, user: User, booth: Booth) {
         active: false,
         ..booth.clone()
     };
-    store.update_booth(&retired).await.unwrap();
+    store.update_booth(&retired, None).await.unwrap();
     let stored = store.booth(booth.id).await.unwrap().unwrap();
     assert_eq!((stored.online, stored.last_seen_at), (true, Some(t(5))));
     let retired = Booth {
@@ -628,10 +661,13 @@ async fn offboarding(store: &dyn Store, user: User, booth: Booth) {
         "a deactivated booth serves no booking"
     );
     store
-        .update_booth(&Booth {
-            active: true,
-            ..retired
-        })
+        .update_booth(
+            &Booth {
+                active: true,
+                ..retired
+            },
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(store.count_booths(booth.outlet_id).await.unwrap(), 1);

@@ -360,17 +360,7 @@ fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, St
             return Err(StoreError::NotFound("payment"));
         }
     }
-    if let Some(audit) = &change.audit {
-        tx.execute(
-            "INSERT INTO audit (id, outlet_id, booking_id, doc) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                audit.id.to_string(),
-                audit.outlet_id.map(|o| o.to_string()),
-                audit.booking_id.map(|b| b.to_string()),
-                to_json(audit)?,
-            ],
-        )?;
-    }
+    insert_audit(tx, change.audit.as_ref())?;
     if let Some(presence) = &change.presence {
         record_presence(tx, presence)?;
     }
@@ -418,6 +408,22 @@ fn commit_change(tx: &Connection, change: Change) -> Result<Vec<StoredEvent>, St
         }
     }
     Ok(stored)
+}
+
+/// Keeps an audit entry in the transaction of the change it records.
+fn insert_audit(tx: &Connection, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
+    if let Some(audit) = audit {
+        tx.execute(
+            "INSERT INTO audit (id, outlet_id, booking_id, doc) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                audit.id.to_string(),
+                audit.outlet_id.map(|o| o.to_string()),
+                audit.booking_id.map(|b| b.to_string()),
+                to_json(audit)?,
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn record_presence(tx: &Connection, presence: &Presence) -> Result<(), StoreError> {
@@ -747,30 +753,37 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
-        let (id, doc) = (outlet.id.to_string(), to_json(outlet)?);
+    async fn create_outlet(
+        &self,
+        outlet: &Outlet,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let (id, doc, audit) = (outlet.id.to_string(), to_json(outlet)?, audit.cloned());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO outlets (id, doc) VALUES (?1, ?2)",
                 params![id, doc],
             )?;
-            Ok(())
+            insert_audit(tx, audit.as_ref())
         })
         .await
     }
 
-    async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
-        let (id, doc) = (outlet.id.to_string(), to_json(outlet)?);
+    async fn update_outlet(
+        &self,
+        outlet: &Outlet,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let (id, doc, audit) = (outlet.id.to_string(), to_json(outlet)?, audit.cloned());
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE outlets SET doc = ?2 WHERE id = ?1",
                 params![id, doc],
             )?;
             if changed == 0 {
-                Err(StoreError::NotFound("outlet"))
-            } else {
-                Ok(())
+                return Err(StoreError::NotFound("outlet"));
             }
+            insert_audit(tx, audit.as_ref())
         })
         .await
     }
@@ -814,7 +827,8 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn create_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
+        let audit = audit.cloned();
         let id = user.id.to_string();
         let email = user.email.to_lowercase();
         let role = user.role.as_str();
@@ -832,7 +846,7 @@ impl Store for EmbeddedStore {
                 "INSERT INTO users (id, email, role, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![id, email, role, doc],
             )?;
-            Ok(())
+            insert_audit(tx, audit.as_ref())
         })
         .await
     }
@@ -854,17 +868,18 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn update_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         let (id, role, doc) = (user.id.to_string(), user.role.as_str(), to_json(user)?);
+        let audit = audit.cloned();
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE users SET role = ?2, doc = ?3 WHERE id = ?1",
                 params![id, role, doc],
             )?;
-            match changed {
-                0 => Err(StoreError::NotFound("user")),
-                _ => Ok(()),
+            if changed == 0 {
+                return Err(StoreError::NotFound("user"));
             }
+            insert_audit(tx, audit.as_ref())
         })
         .await
     }
@@ -881,23 +896,33 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError> {
+    async fn create_booth(
+        &self,
+        booth: &Booth,
+        token_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let id = booth.id.to_string();
         let outlet = booth.outlet_id.to_string();
         let token_hash = token_hash.to_owned();
         let doc = to_json(booth)?;
+        let audit = audit.cloned();
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO booths (id, outlet_id, token_hash, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![id, outlet, token_hash, doc],
             )?;
-            Ok(())
+            insert_audit(tx, audit.as_ref())
         })
         .await
     }
 
-    async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError> {
-        let booth = booth.clone();
+    async fn update_booth(
+        &self,
+        booth: &Booth,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let (booth, audit) = (booth.clone(), audit.cloned());
         self.write(move |tx| {
             let id = booth.id.to_string();
             let Some(current) =
@@ -915,22 +940,28 @@ impl Store for EmbeddedStore {
                 "UPDATE booths SET doc = ?2 WHERE id = ?1",
                 params![id, to_json(&booth)?],
             )?;
-            Ok(())
+            insert_audit(tx, audit.as_ref())
         })
         .await
     }
 
-    async fn set_booth_token(&self, booth: BoothId, token_hash: &str) -> Result<(), StoreError> {
+    async fn set_booth_token(
+        &self,
+        booth: BoothId,
+        token_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let (id, token_hash) = (booth.to_string(), token_hash.to_owned());
+        let audit = audit.cloned();
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE booths SET token_hash = ?2 WHERE id = ?1",
                 params![id, token_hash],
             )?;
-            match changed {
-                0 => Err(StoreError::NotFound("booth")),
-                _ => Ok(()),
+            if changed == 0 {
+                return Err(StoreError::NotFound("booth"));
             }
+            insert_audit(tx, audit.as_ref())
         })
         .await
     }

@@ -379,6 +379,26 @@ impl ScyllaStore {
         }
     }
 
+    /// The rows of an audit entry, in the batch of the change it records.
+    fn audit_rows(
+        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let Some(audit) = audit else {
+            return Ok(());
+        };
+        let id = audit.id.to_string();
+        batch.push((
+            "INSERT INTO {ks}.audit (id, doc) VALUES (?, ?)",
+            vec![text(&id), text(to_json(audit)?)],
+        ));
+        let mut scopes = vec![Scope::All];
+        scopes.extend(audit.outlet_id.map(Scope::Outlet));
+        scopes.extend(audit.booking_id.map(Scope::Booking));
+        Self::timeline(batch, "audit", &scopes, audit.at, &id);
+        Ok(())
+    }
+
     fn booking_rows(
         batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
         booking: &Booking,
@@ -491,17 +511,7 @@ impl ScyllaStore {
                 vec![text(&payment.event_id), text(to_json(payment)?)],
             ));
         }
-        if let Some(audit) = &change.audit {
-            let id = audit.id.to_string();
-            batch.push((
-                "INSERT INTO {ks}.audit (id, doc) VALUES (?, ?)",
-                vec![text(&id), text(to_json(audit)?)],
-            ));
-            let mut scopes = vec![Scope::All];
-            scopes.extend(audit.outlet_id.map(Scope::Outlet));
-            scopes.extend(audit.booking_id.map(Scope::Booking));
-            Self::timeline(&mut batch, "audit", &scopes, audit.at, &id);
-        }
+        Self::audit_rows(&mut batch, change.audit.as_ref())?;
         if let Some(config) = &change.config {
             batch.push((
                 "INSERT INTO {ks}.system_config (id, doc) VALUES (1, ?)",
@@ -1077,20 +1087,28 @@ impl Store for ScyllaStore {
         .await
     }
 
-    async fn create_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
-        self.cql
-            .exec(
-                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('outlet', ?, ?)",
-                vec![text(outlet.id.to_string()), text(to_json(outlet)?)],
-            )
-            .await
+    async fn create_outlet(
+        &self,
+        outlet: &Outlet,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut batch = vec![(
+            "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('outlet', ?, ?)",
+            vec![text(outlet.id.to_string()), text(to_json(outlet)?)],
+        )];
+        Self::audit_rows(&mut batch, audit)?;
+        self.cql.logged_batch(batch).await
     }
 
-    async fn update_outlet(&self, outlet: &Outlet) -> Result<(), StoreError> {
+    async fn update_outlet(
+        &self,
+        outlet: &Outlet,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         if self.outlet(outlet.id).await?.is_none() {
             return Err(StoreError::NotFound("outlet"));
         }
-        self.create_outlet(outlet).await
+        self.create_outlet(outlet, audit).await
     }
 
     async fn outlet(&self, id: OutletId) -> Result<Option<Outlet>, StoreError> {
@@ -1127,7 +1145,7 @@ impl Store for ScyllaStore {
             .collect()
     }
 
-    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn create_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         let email = user.email.to_lowercase();
         let claimed = self
             .cql
@@ -1139,12 +1157,12 @@ impl Store for ScyllaStore {
         if !claimed {
             return Err(StoreError::EmailTaken);
         }
-        self.cql
-            .exec(
-                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('user', ?, ?)",
-                vec![text(user.id.to_string()), text(to_json(user)?)],
-            )
-            .await
+        let mut batch = vec![(
+            "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('user', ?, ?)",
+            vec![text(user.id.to_string()), text(to_json(user)?)],
+        )];
+        Self::audit_rows(&mut batch, audit)?;
+        self.cql.logged_batch(batch).await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -1175,16 +1193,16 @@ impl Store for ScyllaStore {
         }
     }
 
-    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn update_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         if self.user(user.id).await?.is_none() {
             return Err(StoreError::NotFound("user"));
         }
-        self.cql
-            .exec(
-                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('user', ?, ?)",
-                vec![text(user.id.to_string()), text(to_json(user)?)],
-            )
-            .await
+        let mut batch = vec![(
+            "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('user', ?, ?)",
+            vec![text(user.id.to_string()), text(to_json(user)?)],
+        )];
+        Self::audit_rows(&mut batch, audit)?;
+        self.cql.logged_batch(batch).await
     }
 
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
@@ -1205,7 +1223,12 @@ impl Store for ScyllaStore {
         Ok(false)
     }
 
-    async fn create_booth(&self, booth: &Booth, token_hash: &str) -> Result<(), StoreError> {
+    async fn create_booth(
+        &self,
+        booth: &Booth,
+        token_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let id = booth.id.to_string();
         let claimed = self
             .cql
@@ -1217,7 +1240,7 @@ impl Store for ScyllaStore {
         if !claimed {
             return Err(StoreError::Duplicate("booth token"));
         }
-        let batch = vec![
+        let mut batch = vec![
             (
                 "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('booth', ?, ?)",
                 vec![text(&id), text(to_json(booth)?)],
@@ -1227,10 +1250,15 @@ impl Store for ScyllaStore {
                 vec![text(booth.outlet_id.to_string()), text(&id)],
             ),
         ];
+        Self::audit_rows(&mut batch, audit)?;
         self.cql.logged_batch(batch).await
     }
 
-    async fn update_booth(&self, booth: &Booth) -> Result<(), StoreError> {
+    async fn update_booth(
+        &self,
+        booth: &Booth,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let _turn = self.booth_turn(booth.id).await;
         let Some(current) = self.booth(booth.id).await? else {
             return Err(StoreError::NotFound("booth"));
@@ -1247,18 +1275,23 @@ impl Store for ScyllaStore {
         } else {
             "INSERT INTO {ks}.inactive_booths (outlet_id, id) VALUES (?, ?)"
         };
-        self.cql
-            .logged_batch(vec![
-                (
-                    "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('booth', ?, ?)",
-                    vec![text(&id), text(to_json(booth)?)],
-                ),
-                (inactive, vec![text(outlet), text(&id)]),
-            ])
-            .await
+        let mut batch = vec![
+            (
+                "INSERT INTO {ks}.directory (kind, id, doc) VALUES ('booth', ?, ?)",
+                vec![text(&id), text(to_json(booth)?)],
+            ),
+            (inactive, vec![text(outlet), text(&id)]),
+        ];
+        Self::audit_rows(&mut batch, audit)?;
+        self.cql.logged_batch(batch).await
     }
 
-    async fn set_booth_token(&self, booth: BoothId, token_hash: &str) -> Result<(), StoreError> {
+    async fn set_booth_token(
+        &self,
+        booth: BoothId,
+        token_hash: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let id = booth.to_string();
         if self.booth(booth).await?.is_none() {
             return Err(StoreError::NotFound("booth"));
@@ -1282,12 +1315,12 @@ impl Store for ScyllaStore {
             .await?;
         // The new token is the booth's from this write on: the old one (claimed at creation
         // or at the last rotation) no longer matches `booth_tokens` and is refused.
-        self.cql
-            .exec(
-                "INSERT INTO {ks}.booth_tokens (booth_id, token_hash) VALUES (?, ?)",
-                vec![text(&id), text(token_hash)],
-            )
-            .await?;
+        let mut batch = vec![(
+            "INSERT INTO {ks}.booth_tokens (booth_id, token_hash) VALUES (?, ?)",
+            vec![text(&id), text(token_hash)],
+        )];
+        Self::audit_rows(&mut batch, audit)?;
+        self.cql.logged_batch(batch).await?;
         if let Some(old) = previous.first().and_then(|r| cql::col_text(r, 0)) {
             self.cql
                 .exec(

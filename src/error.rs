@@ -94,11 +94,14 @@ impl ApiError {
 
     fn unavailable(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "request failed inside the hub");
-        ApiError::new(
+        let mut err = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Unavailable,
             "the hub cannot serve this right now; retry",
-        )
+        );
+        // Contract §8: a 503 says when to come back (a store hiccup or a takeover is short).
+        err.retry_after = Some(1);
+        err
     }
 }
 

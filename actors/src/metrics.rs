@@ -72,6 +72,10 @@ declare_metrics!(ACTOR_METRICS {
         "Subscriptions refused beyond a connection's stream cap.";
     Histogram STORE_GROUP_COMMIT_SIZE = "boothhub_store_group_commit_size":
         "Changes committed together in one embedded-store transaction.";
+    Counter STORE_SEQ_CONFLICTS = "boothhub_store_seq_conflicts_total":
+        "Compare-and-sets on a stream head (CQL store) that lost to another node's";
+    Counter STORE_SEQ_TIMEOUTS = "boothhub_store_seq_timeouts_total":
+        "Commits (CQL store) that could not take their seqs in time and answered 503";
     Counter STORE_WRITER_PANICS = "boothhub_store_writer_panics_total":
         "Embedded-store writes that panicked (a bug); their callers were told they failed.";
 });

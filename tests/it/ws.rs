@@ -552,3 +552,70 @@ async fn a_silent_connection_is_closed_and_its_booth_goes_offline() {
         Received::Closed(_)
     ));
 }
+
+/// Many upgrades at once, with their subscribes, while bookings commit: every one is answered
+/// quickly on either store (on the CQL store an upgrade once waited more than 20 s).
+#[tokio::test]
+async fn many_connections_opened_at_once_are_all_answered_quickly() {
+    let hub = TestHub::start();
+    let root = hub.root().await;
+    let mut outlets = vec![];
+    for n in 0..5 {
+        outlets.push(hub.outlet(&root, &format!("Mall Crowd {n}")).await);
+    }
+    let hub = &hub;
+    let open = |token: String, stream: String| async move {
+        let started = std::time::Instant::now();
+        let mut socket = tokio::time::timeout(
+            Duration::from_secs(10),
+            hub.ws(&token, Some("boothhub.json")),
+        )
+        .await
+        .expect("the upgrade was answered within 10 s");
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            socket.subscribe(&[stream.as_str()], None),
+        )
+        .await
+        .expect("the subscribe was answered within 10 s");
+        assert_eq!(answer["type"], "subscribed", "{answer}");
+        (started.elapsed(), socket)
+    };
+    let mut opening = vec![];
+    for _ in 0..20 {
+        opening.push(open(root.clone(), "all".into()));
+    }
+    for outlet in &outlets {
+        for _ in 0..4 {
+            opening.push(open(outlet.admin.clone(), format!("outlet:{}", outlet.id)));
+        }
+    }
+    let booths = outlets.iter().map(|outlet| async {
+        let started = std::time::Instant::now();
+        let mut booth = tokio::time::timeout(
+            Duration::from_secs(10),
+            hub.ws(&outlet.booth.token, Some("boothhub.json")),
+        )
+        .await
+        .expect("the booth's upgrade was answered within 10 s");
+        assert_eq!(booth.message().await["type"], "subscribed");
+        (started.elapsed(), booth)
+    });
+    let bookings = outlets.iter().map(|outlet| paid_booking(hub, outlet));
+    let (sockets, booths, _) = tokio::join!(
+        futures::future::join_all(opening),
+        futures::future::join_all(booths),
+        futures::future::join_all(bookings)
+    );
+    let slowest = sockets
+        .iter()
+        .map(|(took, _)| *took)
+        .chain(booths.iter().map(|(took, _)| *took))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "the slowest of {} connections took {slowest:?}",
+        sockets.len() + booths.len()
+    );
+}

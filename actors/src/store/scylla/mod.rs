@@ -28,6 +28,7 @@ use crate::domain::event::{StoredEvent, Stream};
 use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
+use crate::metrics::{STORE_SEQ_CONFLICTS, STORE_SEQ_TIMEOUTS};
 
 /// The schema files, in order; `meta.schema_version` says how many are applied.
 const MIGRATIONS: &[&str] = &[
@@ -43,8 +44,13 @@ const LOGINS_BY_USER_VERSION: usize = 3;
 
 /// Seqs a partition of the event log holds.
 const EVENT_BUCKET: u64 = 1000;
+/// How long a commit may wait to take the seqs of one stream (its turn behind this node's
+/// other writers, and its compare-and-sets against other nodes'), before it answers 503.
+const SEQ_DEADLINE: Duration = Duration::from_secs(2);
 /// How long a slot lease lives if its holder dies.
 const LEASE_TTL_SECONDS: i32 = 10;
+/// How long a writer waits for a slot lease another holds before it answers 503.
+const LEASE_WAIT: Duration = Duration::from_secs(3);
 /// How many times (about 2 s with backoff) the loser of a payment claim looks for the winner's
 /// payment before it answers that the event id is busy.
 const PAYMENT_CLAIM_ATTEMPTS: usize = 25;
@@ -244,11 +250,13 @@ impl ScyllaStore {
             .transpose()
     }
 
-    /// Takes a short lease on `name`; waits (with backoff) while another holder has it.
+    /// Takes a short lease on `name`; waits (with backoff) while another holder has it, for
+    /// at most [`LEASE_WAIT`] (a holder that died leaves it taken until its TTL runs out).
     async fn lease(&self, name: &str) -> Result<String, StoreError> {
         let owner = uuid::Uuid::new_v4().to_string();
         let mut wait = Duration::from_millis(2);
-        for _ in 0..200 {
+        let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+        while tokio::time::Instant::now() < deadline {
             let applied = self
                 .cql
                 .lwt(
@@ -313,13 +321,24 @@ impl ScyllaStore {
         }
     }
 
-    /// Gives the next seq of `stream`: compare-and-set on its head, from the last seq this
-    /// node gave out (read at SERIAL when unknown or when another node moved it).
-    async fn next_seq(&self, stream: Stream) -> Result<u64, StoreError> {
+    /// Takes the next `count` seqs of `stream` in one compare-and-set on its head, from the
+    /// last seq this node gave out (read at SERIAL when unknown or when another node moved
+    /// it); gives the first. Bounded: a writer waits at most [`SEQ_DEADLINE`] for its turn
+    /// and its compare-and-sets together, then gets [`StoreError::Unavailable`] (a 503), so a
+    /// contended stream (every event is also on `all`) never holds a request for long.
+    async fn take_seqs(&self, stream: Stream, count: u64) -> Result<u64, StoreError> {
+        let deadline = tokio::time::Instant::now() + SEQ_DEADLINE;
+        let busy = || {
+            metrics::counter!(STORE_SEQ_TIMEOUTS).increment(1);
+            StoreError::Unavailable(format!("no seq could be taken on {stream} in time"))
+        };
         let cell = Arc::clone(&*self.heads.entry(stream).or_default());
         let name = stream.to_string();
-        let mut cached = cell.lock().await;
-        for _ in 0..1000 {
+        let mut cached = tokio::time::timeout_at(deadline, cell.lock())
+            .await
+            .map_err(|_| busy())?;
+        let mut backoff = Duration::from_millis(1);
+        loop {
             let expected = match *cached {
                 Some(seq) => Some(seq),
                 None => self
@@ -332,32 +351,39 @@ impl ScyllaStore {
                     .first()
                     .and_then(|r| cql::col_bigint(r, 0)),
             };
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
             let applied = match expected {
                 None => self
                     .cql
                     .lwt(
-                        "INSERT INTO {ks}.stream_heads (stream, seq) VALUES (?, 1) IF NOT EXISTS",
-                        vec![text(&name)],
+                        "INSERT INTO {ks}.stream_heads (stream, seq) VALUES (?, ?) IF NOT EXISTS",
+                        vec![text(&name), bigint(count)],
                     )
                     .await?
-                    .then_some(1),
+                    .then_some(count),
                 Some(seq) => self
                     .cql
                     .lwt(
                         "UPDATE {ks}.stream_heads SET seq = ? WHERE stream = ? IF seq = ?",
-                        vec![bigint(seq + 1), text(&name), bigint(seq)],
+                        vec![bigint(seq + count), text(&name), bigint(seq)],
                     )
                     .await?
-                    .then_some(seq + 1),
+                    .then_some(seq + count),
             };
             *cached = applied;
-            if let Some(seq) = applied {
-                return Ok(seq as u64);
+            if let Some(last) = applied {
+                return Ok((last - count + 1) as u64);
             }
+            // Another node moved the head: back off (with jitter, so that contending nodes
+            // spread out in Paxos) and compare again from a fresh read.
+            metrics::counter!(STORE_SEQ_CONFLICTS).increment(1);
+            let pause = backoff.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..1.5));
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(busy());
+            }
+            tokio::time::sleep(pause).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
         }
-        Err(StoreError::Unavailable(format!(
-            "no seq could be taken on {stream}"
-        )))
     }
 
     fn timeline(
@@ -642,16 +668,31 @@ impl ScyllaStore {
             .await;
     }
 
-    /// Gives each event its seq in each of its streams and adds its rows to `batch`.
+    /// Gives each event its seq in each of its streams (one compare-and-set per stream for
+    /// the whole change) and adds its rows to `batch`.
     async fn place_events(
         &self,
         batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
         events: Vec<crate::domain::event::Event>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut counts = std::collections::BTreeMap::<Stream, u64>::new();
+        for event in &events {
+            for stream in event.streams() {
+                *counts.entry(stream).or_default() += 1;
+            }
+        }
+        let mut next = std::collections::BTreeMap::new();
+        for (stream, count) in counts {
+            next.insert(stream, self.take_seqs(stream, count).await?);
+        }
         let mut stored = vec![];
         for event in events {
             for stream in event.streams() {
-                let seq = self.next_seq(stream).await?;
+                let Some(slot) = next.get_mut(&stream) else {
+                    continue;
+                };
+                let seq = *slot;
+                *slot += 1;
                 let placed = StoredEvent {
                     stream,
                     seq,

@@ -39,6 +39,15 @@ enum Command {
     /// Manage admin users.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The nodes of the cluster (contract §8).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// List the live nodes of the store's cluster, from their heartbeats.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -98,6 +107,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Cluster(ClusterCommand::Status) => cluster_status(&config).await,
         Command::Migrate => {
             serve::open_store(&config).await?;
             println!("ok: the store's schema is up to date");
@@ -118,7 +128,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             User::validate(&name, &email, &secret, role, outlet_id)
                 .map_err(|errors| anyhow::anyhow!("invalid values: {:?}", errors.0))?;
             // Only the store: no actors, no timers, so a live hub's bookings are not touched.
-            let store = serve::open_store(&config).await?;
+            let store = serve::open_store(&config).await?.store;
             let directory = Directory::new(store, std::sync::Arc::new(SystemClock));
             let hash = password::hash(secret).await?;
             let input = UserInput {
@@ -137,4 +147,41 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints the live nodes as a table, oldest first.
+async fn cluster_status(config: &Config) -> anyhow::Result<()> {
+    let Some(cluster) = serve::open_store(config).await?.cluster else {
+        println!(
+            "the embedded store runs one node: there is no cluster (contract §8 needs BOOTHHUB_STORE=scylla)"
+        );
+        return Ok(());
+    };
+    let mut nodes = cluster.nodes().await?;
+    nodes.sort_by_key(|n| (n.started_at, n.id));
+    println!(
+        "{} live node(s) on keyspace {}",
+        nodes.len(),
+        config.scylla.keyspace
+    );
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<21}  {:<20}  {:<20}  {:>11}  {:>8}",
+        "ID", "ADDRESS", "STARTED", "LAST SEEN", "CONNECTIONS", "SESSIONS"
+    );
+    let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    for node in nodes {
+        println!(
+            "{:<36}  {:<21}  {:<20}  {:<20}  {:>11}  {:>8}",
+            node.id.to_string(),
+            node.address,
+            when(node.started_at),
+            when(node.last_seen_at),
+            node.connections,
+            node.sessions
+        );
+    }
+    Ok(())
 }

@@ -107,6 +107,7 @@ pub struct Config {
     pub http: HttpLimits,
     pub webhook: WebhookConfig,
     pub super_admin: SuperAdminConfig,
+    pub cluster: ClusterConfig,
     /// Where the settings came from, for the start-up log.
     #[serde(skip)]
     pub source: String,
@@ -130,6 +131,7 @@ impl Default for Config {
             http: HttpLimits::default(),
             webhook: WebhookConfig::default(),
             super_admin: SuperAdminConfig::default(),
+            cluster: ClusterConfig::default(),
             source: "built-in defaults".to_owned(),
         }
     }
@@ -182,6 +184,39 @@ impl TlsConfig {
             env_var("tls.key")
         );
         Err(ConfigError::invalid(missing, "", expected))
+    }
+}
+
+/// Several nodes on one ScyllaDB keyspace (contract §8). Without `listen` the node runs
+/// alone, as on the embedded store.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// host:port for node-to-node traffic; also the address the node advertises.
+    #[serde(deserialize_with = "optional_host_port")]
+    pub listen: Option<String>,
+    /// The address peers reach this node at, when not `listen` (behind NAT, 0.0.0.0).
+    #[serde(deserialize_with = "optional_host_port")]
+    pub advertise: Option<String>,
+    /// Shared by the nodes; at least 16 characters.
+    #[serde(deserialize_with = "optional")]
+    pub secret: Option<String>,
+}
+
+impl ClusterConfig {
+    /// The address this node gives its peers, when it runs in a cluster.
+    pub fn address(&self) -> Option<&str> {
+        self.advertise.as_deref().or(self.listen.as_deref())
+    }
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("listen", &self.listen)
+            .field("advertise", &self.advertise)
+            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
+            .finish()
     }
 }
 
@@ -478,6 +513,7 @@ impl Config {
 
     /// What `serve` needs beyond a valid config.
     pub fn check_serve(&self) -> Result<(), ConfigError> {
+        self.check_cluster()?;
         match &self.webhook.secret {
             Some(secret) if secret.len() >= 16 => Ok(()),
             Some(_) => Err(ConfigError::invalid(
@@ -488,6 +524,41 @@ impl Config {
             None => Err(ConfigError::Missing {
                 var: env_var("webhook.secret"),
                 why: "payment webhooks are verified with it",
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// A cluster needs the shared store and a shared secret; its other keys need `listen`.
+    fn check_cluster(&self) -> Result<(), ConfigError> {
+        let cluster = &self.cluster;
+        let Some(listen) = &cluster.listen else {
+            if cluster.advertise.is_some() || cluster.secret.is_some() {
+                return Err(ConfigError::Missing {
+                    var: env_var("cluster.listen"),
+                    why: "a node joins a cluster with it; BOOTHHUB_CLUSTER_ADVERTISE and _SECRET are for cluster nodes only",
+                });
+            }
+            return Ok(());
+        };
+        if self.store != StoreKind::Scylla {
+            return Err(ConfigError::invalid(
+                "cluster.listen",
+                listen.clone(),
+                "only with store = scylla (BOOTHHUB_STORE=scylla): the nodes of a cluster share one keyspace",
+            ));
+        }
+        match &cluster.secret {
+            Some(secret) if secret.len() >= 16 => Ok(()),
+            Some(_) => Err(ConfigError::invalid(
+                "cluster.secret",
+                "<too short>",
+                "a shared secret of at least 16 characters",
+            )),
+            None => Err(ConfigError::Missing {
+                var: env_var("cluster.secret"),
+                why: "the nodes of a cluster authenticate each other with it",
             }),
         }
     }
@@ -766,6 +837,19 @@ fn host_ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
     })
 }
 
+fn optional_host_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    parsed(d, "host:port, or nothing", |v| {
+        if v.is_empty() {
+            return Some(None);
+        }
+        let (host, port) = v.rsplit_once(':')?;
+        let valid = !host.is_empty()
+            && !host.contains(char::is_whitespace)
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
+        valid.then(|| Some(v.to_owned()))
+    })
+}
+
 fn cql_identifier<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     parsed(d, "a CQL identifier (letters, digits, _)", |v| {
         let valid = !v.is_empty()
@@ -880,6 +964,9 @@ mod tests {
         ("webhook.secret", "0123456789abcdef"),
         ("super_admin.email", "root@example.com"),
         ("super_admin.password", "long-enough-1"),
+        ("cluster.listen", "127.0.0.1:7443"),
+        ("cluster.advertise", "10.0.0.5:7443"),
+        ("cluster.secret", "cluster-secret-0123"),
     ];
 
     /// Keys that go in pairs, set to other values than the samples, so that either may change
@@ -899,6 +986,7 @@ mod tests {
         "webhook.secret",
         "super_admin.email",
         "super_admin.password",
+        "cluster.secret",
     ];
 
     fn sample(key: &str) -> &'static str {
@@ -945,7 +1033,9 @@ mod tests {
             documented.push(key);
         }
         for key in keys() {
-            let secret = key.starts_with("webhook.") || key.starts_with("super_admin.");
+            let secret = key.starts_with("webhook.")
+                || key.starts_with("super_admin.")
+                || key == "cluster.secret";
             if secret {
                 assert!(
                     shipped.contains(&env_var(&key)),
@@ -1209,7 +1299,7 @@ mod tests {
         let err = message("listne = \"x\"\n", &[]);
         assert!(err.contains("unknown key `listne`"), "{err}");
         assert!(
-            err.contains("(known keys: cors_origins, data_dir, "),
+            err.contains("(known keys: cluster.advertise, cluster.listen, cluster.secret, cors_origins, data_dir, "),
             "{err}"
         );
         let mut sections: Vec<&str> = Vec::new();
@@ -1220,7 +1310,7 @@ mod tests {
             }
         }
         sections.dedup();
-        assert_eq!(sections.len(), 7, "{sections:?}");
+        assert_eq!(sections.len(), 8, "{sections:?}");
         for section in sections {
             let err = message(&format!("[{section}]\nnope = 1\n"), &[]);
             assert!(

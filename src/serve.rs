@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use boothhub_actors::clock::SystemClock;
+use boothhub_actors::cluster::{Cluster, ConnectionCount};
 use boothhub_actors::context::HubSettings;
 use boothhub_actors::directory::UserInput;
 use boothhub_actors::domain::rate::RateLimit;
 use boothhub_actors::domain::records::Role;
 use boothhub_actors::hub::Hub;
-use boothhub_actors::store::Store;
 use boothhub_actors::store::embedded::EmbeddedStore;
 use boothhub_actors::store::scylla::{ScyllaSettings, ScyllaStore};
+use boothhub_actors::store::{ClusterStore, Store};
 use tracing::{info, warn};
 
 use crate::app;
@@ -31,8 +32,14 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// The configured store, and what several nodes share through it when it is the CQL store.
+pub struct OpenStore {
+    pub store: Arc<dyn Store>,
+    pub cluster: Option<Arc<dyn ClusterStore>>,
+}
+
 /// Opens the configured store, applying its schema.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<OpenStore> {
     crate::files::private_dir(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data dir {} (BOOTHHUB_DATA_DIR)",
@@ -46,7 +53,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .await
                 .context("opening the embedded store")??;
             info!(path = %store.path().display(), "embedded store open");
-            Ok(Arc::new(store))
+            Ok(OpenStore {
+                store: Arc::new(store),
+                cluster: None,
+            })
         }
         StoreKind::Scylla => {
             let settings = ScyllaSettings {
@@ -61,7 +71,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 )
             })?;
             info!(nodes = %settings.nodes.join(","), keyspace = %settings.keyspace, "ScyllaDB store open");
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            Ok(OpenStore {
+                store: Arc::clone(&store) as _,
+                cluster: Some(store),
+            })
         }
     }
 }
@@ -78,7 +92,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     info!(source = %config.source, store = ?config.store, data_dir = %config.data_dir.display(), "starting boothhub");
 
-    let store = open_store(&config).await?;
+    let OpenStore {
+        store,
+        cluster: cluster_store,
+    } = open_store(&config).await?;
     let arrival = config.rate_limits.arrival();
     let settings = HubSettings {
         scan_limit: RateLimit {
@@ -105,7 +122,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let rustls = tls::rustls_config(&tls_files).await?;
 
-    let state = AppState::new(Arc::clone(&hub), Arc::new(config.clone()), metrics);
+    let listener = listen(&config)
+        .with_context(|| format!("cannot listen on {} (BOOTHHUB_LISTEN)", config.listen))?;
+    let token_sockets = Arc::new(TokenSockets::new(config.ws.max_connections_per_token));
+    let https = listener.local_addr()?;
+    let cluster = join(&config, https, &hub, cluster_store, &token_sockets).await?;
+    let state = AppState::new(
+        Arc::clone(&hub),
+        Arc::new(config.clone()),
+        metrics,
+        Arc::clone(&token_sockets),
+        Arc::clone(&cluster),
+    );
     let sockets = Arc::clone(&state.token_sockets);
     let socket_tasks = state.socket_tasks.clone();
     let app = app::router(state);
@@ -114,15 +142,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&sockets),
         Arc::clone(&hub),
     ));
-    tokio::spawn(shutdown_on_signal(handle.clone(), sockets));
+    tokio::spawn(shutdown_on_signal(
+        handle.clone(),
+        sockets,
+        Arc::clone(&cluster),
+    ));
     let listening = handle.clone();
     tokio::spawn(async move {
         if let Some(addr) = listening.listening().await {
             info!(addr = %addr, url = %format!("https://{addr}"), "listening");
         }
     });
-    let listener = listen(&config)
-        .with_context(|| format!("cannot listen on {} (BOOTHHUB_LISTEN)", config.listen))?;
     // TLS over the counting acceptor: a connection over a cap is closed before its handshake.
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
         .acceptor(CountingAcceptor::new(ConnLimits::new(config.http)));
@@ -147,6 +177,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     hub.shutdown().await;
     info!("stopped");
     Ok(())
+}
+
+/// Joins the cluster of the store when `cluster.listen` is set; else the node runs alone
+/// (and gives its HTTPS address as its address).
+async fn join(
+    config: &Config,
+    https: SocketAddr,
+    hub: &Arc<Hub>,
+    store: Option<Arc<dyn ClusterStore>>,
+    sockets: &Arc<TokenSockets>,
+) -> anyhow::Result<Arc<Cluster>> {
+    let counted = Arc::clone(sockets);
+    let connections: ConnectionCount = Arc::new(move || counted.total() as u64);
+    let ctx = Arc::clone(hub.context());
+    let children = Arc::clone(hub.children());
+    match (config.cluster.address(), store) {
+        (Some(address), Some(store)) => {
+            Cluster::join(address.to_owned(), store, ctx, children, connections)
+                .await
+                .context("joining the cluster (BOOTHHUB_CLUSTER_LISTEN)")
+        }
+        // `check_serve` refuses a cluster address without the CQL store.
+        _ => Ok(Cluster::solo(https.to_string(), ctx, children, connections)),
+    }
 }
 
 /// The listening socket; accepted sockets inherit its send buffer size.
@@ -202,7 +256,11 @@ async fn close_expired_sockets(sockets: Arc<TokenSockets>, hub: Arc<Hub>) {
 
 /// On SIGTERM or Ctrl-C: WebSocket clients get close 1001 ("going away": reconnect and
 /// resume), then requests in flight get `DRAIN` to finish.
-async fn shutdown_on_signal(handle: axum_server::Handle, sockets: Arc<TokenSockets>) {
+async fn shutdown_on_signal(
+    handle: axum_server::Handle,
+    sockets: Arc<TokenSockets>,
+    cluster: Arc<Cluster>,
+) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -221,6 +279,8 @@ async fn shutdown_on_signal(handle: axum_server::Handle, sockets: Arc<TokenSocke
         () = ctrl_c => {},
         () = terminate => {},
     }
+    // Out of the membership first, so that peers stop counting on this node.
+    cluster.leave().await;
     let closed = sockets.close_all(CLOSE_GOING_AWAY, "the hub is shutting down");
     info!(
         websockets = closed,

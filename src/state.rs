@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use boothhub_actors::cluster::Cluster;
 use boothhub_actors::hub::Hub;
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -37,10 +38,18 @@ pub struct AppState {
     /// Every WebSocket's task (its reader, which owns its writer): shutdown waits for them
     /// to send their close frames.
     pub socket_tasks: TaskTracker,
+    /// This node among the others (or alone).
+    pub cluster: Arc<Cluster>,
 }
 
 impl AppState {
-    pub fn new(hub: Arc<Hub>, config: Arc<Config>, metrics: Option<PrometheusHandle>) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        config: Arc<Config>,
+        metrics: Option<PrometheusHandle>,
+        token_sockets: Arc<TokenSockets>,
+        cluster: Arc<Cluster>,
+    ) -> Self {
         let limits = &config.rate_limits;
         let ws = config.ws;
         AppState {
@@ -49,7 +58,8 @@ impl AppState {
                 idle_timeout: Duration::from_secs(ws.idle_timeout_seconds),
                 queue_capacity: ws.queue_capacity,
             },
-            token_sockets: Arc::new(TokenSockets::new(ws.max_connections_per_token)),
+            token_sockets,
+            cluster,
             socket_tasks: TaskTracker::new(),
             booking_limiter: Arc::new(IpLimiter::new(limits.booking())),
             login_limiter: Arc::new(IpLimiter::new(limits.login())),

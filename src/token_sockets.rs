@@ -167,6 +167,11 @@ impl TokenSockets {
         )
     }
 
+    /// Open sockets of every token.
+    pub fn total(&self) -> usize {
+        self.open.iter().map(|entry| entry.sockets.len()).sum()
+    }
+
     /// Open sockets of a token.
     pub fn count(&self, token_hash: &str) -> usize {
         self.open

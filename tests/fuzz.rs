@@ -23,9 +23,11 @@ use boothhub::app::router;
 use boothhub::auth::webhook;
 use boothhub::config::Config;
 use boothhub::state::AppState;
+use boothhub::token_sockets::TokenSockets;
 use boothhub::ws::message::{Assembler, Fragment, MAX_MESSAGE};
 use boothhub::ws::protocol::decode;
 use boothhub_actors::clock::SystemClock;
+use boothhub_actors::cluster::Cluster;
 use boothhub_actors::context::HubSettings;
 use boothhub_actors::directory::UserInput;
 use boothhub_actors::domain::records::Role;
@@ -84,7 +86,14 @@ fn rig() -> &'static Rig {
                 .create_user(None, input, hash)
                 .await
                 .unwrap();
-            let app = router(AppState::new(hub, Arc::new(config), None));
+            let sockets = Arc::new(TokenSockets::new(config.ws.max_connections_per_token));
+            let cluster = Cluster::solo(
+                config.listen.to_string(),
+                Arc::clone(hub.context()),
+                Arc::clone(hub.children()),
+                Arc::new(|| 0),
+            );
+            let app = router(AppState::new(hub, Arc::new(config), None, sockets, cluster));
             let login = json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD });
             let (_, body) = call(&app, "POST", "/auth/login", None, &login.to_string(), None).await;
             let token = body["token"].as_str().unwrap().to_owned();

@@ -1,7 +1,7 @@
 //! Booth Hub's core, a strict stack of layers (each imports only the ones below it; checked
 //! by `scripts/module-cycles`, see `docs/ARCHITECTURE.md`):
 //!
-//! - [`hub`]: the façade transports call;
+//! - [`hub`]: the façade transports call; [`cluster`]: this node among others on one store;
 //! - the actors: [`supervisor`] (the tables of children and their restarts), [`session`],
 //!   [`booth`], [`connection`], and the [`directory`] of users, outlets and booths;
 //! - what actors share: [`sequencer`] (a client's ordered queue), [`router`] (stream →
@@ -13,6 +13,7 @@
 
 pub mod booth;
 pub mod clock;
+pub mod cluster;
 pub mod connection;
 pub mod context;
 pub mod directory;

@@ -73,9 +73,17 @@ declare_metrics!(ACTOR_METRICS {
     Histogram STORE_GROUP_COMMIT_SIZE = "boothhub_store_group_commit_size":
         "Changes committed together in one embedded-store transaction.";
     Counter STORE_SEQ_CONFLICTS = "boothhub_store_seq_conflicts_total":
-        "Compare-and-sets on a stream head (CQL store) that lost to another node's";
+        "Compare-and-sets on a stream head (CQL store) that lost to another node's.";
     Counter STORE_SEQ_TIMEOUTS = "boothhub_store_seq_timeouts_total":
-        "Commits (CQL store) that could not take their seqs in time and answered 503";
+        "Commits (CQL store) that could not take their seqs in time and answered 503.";
+    Gauge CLUSTER_NODES = "boothhub_cluster_nodes":
+        "Live nodes of the cluster, as this node last read the membership.";
+    Counter CLUSTER_EVENTS_FANNED_IN = "boothhub_cluster_events_fanned_in_total":
+        "Events committed by another node and pushed to this node's listeners.";
+    Histogram CLUSTER_PUSH_LATENCY = "boothhub_cluster_push_latency_seconds":
+        "From an event's commit on another node to its hand-over to this node's listeners.";
+    Counter CLUSTER_FANOUT_HOLES_SKIPPED = "boothhub_cluster_fanout_holes_skipped_total":
+        "Places in the fan-out log given up on after 10 s (a writer that died between its seqs and its batch).";
     Counter STORE_WRITER_PANICS = "boothhub_store_writer_panics_total":
         "Embedded-store writes that panicked (a bug); their callers were told they failed.";
 });

@@ -1,4 +1,4 @@
-//! `/healthz` (the process serves), `/readyz` (the store answers), `/metrics` (Prometheus).
+//! `/healthz` (the process serves), `/readyz` (the store answers and the node has joined), `/metrics` (Prometheus).
 
 use std::time::Duration;
 
@@ -25,6 +25,14 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    // A node of a cluster is ready once it has joined (contract §8); it leaves at SIGTERM.
+    if !state.cluster.is_joined() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not joined" })),
+        )
+            .into_response();
+    }
     let ping = tokio::time::timeout(Duration::from_secs(2), state.hub.store().ping()).await;
     match ping {
         Ok(Ok(())) => Json(json!({ "status": "ready" })).into_response(),

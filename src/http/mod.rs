@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bookings;
 pub mod booths;
+pub mod cluster;
 pub mod dead_letters;
 pub mod extract;
 pub mod health;
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(health::routes())
+        .merge(cluster::routes())
         .merge(auth::routes())
         .merge(outlets::routes())
         .merge(users::routes())

@@ -13,6 +13,7 @@
 mod audit;
 mod bad_input;
 mod cli;
+mod cluster;
 mod cql_outage;
 mod durability;
 mod harness;

@@ -42,6 +42,8 @@ pub enum Action {
     SystemConfig,
     ReadAudit,
     Subscribe,
+    /// See the nodes of the cluster (`GET /cluster`, contract §8).
+    ViewCluster,
 }
 
 /// Why an action is not allowed: 401 without credentials, 403 with the wrong role.
@@ -80,9 +82,10 @@ pub fn permits(caller: Option<&Principal>, action: Action) -> Result<(), Denied>
     };
     let allowed = match caller {
         Principal::SuperAdmin { .. } => true,
-        Principal::Admin { .. } => {
-            !matches!(action, ManageOutlets | ManageAdminUsers | SystemConfig)
-        }
+        Principal::Admin { .. } => !matches!(
+            action,
+            ManageOutlets | ManageAdminUsers | SystemConfig | ViewCluster
+        ),
         Principal::Booth { .. } => matches!(action, DriveSession | ReadSession | Subscribe),
     };
     if allowed {
@@ -177,7 +180,7 @@ mod tests {
     use super::Action::*;
     use super::*;
 
-    const ACTIONS: [Action; 16] = [
+    const ACTIONS: [Action; 17] = [
         Logout,
         CreateBooking,
         DriveSession,
@@ -194,6 +197,7 @@ mod tests {
         SystemConfig,
         ReadAudit,
         Subscribe,
+        ViewCluster,
     ];
 
     /// Columns: anonymous, booth, admin, super admin (true = allowed).
@@ -215,6 +219,7 @@ mod tests {
             SystemConfig => [false, false, false, true],
             ReadAudit => [false, false, true, true],
             Subscribe => [false, true, true, true],
+            ViewCluster => [false, false, false, true],
         }
     }
 

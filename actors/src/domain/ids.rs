@@ -63,6 +63,10 @@ id_type!(
     AuditId
 );
 id_type!(
+    /// A hub process of a cluster (contract §8): new at each start.
+    NodeId
+);
+id_type!(
     /// A stored payment notification: named by its provider event id (see
     /// [`PaymentId::of_event`]), so every record has one, those stored before it existed too.
     PaymentId

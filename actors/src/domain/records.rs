@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AuditId, BookingId, BoothId, OutletId, UserId};
+use super::ids::{AuditId, BookingId, BoothId, NodeId, OutletId, UserId};
 use super::validate::{FieldErrors, is_text};
 
 pub const DEFAULT_TIMEZONE: &str = "Asia/Jakarta";
@@ -175,6 +175,20 @@ pub struct Booth {
     /// When the booth was last heard from (its last connection closing, or opening).
     #[serde(default)]
     pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A live hub node of a cluster, as its heartbeat last recorded it (contract §8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: NodeId,
+    /// Where its peers reach it (`BOOTHHUB_CLUSTER_ADVERTISE`, else `_LISTEN`).
+    pub address: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// Its clients' open WebSockets.
+    pub connections: u64,
+    /// The bookings whose session actors it holds.
+    pub sessions: u64,
 }
 
 /// A booth event that was sent six times and never acked.

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{Event, StoredEvent, Stream};
-use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
+use crate::domain::ids::{BookingId, BoothId, NodeId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
-use crate::domain::records::{AuditEntry, AuditKind, Booth, DeadLetter, Outlet, User};
+use crate::domain::records::{AuditEntry, AuditKind, Booth, DeadLetter, NodeInfo, Outlet, User};
 use crate::domain::status::Status;
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -68,6 +68,52 @@ pub enum BookingWrite {
     /// A booking brought back to a live status (by an override) that claims its slot again:
     /// refused with [`StoreError::SlotTaken`] when other live bookings hold it now.
     Reclaim(Booking, SlotClaim),
+}
+
+/// One committed change as the other nodes of a cluster see it: its events at their places,
+/// keyed by the first seq it took on `all`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fanned {
+    /// The change's first seq on `all`.
+    pub seq: u64,
+    /// The node that committed it.
+    pub origin: NodeId,
+    pub events: Vec<StoredEvent>,
+}
+
+impl Fanned {
+    /// The seq on `all` just after this change's.
+    pub fn next(&self) -> u64 {
+        let on_all = self
+            .events
+            .iter()
+            .filter(|e| e.stream == Stream::All)
+            .count() as u64;
+        self.seq + on_all.max(1)
+    }
+}
+
+/// What several nodes on one store share beyond [`Store`] (contract §8): membership by
+/// heartbeat and the log of changes they tail. Only the CQL store has it; the embedded store
+/// is one process's file.
+#[async_trait]
+pub trait ClusterStore: Send + Sync + std::fmt::Debug {
+    /// From now on, every committed change is also written to the fan-out log as `origin`'s.
+    fn fan_out_as(&self, origin: NodeId);
+    /// Records `node` as live for `ttl` from now (its heartbeat).
+    async fn heartbeat(&self, node: &NodeInfo, ttl: std::time::Duration) -> Result<(), StoreError>;
+    /// Takes `node` out of the membership at once (a clean shutdown).
+    async fn leave(&self, node: NodeId) -> Result<(), StoreError>;
+    /// The live nodes: those whose last heartbeat has not expired.
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;
+    /// Fanned-out changes whose first seq on `all` is `from` or later and at most `upto`, in
+    /// seq order, at most `limit`.
+    async fn fanned_from(
+        &self,
+        from: u64,
+        upto: u64,
+        limit: u32,
+    ) -> Result<Vec<Fanned>, StoreError>;
 }
 
 /// A page of a listing; `next_cursor` is opaque and `None` on the last page.

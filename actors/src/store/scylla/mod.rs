@@ -3,6 +3,7 @@
 //! (LWT where compare-and-set is needed, logged batches for atomicity, consistency levels)
 //! are in `schema/README.md`.
 
+mod cluster;
 mod cql;
 mod scope;
 
@@ -25,7 +26,7 @@ use super::{
 use crate::domain::booking::{Booking, SlotClaim};
 use crate::domain::config::SystemConfig;
 use crate::domain::event::{StoredEvent, Stream};
-use crate::domain::ids::{BookingId, BoothId, OutletId, PaymentId, UserId};
+use crate::domain::ids::{BookingId, BoothId, NodeId, OutletId, PaymentId, UserId};
 use crate::domain::payment::Payment;
 use crate::domain::records::{AuditEntry, Booth, DeadLetter, Outlet, Role, User};
 use crate::metrics::{STORE_SEQ_CONFLICTS, STORE_SEQ_TIMEOUTS};
@@ -36,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../schema/cql/002_booking_events.cql"),
     include_str!("../../../../schema/cql/003_offboarding.cql"),
     include_str!("../../../../schema/cql/004_payment_ids.cql"),
+    include_str!("../../../../schema/cql/005_cluster.cql"),
 ];
 /// The schema version that finds payments by id: the payments before it are indexed then.
 const PAYMENT_IDS_VERSION: usize = 4;
@@ -70,6 +72,8 @@ pub struct ScyllaStore {
     /// the writers of one booth take turns here, so that none writes back an older record
     /// over another's change. One node writes a keyspace (`schema/README.md`).
     booth_writes: dashmap::DashMap<BoothId, Arc<tokio::sync::Mutex<()>>>,
+    /// Set on a node of a cluster: each change is also written to the fan-out log as its.
+    origin: std::sync::OnceLock<NodeId>,
 }
 
 /// Where to connect and what to create.
@@ -135,6 +139,7 @@ impl ScyllaStore {
             cql,
             heads: dashmap::DashMap::new(),
             booth_writes: dashmap::DashMap::new(),
+            origin: std::sync::OnceLock::new(),
         };
         store.migrate(&settings.replication, version).await?;
         Ok(store)
@@ -717,6 +722,9 @@ impl ScyllaStore {
                 stored.push(placed);
             }
         }
+        if let Some(origin) = self.origin.get() {
+            fan_out(batch, *origin, &stored)?;
+        }
         Ok(stored)
     }
 
@@ -866,6 +874,36 @@ impl ScyllaStore {
 
 /// Whether a payment claim (`<owner>@<millis of the payment's received_at>`) is older than
 /// [`PAYMENT_CLAIM_STALE`] at `now`. An unreadable claim is stale: it was not written by us.
+/// Adds the fan-out row of a change whose events are `stored` to its batch: keyed by its first
+/// seq on `all`. A change with nothing on `all` (none is made today) is not fanned out.
+fn fan_out(
+    batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+    origin: NodeId,
+    stored: &[StoredEvent],
+) -> Result<(), StoreError> {
+    let Some(first) = stored
+        .iter()
+        .filter(|e| e.stream == Stream::All)
+        .map(|e| e.seq)
+        .min()
+    else {
+        if !stored.is_empty() {
+            tracing::warn!("a change with no event on `all` is not fanned out to other nodes");
+        }
+        return Ok(());
+    };
+    batch.push((
+        "INSERT INTO {ks}.fanout (bucket, seq, origin, events) VALUES (?, ?, ?, ?)",
+        vec![
+            bigint(bucket(first)),
+            bigint(first as i64),
+            text(origin.to_string()),
+            text(to_json(&stored)?),
+        ],
+    ));
+    Ok(())
+}
+
 fn claim_is_stale(holder: &str, now: DateTime<Utc>) -> bool {
     holder
         .rsplit_once('@')

@@ -1,0 +1,281 @@
+//! Several nodes on one store (contract §8): this node's membership (a heartbeat row in the
+//! store; no peer list) and the fan-out of changes other nodes commit to this node's listeners
+//! (a tail of the store's fan-out log, in `all` order; see [`tail`]). A node started without a
+//! cluster address runs alone ([`Cluster::solo`]) and lists only itself.
+//!
+//! Sits beside the façade: it reads the supervisor's tables and publishes to the context's
+//! router, as a commit does.
+
+pub mod tail;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::context::HubContext;
+use crate::domain::event::{EventKind, Stream};
+use crate::domain::ids::NodeId;
+use crate::domain::records::NodeInfo;
+use crate::error::HubError;
+use crate::metrics::{
+    CLUSTER_EVENTS_FANNED_IN, CLUSTER_FANOUT_HOLES_SKIPPED, CLUSTER_NODES, CLUSTER_PUSH_LATENCY,
+};
+use crate::store::{ClusterStore, Fanned};
+use crate::supervisor::Children;
+
+use self::tail::Cursor;
+
+/// How often a node writes its heartbeat.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// How long a heartbeat keeps a node listed: a node that stops beating (kill -9, a lost
+/// machine, a long pause) leaves the membership this long after its last beat.
+pub const HEARTBEAT_TTL: Duration = Duration::from_secs(10);
+/// How often the fan-out log is read for changes of other nodes when it is idle.
+const TAIL_EVERY: Duration = Duration::from_millis(20);
+/// Changes read from the fan-out log at once.
+const TAIL_PAGE: u32 = 256;
+
+/// The open WebSockets of this node, as the transport counts them.
+pub type ConnectionCount = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// This node as a member: who it is, and what it tells the others.
+pub struct Cluster {
+    id: NodeId,
+    address: String,
+    started_at: DateTime<Utc>,
+    store: Option<Arc<dyn ClusterStore>>,
+    ctx: Arc<HubContext>,
+    children: Arc<Children>,
+    connections: ConnectionCount,
+    joined: AtomicBool,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("id", &self.id)
+            .field("address", &self.address)
+            .field("clustered", &self.store.is_some())
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// A node that runs alone: its membership is itself.
+    pub fn solo(
+        address: String,
+        ctx: Arc<HubContext>,
+        children: Arc<Children>,
+        connections: ConnectionCount,
+    ) -> Arc<Cluster> {
+        let cluster = Cluster::new(address, None, ctx, children, connections);
+        cluster.joined.store(true, Ordering::Release);
+        Arc::new(cluster)
+    }
+
+    /// Joins the cluster of `store`: writes this node's first heartbeat, reads the membership,
+    /// then keeps beating and tails the changes of the other nodes until [`Cluster::leave`].
+    pub async fn join(
+        address: String,
+        store: Arc<dyn ClusterStore>,
+        ctx: Arc<HubContext>,
+        children: Arc<Children>,
+        connections: ConnectionCount,
+    ) -> Result<Arc<Cluster>, HubError> {
+        let cluster = Arc::new(Cluster::new(
+            address,
+            Some(Arc::clone(&store)),
+            ctx,
+            children,
+            connections,
+        ));
+        // Changes committed from here on are fanned out; the tail starts at the head of
+        // `all` read after that, so no change falls between the two.
+        store.fan_out_as(cluster.id);
+        let head = cluster.ctx.store.stream_head(Stream::All).await?;
+        store
+            .heartbeat(&cluster.info(cluster.ctx.clock.now()), HEARTBEAT_TTL)
+            .await?;
+        let nodes = store.nodes().await?;
+        metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64);
+        cluster.joined.store(true, Ordering::Release);
+        info!(node = %cluster.id, address = %cluster.address, nodes = nodes.len(), "joined the cluster");
+        tokio::spawn(beat(Arc::clone(&cluster), cluster.stop.subscribe()));
+        tokio::spawn(follow(
+            Arc::clone(&cluster),
+            Cursor::at(head + 1),
+            cluster.stop.subscribe(),
+        ));
+        Ok(cluster)
+    }
+
+    fn new(
+        address: String,
+        store: Option<Arc<dyn ClusterStore>>,
+        ctx: Arc<HubContext>,
+        children: Arc<Children>,
+        connections: ConnectionCount,
+    ) -> Cluster {
+        Cluster {
+            id: NodeId::new(),
+            address,
+            started_at: ctx.clock.now(),
+            store,
+            ctx,
+            children,
+            connections,
+            joined: AtomicBool::new(false),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Whether the node runs with others (`BOOTHHUB_CLUSTER_LISTEN` set).
+    pub fn is_clustered(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Whether the node has joined (a lone node is its own membership from the start).
+    pub fn is_joined(&self) -> bool {
+        self.joined.load(Ordering::Acquire)
+    }
+
+    /// This node as its heartbeat describes it at `now`.
+    pub fn info(&self, now: DateTime<Utc>) -> NodeInfo {
+        NodeInfo {
+            id: self.id,
+            address: self.address.clone(),
+            started_at: self.started_at,
+            last_seen_at: now,
+            connections: (self.connections)(),
+            sessions: self.children.session_count() as u64,
+        }
+    }
+
+    /// The live nodes, oldest first.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, HubError> {
+        let mut nodes = match &self.store {
+            Some(store) => store.nodes().await?,
+            None => vec![self.info(self.ctx.clock.now())],
+        };
+        nodes.sort_by_key(|n| (n.started_at, n.id));
+        Ok(nodes)
+    }
+
+    /// Stops beating and tailing and takes this node out of the membership at once.
+    pub async fn leave(&self) {
+        let _ = self.stop.send(true);
+        self.joined.store(false, Ordering::Release);
+        if let Some(store) = &self.store {
+            match store.leave(self.id).await {
+                Ok(()) => info!(node = %self.id, "left the cluster"),
+                Err(err) => {
+                    warn!(error = %err, "could not leave the cluster; the heartbeat will expire")
+                }
+            }
+        }
+    }
+
+    /// Hands a change another node committed to this node's listeners.
+    async fn hand_over(&self, fanned: Fanned) {
+        if fanned.origin == self.id {
+            return;
+        }
+        let now = self.ctx.clock.now();
+        for event in &fanned.events {
+            let took = (now - event.event.at).to_std().unwrap_or_default();
+            metrics::histogram!(CLUSTER_PUSH_LATENCY).record(took.as_secs_f64());
+        }
+        metrics::counter!(CLUSTER_EVENTS_FANNED_IN).increment(fanned.events.len() as u64);
+        let config_changed = fanned
+            .events
+            .iter()
+            .any(|e| e.event.event == EventKind::ConfigUpdated);
+        if config_changed {
+            // Another node changed the system config: sessions started here from now on
+            // use it, as on the node that changed it.
+            match self.ctx.store.system_config().await {
+                Ok(Some(config)) => self.ctx.set_config(config),
+                Ok(None) => {}
+                Err(err) => warn!(error = %err, "could not read the changed system config"),
+            }
+        }
+        self.ctx.publish(fanned.events);
+    }
+}
+
+/// Writes this node's heartbeat every [`HEARTBEAT_EVERY`] until told to stop.
+async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
+    let Some(store) = cluster.store.clone() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let info = cluster.info(cluster.ctx.clock.now());
+        if let Err(err) = store.heartbeat(&info, HEARTBEAT_TTL).await {
+            warn!(error = %err, "heartbeat not written");
+        }
+        match store.nodes().await {
+            Ok(nodes) => metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64),
+            Err(err) => warn!(error = %err, "membership not read"),
+        }
+    }
+}
+
+/// Tails the fan-out log and hands other nodes' changes to this node's listeners.
+async fn follow(cluster: Arc<Cluster>, mut cursor: Cursor, mut stop: watch::Receiver<bool>) {
+    let Some(store) = cluster.store.clone() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TAIL_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        // The head of `all` says whether anything was committed since; most reads stop here.
+        let head = match cluster.ctx.store.stream_head(Stream::All).await {
+            Ok(head) => head,
+            Err(err) => {
+                warn!(error = %err, "the head of `all` could not be read");
+                continue;
+            }
+        };
+        while head >= cursor.next() {
+            let rows = match store.fanned_from(cursor.next(), head, TAIL_PAGE).await {
+                Ok(rows) => rows,
+                Err(err) => {
+                    warn!(error = %err, "the fan-out log could not be read");
+                    break;
+                }
+            };
+            let full = rows.len() == TAIL_PAGE as usize;
+            let before = cursor.next();
+            let taken = cursor.take(rows, Instant::now());
+            if taken.skipped > 0 {
+                warn!(
+                    skipped = taken.skipped,
+                    "holes in the fan-out log given up on"
+                );
+                metrics::counter!(CLUSTER_FANOUT_HOLES_SKIPPED).increment(taken.skipped);
+            }
+            for fanned in taken.rows {
+                cluster.hand_over(fanned).await;
+            }
+            // Read on only while whole pages keep the cursor moving.
+            if !full || cursor.next() == before {
+                break;
+            }
+        }
+    }
+}

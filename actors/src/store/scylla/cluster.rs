@@ -1,0 +1,120 @@
+//! What the nodes of a cluster share through the keyspace (contract §8): the membership rows
+//! and the fan-out log (`schema/cql/005_cluster.cql`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::cql::{self, bigint, int, text, ts};
+use super::{ScyllaStore, bucket, from_json};
+use crate::domain::ids::NodeId;
+use crate::domain::records::NodeInfo;
+use crate::store::{ClusterStore, Fanned, StoreError};
+
+/// The one partition of `nodes`.
+const SHARD: i32 = 0;
+
+fn parse<T: std::str::FromStr>(value: Option<String>, what: &str) -> Result<T, StoreError> {
+    value
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("a stored {what} does not parse")))
+}
+
+#[async_trait]
+impl ClusterStore for ScyllaStore {
+    fn fan_out_as(&self, origin: NodeId) {
+        let _ = self.origin.set(origin);
+    }
+
+    async fn heartbeat(&self, node: &NodeInfo, ttl: Duration) -> Result<(), StoreError> {
+        let ttl = i32::try_from(ttl.as_secs().max(1)).unwrap_or(i32::MAX);
+        self.cql
+            .exec(
+                "INSERT INTO {ks}.nodes (shard, id, address, started_at, last_seen_at, connections, sessions) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+                vec![
+                    int(SHARD),
+                    text(node.id.to_string()),
+                    text(&node.address),
+                    ts(node.started_at),
+                    ts(node.last_seen_at),
+                    bigint(i64::try_from(node.connections).unwrap_or(i64::MAX)),
+                    bigint(i64::try_from(node.sessions).unwrap_or(i64::MAX)),
+                    int(ttl),
+                ],
+            )
+            .await
+    }
+
+    async fn leave(&self, node: NodeId) -> Result<(), StoreError> {
+        self.cql
+            .exec(
+                "DELETE FROM {ks}.nodes WHERE shard = ? AND id = ?",
+                vec![int(SHARD), text(node.to_string())],
+            )
+            .await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT id, address, started_at, last_seen_at, connections, sessions FROM {ks}.nodes WHERE shard = ?",
+                vec![int(SHARD)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let count = |i| cql::col_bigint(row, i).unwrap_or(0).max(0) as u64;
+                Ok(NodeInfo {
+                    id: parse(cql::col_text(row, 0), "node id")?,
+                    address: cql::col_text(row, 1).unwrap_or_default(),
+                    started_at: cql::col_ts(row, 2)
+                        .ok_or_else(|| StoreError::Corrupt("a node with no start".into()))?,
+                    last_seen_at: cql::col_ts(row, 3)
+                        .ok_or_else(|| StoreError::Corrupt("a node never seen".into()))?,
+                    connections: count(4),
+                    sessions: count(5),
+                })
+            })
+            .collect()
+    }
+
+    async fn fanned_from(
+        &self,
+        from: u64,
+        upto: u64,
+        limit: u32,
+    ) -> Result<Vec<Fanned>, StoreError> {
+        let mut fanned = vec![];
+        let mut at = from;
+        while at <= upto && fanned.len() < limit as usize {
+            let rows = self
+                .cql
+                .rows(
+                    "SELECT seq, origin, events FROM {ks}.fanout WHERE bucket = ? AND seq >= ? AND seq <= ? LIMIT ?",
+                    vec![
+                        bigint(bucket(at)),
+                        bigint(at as i64),
+                        bigint(i64::try_from(upto).unwrap_or(i64::MAX)),
+                        int(i32::try_from(limit).unwrap_or(i32::MAX)),
+                    ],
+                )
+                .await?;
+            for row in &rows {
+                if fanned.len() >= limit as usize {
+                    break;
+                }
+                let seq = cql::col_bigint(row, 0)
+                    .ok_or_else(|| StoreError::Corrupt("a fan-out row with no seq".into()))?;
+                fanned.push(Fanned {
+                    seq: seq as u64,
+                    origin: parse(cql::col_text(row, 1), "fan-out origin")?,
+                    events: from_json(&cql::col_text(row, 2).unwrap_or_default())?,
+                });
+            }
+            at = (at / super::EVENT_BUCKET + 1) * super::EVENT_BUCKET;
+        }
+        Ok(fanned)
+    }
+}

@@ -1,6 +1,7 @@
 //! What every actor shares ([`HubContext`]) and the hub's tunables ([`HubSettings`]). Sits
 //! below the actors: they hold the context, none of them owns it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,6 +28,12 @@ pub struct HubContext {
     /// The last presence of each booth seen by this hub.
     pub presence: DashMap<BoothId, Presence>,
     config: RwLock<SystemConfig>,
+    /// Whether other nodes commit to the same store (contract §8): then a session actor's
+    /// state may be older than the store's, and is read again before a deadline is applied.
+    clustered: AtomicBool,
+    /// Whether this node applies deadlines that fall due: a node alone always does; in a
+    /// cluster only its timekeeper does (see `cluster`), the others keep their timers armed.
+    keeps_time: AtomicBool,
 }
 
 impl HubContext {
@@ -48,6 +55,8 @@ impl HubContext {
             router: StreamRouter::default(),
             presence: DashMap::new(),
             config: RwLock::new(config),
+            clustered: AtomicBool::new(false),
+            keeps_time: AtomicBool::new(true),
         }
     }
 
@@ -63,6 +72,21 @@ impl HubContext {
             Ok(mut current) => *current = config,
             Err(poisoned) => *poisoned.into_inner() = config,
         }
+    }
+
+    pub fn is_clustered(&self) -> bool {
+        self.clustered.load(Ordering::Acquire)
+    }
+
+    pub fn keeps_time(&self) -> bool {
+        self.keeps_time.load(Ordering::Acquire)
+    }
+
+    /// Set by the cluster membership: whether this node runs with others, and whether it is
+    /// the one that applies deadlines.
+    pub fn set_timekeeping(&self, clustered: bool, keeps_time: bool) {
+        self.clustered.store(clustered, Ordering::Release);
+        self.keeps_time.store(keeps_time, Ordering::Release);
     }
 
     /// Hands committed events to their streams' listeners. Called only after commit.

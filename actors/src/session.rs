@@ -28,6 +28,9 @@ use crate::traced::Traced;
 
 /// How long the actor of a finished booking stays around for late requests.
 const IDLE_STOP: Duration = Duration::from_secs(30);
+/// How often a node that is not the cluster's timekeeper looks again at a deadline that fell
+/// due (it applies it once it becomes the timekeeper).
+const NOT_TIMEKEEPER_RECHECK: Duration = Duration::from_secs(1);
 /// The stop reason of an idle finished booking's actor (not restarted).
 pub const IDLE_STOP_REASON: &str = "finished booking idle";
 
@@ -65,6 +68,8 @@ pub enum SessionMsg {
     Retune,
     /// A timer fired: apply whatever is due.
     Tick,
+    /// Another node of the cluster committed a change of this booking: read it again.
+    Refresh,
     /// No request for a while on a finished booking: stop.
     Idle { generation: u64 },
 }
@@ -80,6 +85,7 @@ impl SessionMsg {
             SessionMsg::Payment { .. } => "payment",
             SessionMsg::Read { .. } => "read",
             SessionMsg::Retune => "retune",
+            SessionMsg::Refresh => "refresh",
             SessionMsg::Tick => "tick",
             SessionMsg::Idle { .. } => "idle",
         }
@@ -240,6 +246,7 @@ impl SessionState {
             }
             SessionMsg::Retune => state.retune().await?,
             SessionMsg::Tick => state.catch_up().await?,
+            SessionMsg::Refresh => state.reload().await?,
             SessionMsg::Idle { generation } => {
                 if generation == state.idle_generation && !state.booking.status.is_live() {
                     myself.stop(Some(IDLE_STOP_REASON.into()));
@@ -262,7 +269,12 @@ impl SessionState {
         }
         self.idle_generation += 1;
         if let Some(due) = self.booking.due() {
-            let delay = until(self.now(), due.at()) + Duration::from_millis(1);
+            let mut delay = until(self.now(), due.at()) + Duration::from_millis(1);
+            if !self.ctx.keeps_time() {
+                // Another node applies deadlines; look again in a while, in case this node
+                // becomes the timekeeper (its timekeeper died or left).
+                delay = delay.max(NOT_TIMEKEEPER_RECHECK);
+            }
             self.timer = Some(myself.send_after(delay, || SessionMsg::Tick.into()));
         } else if !self.booking.status.is_live() {
             let generation = self.idle_generation;
@@ -274,6 +286,31 @@ impl SessionState {
     /// Applies a timer that is due (arrival deadline, session end). A store failure here is
     /// returned as an error: the supervisor restarts the actor from the store, which retries.
     async fn catch_up(&mut self) -> Result<(), HubError> {
+        let Some(due) = self.booking.due() else {
+            return Ok(());
+        };
+        let now = self.now();
+        if now <= due.at() || !self.ctx.keeps_time() {
+            return Ok(());
+        }
+        if self.ctx.is_clustered() {
+            // Another node may have changed the booking since this actor last saw it.
+            self.reload().await?;
+            return self.catch_up_known().await;
+        }
+        self.catch_up_known().await
+    }
+
+    /// Reads the booking again from the store (another node committed a change of it).
+    async fn reload(&mut self) -> Result<(), HubError> {
+        if let Some(stored) = self.ctx.store.booking(self.booking.id).await? {
+            self.booking = stored;
+        }
+        Ok(())
+    }
+
+    /// Applies the deadline that is due by the booking as this actor holds it.
+    async fn catch_up_known(&mut self) -> Result<(), HubError> {
         let Some(due) = self.booking.due() else {
             return Ok(());
         };
@@ -660,6 +697,60 @@ mod tests {
             (2, EventKind::SessionExpired),
         ];
         assert_eq!(kinds, want, "the outlet stream in order");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_that_keeps_no_time_applies_a_due_deadline_once_it_does() {
+        let world = world(1).await;
+        world.hub.context().set_timekeeping(true, false);
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 10, false))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30 * 60)).await;
+        assert_eq!(
+            status_of(&world, booking.id).await,
+            Status::PendingPayment,
+            "another node keeps time"
+        );
+        // Meanwhile another node overrode it (its own actor here, as a peer's would be, is
+        // not told).
+        let mut overridden = world.store.booking(booking.id).await.unwrap().unwrap();
+        overridden.status = Status::Overridden;
+        world
+            .store
+            .commit(crate::store::Change {
+                booking: Some(crate::store::BookingWrite::Update(overridden)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // This node becomes the timekeeper: it reads the booking again before applying the
+        // deadline that passed, and finds nothing due.
+        world.hub.context().set_timekeeping(true, true);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = world.store.booking(booking.id).await.unwrap().unwrap();
+        assert_eq!(after.status, Status::Overridden, "{after:?}");
+
+        // Another booking, untouched elsewhere: its passed deadline is applied, once.
+        world.hub.context().set_timekeeping(true, false);
+        let other = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 40, false))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30 * 60)).await;
+        assert_eq!(status_of(&world, other.id).await, Status::PendingPayment);
+        world.hub.context().set_timekeeping(true, true);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(status_of(&world, other.id).await, Status::Expired);
+        let events = world.store.booking_events(other.id).await.unwrap();
+        let expiries = events
+            .iter()
+            .filter(|e| e.event.event == EventKind::SessionExpired)
+            .count();
+        assert_eq!(expiries, 1, "{events:?}");
     }
 
     #[tokio::test(start_paused = true)]

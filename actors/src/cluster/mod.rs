@@ -3,6 +3,11 @@
 //! (a tail of the store's fan-out log, in `all` order; see [`tail`]). A node started without a
 //! cluster address runs alone ([`Cluster::solo`]) and lists only itself.
 //!
+//! Deadlines: every node holds session actors (a request on any node finds or starts one),
+//! but only the timekeeper, the oldest live node, applies deadlines; the others keep their
+//! timers armed and apply what is due once they become the timekeeper. A session actor reads
+//! its booking again when another node commits a change of it, and before a deadline.
+//!
 //! Sits beside the façade: it reads the supervisor's tables and publishes to the context's
 //! router, as a commit does.
 
@@ -24,6 +29,7 @@ use crate::error::HubError;
 use crate::metrics::{
     CLUSTER_EVENTS_FANNED_IN, CLUSTER_FANOUT_HOLES_SKIPPED, CLUSTER_NODES, CLUSTER_PUSH_LATENCY,
 };
+use crate::session::SessionMsg;
 use crate::store::{ClusterStore, Fanned};
 use crate::supervisor::Children;
 
@@ -102,7 +108,7 @@ impl Cluster {
             .heartbeat(&cluster.info(cluster.ctx.clock.now()), HEARTBEAT_TTL)
             .await?;
         let nodes = store.nodes().await?;
-        metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64);
+        cluster.note_membership(&nodes);
         cluster.joined.store(true, Ordering::Release);
         info!(node = %cluster.id, address = %cluster.address, nodes = nodes.len(), "joined the cluster");
         tokio::spawn(beat(Arc::clone(&cluster), cluster.stop.subscribe()));
@@ -170,10 +176,28 @@ impl Cluster {
         Ok(nodes)
     }
 
+    /// Takes in a fresh read of the membership: the oldest live node is the timekeeper, the
+    /// one that applies deadlines (a node that missed its own beat is not in the list and
+    /// keeps no time until it is again).
+    fn note_membership(&self, nodes: &[NodeInfo]) {
+        metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64);
+        let keeper = nodes
+            .iter()
+            .min_by_key(|n| (n.started_at, n.id))
+            .map(|n| n.id);
+        let keeps_time = keeper == Some(self.id);
+        if keeps_time != self.ctx.keeps_time() {
+            info!(node = %self.id, keeps_time, "timekeeping changed");
+        }
+        self.ctx.set_timekeeping(true, keeps_time);
+    }
+
     /// Stops beating and tailing and takes this node out of the membership at once.
     pub async fn leave(&self) {
         let _ = self.stop.send(true);
         self.joined.store(false, Ordering::Release);
+        self.ctx
+            .set_timekeeping(self.store.is_some(), self.store.is_none());
         if let Some(store) = &self.store {
             match store.leave(self.id).await {
                 Ok(()) => info!(node = %self.id, "left the cluster"),
@@ -208,6 +232,18 @@ impl Cluster {
                 Err(err) => warn!(error = %err, "could not read the changed system config"),
             }
         }
+        let mut bookings: Vec<_> = fanned
+            .events
+            .iter()
+            .filter_map(|e| e.event.booking_id)
+            .collect();
+        bookings.sort_unstable();
+        bookings.dedup();
+        for booking in bookings {
+            if let Some(actor) = self.children.running(booking) {
+                let _ = actor.cast(SessionMsg::Refresh.into());
+            }
+        }
         self.ctx.publish(fanned.events);
     }
 }
@@ -227,7 +263,7 @@ async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             warn!(error = %err, "heartbeat not written");
         }
         match store.nodes().await {
-            Ok(nodes) => metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64),
+            Ok(nodes) => cluster.note_membership(&nodes),
             Err(err) => warn!(error = %err, "membership not read"),
         }
     }

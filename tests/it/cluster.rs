@@ -58,6 +58,32 @@ async fn until_listed(hub: &TestHub, token: &str, want: &[&str], within: Duratio
     }
 }
 
+/// `boothhub cluster status` on the CQL test server's `keyspace`: what it prints.
+fn cluster_status(keyspace: &str) -> String {
+    let nodes =
+        std::env::var("BOOTHHUB_TEST_SCYLLA_NODES").unwrap_or_else(|_| "127.0.0.1:9042".into());
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let output = std::process::Command::new(binary())
+        .args(["cluster", "status"])
+        .env_clear()
+        .env("BOOTHHUB_DATA_DIR", data.path())
+        .env("BOOTHHUB_CONFIG", &config)
+        .env("BOOTHHUB_STORE", "scylla")
+        .env("BOOTHHUB_SCYLLA_NODES", nodes)
+        .env("BOOTHHUB_SCYLLA_KEYSPACE", keyspace)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[tokio::test]
 async fn a_cluster_address_needs_the_cql_store() {
     if !on_embedded_store() {
@@ -115,6 +141,11 @@ async fn nodes_on_one_keyspace_list_each_other_and_push_each_others_events() {
     for node in [&a, &b] {
         let (status, body) = node.get("/readyz", None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let listed = cluster_status(&keyspace);
+    assert!(listed.contains("2 live node(s)"), "{listed}");
+    for address in both {
+        assert!(listed.contains(address), "{listed}");
     }
 
     // A dashboard on each node; the changes are made on node a only.

@@ -105,6 +105,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         retry_base: Duration::from_millis(config.ws.retry_base_ms),
         max_streams: config.ws.max_streams,
         max_unacked: config.ws.max_unacked,
+        clustered: config.cluster.listen.is_some(),
         ..HubSettings::default()
     };
     let hub = Arc::new(

@@ -327,6 +327,12 @@ impl BoothState {
     async fn track(&mut self, event: Arc<Published>) {
         let seq = event.event.seq;
         let connected = !self.connections.is_empty();
+        if !connected && self.args.ctx.is_clustered() {
+            // In a cluster the booth may be connected to another node, whose booth actor
+            // tracks it; here it would only pile up. When the booth connects here it resumes
+            // from its last seq, from the log.
+            return;
+        }
         let due = connected.then(|| self.now() + self.backoff(1));
         let deliveries = u32::from(connected);
         self.pending.insert(
@@ -545,6 +551,53 @@ mod tests {
             letters.items.len(),
             24,
             "the oldest went to the dead letters"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_a_cluster_a_booth_not_connected_here_is_not_tracked_here() {
+        let settings = HubSettings {
+            max_unacked: 16,
+            clustered: true,
+            ..HubSettings::default()
+        };
+        let world = world_with(1, settings).await;
+        let booth_id = world.booths[0].booth_id().unwrap();
+        for n in 0..20 {
+            let mut booking = new_booking(&world, 20 * n, true);
+            booking.booth_id = Some(booth_id);
+            world
+                .hub
+                .create_booking(Some(&world.admin), booking)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let snapshot = world
+            .hub
+            .children()
+            .booth(booth_id)
+            .await
+            .unwrap()
+            .call(|reply| BoothMsg::Snapshot { reply }, None)
+            .await
+            .unwrap();
+        let CallResult::Success(snapshot) = snapshot else {
+            panic!("no snapshot");
+        };
+        assert!(snapshot.unacked.is_empty(), "{:?}", snapshot.unacked);
+        let filter = DeadLetterFilter {
+            booth_id: Some(booth_id),
+            ..DeadLetterFilter::default()
+        };
+        let page = PageRequest {
+            limit: 100,
+            cursor: None,
+        };
+        let letters = world.store.list_dead_letters(&filter, &page).await.unwrap();
+        assert!(
+            letters.items.is_empty(),
+            "no dead letter for a booth served elsewhere"
         );
     }
 

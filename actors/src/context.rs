@@ -109,6 +109,8 @@ pub struct HubSettings {
     pub max_streams: usize,
     /// Unacked events a booth actor keeps; beyond, the oldest is dead-lettered.
     pub max_unacked: usize,
+    /// The node runs with others on one store (contract §8).
+    pub clustered: bool,
 }
 
 impl Default for HubSettings {
@@ -122,6 +124,7 @@ impl Default for HubSettings {
             retry_base: Duration::from_secs(1),
             max_streams: 100,
             max_unacked: 1024,
+            clustered: false,
         }
     }
 }

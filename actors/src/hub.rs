@@ -147,6 +147,9 @@ impl Hub {
         rand::thread_rng().fill_bytes(&mut candidate);
         let qr = QrSigner::new(store.secret("qr", &candidate).await?);
         let ctx = Arc::new(HubContext::new(Arc::clone(&store), clock, qr, config));
+        // A node joining a cluster applies no deadline until the membership makes it the
+        // timekeeper (`cluster`): the rehydrated actors below keep their timers armed.
+        ctx.set_timekeeping(settings.clustered, !settings.clustered);
         let (supervisor, children) = crate::supervisor::start(Arc::clone(&ctx), &settings).await?;
         let live = store.live_bookings().await?;
         let count = live.len();
@@ -154,7 +157,11 @@ impl Hub {
             children.start(booking).await?;
         }
         info!(live_bookings = count, "session actors rehydrated");
-        close_stale_presence(&ctx).await?;
+        if !settings.clustered {
+            // Alone, no booth can be connected yet. In a cluster, booths recorded online may
+            // be connected to other nodes.
+            close_stale_presence(&ctx).await?;
+        }
         let booths = start_booth_actors(&store, &children).await?;
         info!(booths, "booth actors started");
         Ok(Hub {

@@ -11,7 +11,11 @@ use boothhub_actors::domain::records::{Role, User};
 use clap::{Parser, Subcommand};
 
 use crate::auth::password;
-use crate::config::Config;
+use anyhow::Context as _;
+use boothhub_actors::store::ClusterStore as _;
+use boothhub_actors::store::scylla::ScyllaStore;
+
+use crate::config::{Config, StoreKind};
 use crate::serve;
 
 #[derive(Parser)]
@@ -151,13 +155,28 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 /// Prints the live nodes as a table, oldest first.
 async fn cluster_status(config: &Config) -> anyhow::Result<()> {
-    let Some(cluster) = serve::open_store(config).await?.cluster else {
+    if config.store != StoreKind::Scylla {
         println!(
             "the embedded store runs one node: there is no cluster (contract §8 needs BOOTHHUB_STORE=scylla)"
         );
         return Ok(());
-    };
-    let mut nodes = cluster.nodes().await?;
+    }
+    // Read only: the keyspace is not created or migrated by looking at it.
+    let settings = serve::scylla_settings(config);
+    let cluster = ScyllaStore::connect_as_is(&settings)
+        .await
+        .with_context(|| {
+            format!(
+                "reaching the ScyllaDB store (BOOTHHUB_SCYLLA_NODES={})",
+                settings.nodes.join(",")
+            )
+        })?;
+    let mut nodes = cluster.nodes().await.with_context(|| {
+        format!(
+            "reading the nodes of keyspace {} (does it exist, made by boothhub serve?)",
+            config.scylla.keyspace
+        )
+    })?;
     nodes.sort_by_key(|n| (n.started_at, n.id));
     println!(
         "{} live node(s) on keyspace {}",

@@ -38,6 +38,15 @@ pub struct OpenStore {
     pub cluster: Option<Arc<dyn ClusterStore>>,
 }
 
+/// The CQL store's settings from the config.
+pub fn scylla_settings(config: &Config) -> ScyllaSettings {
+    ScyllaSettings {
+        nodes: config.scylla.nodes.clone(),
+        keyspace: config.scylla.keyspace.clone(),
+        replication: config.scylla.replication.clone(),
+    }
+}
+
 /// Opens the configured store, applying its schema.
 pub async fn open_store(config: &Config) -> anyhow::Result<OpenStore> {
     crate::files::private_dir(&config.data_dir).with_context(|| {
@@ -59,11 +68,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<OpenStore> {
             })
         }
         StoreKind::Scylla => {
-            let settings = ScyllaSettings {
-                nodes: config.scylla.nodes.clone(),
-                keyspace: config.scylla.keyspace.clone(),
-                replication: config.scylla.replication.clone(),
-            };
+            let settings = scylla_settings(config);
             let store = ScyllaStore::connect(&settings).await.with_context(|| {
                 format!(
                     "opening the ScyllaDB store (BOOTHHUB_SCYLLA_NODES={})",

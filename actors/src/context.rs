@@ -34,6 +34,9 @@ pub struct HubContext {
     /// Whether this node applies deadlines that fall due: a node alone always does; in a
     /// cluster only its timekeeper does (see `cluster`), the others keep their timers armed.
     keeps_time: AtomicBool,
+    /// In a cluster, until when the last membership read lets this node keep time: a node
+    /// that cannot read the membership (or was paused) stops applying deadlines after it.
+    keeper_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl HubContext {
@@ -57,6 +60,7 @@ impl HubContext {
             config: RwLock::new(config),
             clustered: AtomicBool::new(false),
             keeps_time: AtomicBool::new(true),
+            keeper_until: std::sync::Mutex::new(None),
         }
     }
 
@@ -80,11 +84,28 @@ impl HubContext {
 
     pub fn keeps_time(&self) -> bool {
         self.keeps_time.load(Ordering::Acquire)
+            && self.keeper_until.lock().map_or(true, |until| {
+                until.is_none_or(|at| tokio::time::Instant::now() < at)
+            })
     }
 
-    /// Set by the cluster membership: whether this node runs with others, and whether it is
-    /// the one that applies deadlines.
+    /// Whether this node runs with others, and whether it is the one that applies deadlines
+    /// (for good, until told otherwise).
     pub fn set_timekeeping(&self, clustered: bool, keeps_time: bool) {
+        self.set_keeper(clustered, keeps_time, None);
+    }
+
+    /// As [`HubContext::set_timekeeping`], for a role read from the membership at a moment:
+    /// it lapses at `until` unless a newer read confirms it.
+    pub fn set_keeper(
+        &self,
+        clustered: bool,
+        keeps_time: bool,
+        until: Option<tokio::time::Instant>,
+    ) {
+        if let Ok(mut current) = self.keeper_until.lock() {
+            *current = until;
+        }
         self.clustered.store(clustered, Ordering::Release);
         self.keeps_time.store(keeps_time, Ordering::Release);
     }

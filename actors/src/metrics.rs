@@ -83,7 +83,7 @@ declare_metrics!(ACTOR_METRICS {
     Histogram CLUSTER_PUSH_LATENCY = "boothhub_cluster_push_latency_seconds":
         "From an event's commit on another node to its hand-over to this node's listeners.";
     Counter CLUSTER_FANOUT_HOLES_SKIPPED = "boothhub_cluster_fanout_holes_skipped_total":
-        "Places in the fan-out log given up on after 10 s (a writer that died between its seqs and its batch).";
+        "Places in the fan-out log given up on (a writer that died between its seqs and its batch).";
     Counter STORE_WRITER_PANICS = "boothhub_store_writer_panics_total":
         "Embedded-store writes that panicked (a bug); their callers were told they failed.";
 });

@@ -1,4 +1,5 @@
-//! `/healthz` (the process serves), `/readyz` (the store answers and the node has joined), `/metrics` (Prometheus).
+//! `/healthz` (the process serves), `/readyz` (the store answers and the node has joined),
+//! `/metrics` (Prometheus).
 
 use std::time::Duration;
 

@@ -40,6 +40,14 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 /// How long a heartbeat keeps a node listed: a node that stops beating (kill -9, a lost
 /// machine, a long pause) leaves the membership this long after its last beat.
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(10);
+/// How long one read of the membership lets a node keep time: longer than a beat, shorter
+/// than the heartbeat's TTL, so that a node that stops reading (or was paused) stops applying
+/// deadlines before another can take over.
+const KEEPER_LEASE: Duration = Duration::from_secs(5);
+/// How far behind the head of `all` a joining node starts its tail: changes that took their
+/// seqs before it joined but were stored after are handed over too (listeners drop what they
+/// have already).
+const JOIN_LOOKBACK: u64 = 64;
 /// How often the fan-out log is read for changes of other nodes when it is idle.
 const TAIL_EVERY: Duration = Duration::from_millis(20);
 /// Changes read from the fan-out log at once.
@@ -59,6 +67,8 @@ pub struct Cluster {
     connections: ConnectionCount,
     joined: AtomicBool,
     stop: watch::Sender<bool>,
+    /// The heartbeat task: stopped before the node's row is deleted at leave.
+    beating: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -107,14 +117,19 @@ impl Cluster {
         store
             .heartbeat(&cluster.info(cluster.ctx.clock.now()), HEARTBEAT_TTL)
             .await?;
+        let read_at = tokio::time::Instant::now();
         let nodes = store.nodes().await?;
-        cluster.note_membership(&nodes);
+        cluster.note_membership(&nodes, read_at).await;
         cluster.joined.store(true, Ordering::Release);
         info!(node = %cluster.id, address = %cluster.address, nodes = nodes.len(), "joined the cluster");
-        tokio::spawn(beat(Arc::clone(&cluster), cluster.stop.subscribe()));
+        let beating = tokio::spawn(beat(Arc::clone(&cluster), cluster.stop.subscribe()));
+        if let Ok(mut slot) = cluster.beating.lock() {
+            *slot = Some(beating);
+        }
+        let start = head.saturating_sub(JOIN_LOOKBACK) + 1;
         tokio::spawn(follow(
             Arc::clone(&cluster),
-            Cursor::at(head + 1),
+            Cursor::at(start),
             cluster.stop.subscribe(),
         ));
         Ok(cluster)
@@ -137,6 +152,7 @@ impl Cluster {
             connections,
             joined: AtomicBool::new(false),
             stop: watch::channel(false).0,
+            beating: std::sync::Mutex::new(None),
         }
     }
 
@@ -176,25 +192,61 @@ impl Cluster {
         Ok(nodes)
     }
 
-    /// Takes in a fresh read of the membership: the oldest live node is the timekeeper, the
-    /// one that applies deadlines (a node that missed its own beat is not in the list and
-    /// keeps no time until it is again).
-    fn note_membership(&self, nodes: &[NodeInfo]) {
+    /// Takes in a read of the membership made at `read_at`: the oldest live node is the
+    /// timekeeper, the one that applies deadlines, for [`KEEPER_LEASE`] from the read (a node
+    /// that missed its own beat is not in the list and keeps no time until it is again). A
+    /// node that becomes the timekeeper starts a session actor for every live booking it
+    /// holds none for, so that every deadline has a timer here.
+    async fn note_membership(&self, nodes: &[NodeInfo], read_at: tokio::time::Instant) {
+        if *self.stop.borrow() {
+            return;
+        }
         metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64);
         let keeper = nodes
             .iter()
             .min_by_key(|n| (n.started_at, n.id))
             .map(|n| n.id);
         let keeps_time = keeper == Some(self.id);
-        if keeps_time != self.ctx.keeps_time() {
+        let was = self.ctx.keeps_time();
+        self.ctx
+            .set_keeper(true, keeps_time, Some(read_at + KEEPER_LEASE));
+        if keeps_time != was {
             info!(node = %self.id, keeps_time, "timekeeping changed");
         }
-        self.ctx.set_timekeeping(true, keeps_time);
+        if keeps_time && !was {
+            self.start_live_sessions().await;
+        }
+    }
+
+    /// Starts a session actor for each live booking that has none on this node.
+    async fn start_live_sessions(&self) {
+        let live = match self.ctx.store.live_bookings().await {
+            Ok(live) => live,
+            Err(err) => {
+                warn!(error = %err, "live bookings not read; their actors start on demand");
+                return;
+            }
+        };
+        let mut started = 0;
+        for booking in live {
+            if self.children.running(booking.id).is_none()
+                && self.children.session(booking.id).await.is_ok()
+            {
+                started += 1;
+            }
+        }
+        info!(started, "session actors started for the timekeeper");
     }
 
     /// Stops beating and tailing and takes this node out of the membership at once.
     pub async fn leave(&self) {
         let _ = self.stop.send(true);
+        let beating = self.beating.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(beating) = beating {
+            // A beat already on its way would write the row again after the delete.
+            beating.abort();
+            let _ = beating.await;
+        }
         self.joined.store(false, Ordering::Release);
         self.ctx
             .set_timekeeping(self.store.is_some(), self.store.is_none());
@@ -224,10 +276,15 @@ impl Cluster {
             .iter()
             .any(|e| e.event.event == EventKind::ConfigUpdated);
         if config_changed {
-            // Another node changed the system config: sessions started here from now on
-            // use it, as on the node that changed it.
+            // Another node changed the system config: sessions here use it from now on, and
+            // waiting arrival deadlines move as on the node that changed it.
             match self.ctx.store.system_config().await {
-                Ok(Some(config)) => self.ctx.set_config(config),
+                Ok(Some(config)) => {
+                    self.ctx.set_config(config);
+                    for actor in self.children.session_actors() {
+                        let _ = actor.cast(SessionMsg::Retune.into());
+                    }
+                }
                 Ok(None) => {}
                 Err(err) => warn!(error = %err, "could not read the changed system config"),
             }
@@ -242,6 +299,11 @@ impl Cluster {
         for booking in bookings {
             if let Some(actor) = self.children.running(booking) {
                 let _ = actor.cast(SessionMsg::Refresh.into());
+            } else if self.ctx.keeps_time() {
+                // A booking made on another node: the timekeeper holds its timer.
+                if let Err(err) = self.children.session(booking).await {
+                    warn!(booking_id = %booking, error = %err, "no session actor for a booking made elsewhere");
+                }
             }
         }
         self.ctx.publish(fanned.events);
@@ -261,9 +323,12 @@ async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
         let info = cluster.info(cluster.ctx.clock.now());
         if let Err(err) = store.heartbeat(&info, HEARTBEAT_TTL).await {
             warn!(error = %err, "heartbeat not written");
+            continue;
         }
+        let read_at = tokio::time::Instant::now();
         match store.nodes().await {
-            Ok(nodes) => cluster.note_membership(&nodes),
+            Ok(nodes) => cluster.note_membership(&nodes, read_at).await,
+            // The role read before lapses by itself (`KEEPER_LEASE`).
             Err(err) => warn!(error = %err, "membership not read"),
         }
     }

@@ -131,16 +131,21 @@ impl ScyllaStore {
         Self::connect_at(settings, MIGRATIONS.len()).await
     }
 
-    /// Connects with the schema files up to `version` applied (tests of a migration start a
-    /// keyspace as an older hub left it).
-    async fn connect_at(settings: &ScyllaSettings, version: usize) -> Result<Self, StoreError> {
-        let cql = Cql::connect(&settings.nodes, &settings.keyspace).await?;
-        let store = ScyllaStore {
-            cql,
+    /// Connects to a keyspace as it is, changing nothing (for read-only tools such as
+    /// `boothhub cluster status`).
+    pub async fn connect_as_is(settings: &ScyllaSettings) -> Result<Self, StoreError> {
+        Ok(ScyllaStore {
+            cql: Cql::connect(&settings.nodes, &settings.keyspace).await?,
             heads: dashmap::DashMap::new(),
             booth_writes: dashmap::DashMap::new(),
             origin: std::sync::OnceLock::new(),
-        };
+        })
+    }
+
+    /// Connects with the schema files up to `version` applied (tests of a migration start a
+    /// keyspace as an older hub left it).
+    async fn connect_at(settings: &ScyllaSettings, version: usize) -> Result<Self, StoreError> {
+        let store = Self::connect_as_is(settings).await?;
         store.migrate(&settings.replication, version).await?;
         Ok(store)
     }
@@ -328,11 +333,15 @@ impl ScyllaStore {
 
     /// Takes the next `count` seqs of `stream` in one compare-and-set on its head, from the
     /// last seq this node gave out (read at SERIAL when unknown or when another node moved
-    /// it); gives the first. Bounded: a writer waits at most [`SEQ_DEADLINE`] for its turn
-    /// and its compare-and-sets together, then gets [`StoreError::Unavailable`] (a 503), so a
+    /// it); gives the first. Bounded: past `deadline` (its turn, its reads and its
+    /// compare-and-sets together) the writer gets [`StoreError::Unavailable`] (a 503), so a
     /// contended stream (every event is also on `all`) never holds a request for long.
-    async fn take_seqs(&self, stream: Stream, count: u64) -> Result<u64, StoreError> {
-        let deadline = tokio::time::Instant::now() + SEQ_DEADLINE;
+    async fn take_seqs(
+        &self,
+        stream: Stream,
+        count: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<u64, StoreError> {
         let busy = || {
             metrics::counter!(STORE_SEQ_TIMEOUTS).increment(1);
             StoreError::Unavailable(format!("no seq could be taken on {stream} in time"))
@@ -343,41 +352,55 @@ impl ScyllaStore {
             .await
             .map_err(|_| busy())?;
         let mut backoff = Duration::from_millis(1);
+        let wanted = i64::try_from(count).unwrap_or(i64::MAX);
         loop {
-            let expected = match *cached {
-                Some(seq) => Some(seq),
-                None => self
-                    .cql
-                    .serial_rows(
-                        "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
-                        vec![text(&name)],
-                    )
-                    .await?
-                    .first()
-                    .and_then(|r| cql::col_bigint(r, 0)),
+            let attempt = async {
+                let expected = match *cached {
+                    Some(seq) => Some(seq),
+                    None => self
+                        .cql
+                        .serial_rows(
+                            "SELECT seq FROM {ks}.stream_heads WHERE stream = ?",
+                            vec![text(&name)],
+                        )
+                        .await?
+                        .first()
+                        .and_then(|r| cql::col_bigint(r, 0)),
+                };
+                Ok::<_, StoreError>(match expected {
+                    None => self
+                        .cql
+                        .lwt(
+                            "INSERT INTO {ks}.stream_heads (stream, seq) VALUES (?, ?) IF NOT EXISTS",
+                            vec![text(&name), bigint(wanted)],
+                        )
+                        .await?
+                        .then_some(wanted),
+                    Some(seq) => self
+                        .cql
+                        .lwt(
+                            "UPDATE {ks}.stream_heads SET seq = ? WHERE stream = ? IF seq = ?",
+                            vec![bigint(seq + wanted), text(&name), bigint(seq)],
+                        )
+                        .await?
+                        .then_some(seq + wanted),
+                })
             };
-            let count = i64::try_from(count).unwrap_or(i64::MAX);
-            let applied = match expected {
-                None => self
-                    .cql
-                    .lwt(
-                        "INSERT INTO {ks}.stream_heads (stream, seq) VALUES (?, ?) IF NOT EXISTS",
-                        vec![text(&name), bigint(count)],
-                    )
-                    .await?
-                    .then_some(count),
-                Some(seq) => self
-                    .cql
-                    .lwt(
-                        "UPDATE {ks}.stream_heads SET seq = ? WHERE stream = ? IF seq = ?",
-                        vec![bigint(seq + count), text(&name), bigint(seq)],
-                    )
-                    .await?
-                    .then_some(seq + count),
+            let applied = match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(applied)) => applied,
+                Ok(Err(err)) => {
+                    // The compare-and-set may have applied: read the head again next time.
+                    *cached = None;
+                    return Err(err);
+                }
+                Err(_) => {
+                    *cached = None;
+                    return Err(busy());
+                }
             };
             *cached = applied;
             if let Some(last) = applied {
-                return Ok((last - count + 1) as u64);
+                return Ok((last - wanted + 1) as u64);
             }
             // Another node moved the head: back off (with jitter, so that contending nodes
             // spread out in Paxos) and compare again from a fresh read.
@@ -673,6 +696,30 @@ impl ScyllaStore {
             .await;
     }
 
+    /// Gives back the `count` seqs from `first` of `stream`, taken by a change that will not
+    /// be written, unless another writer took seqs after them (then they stay a gap, skipped
+    /// by readers after 10 s).
+    async fn give_back(&self, stream: Stream, first: u64, count: u64) {
+        let cell = Arc::clone(&*self.heads.entry(stream).or_default());
+        let mut cached = cell.lock().await;
+        let last = (first + count - 1) as i64;
+        let returned = self
+            .cql
+            .lwt(
+                "UPDATE {ks}.stream_heads SET seq = ? WHERE stream = ? IF seq = ?",
+                vec![
+                    bigint(first as i64 - 1),
+                    text(stream.to_string()),
+                    bigint(last),
+                ],
+            )
+            .await;
+        *cached = match returned {
+            Ok(true) => Some(first as i64 - 1),
+            _ => None,
+        };
+    }
+
     /// Gives each event its seq in each of its streams (one compare-and-set per stream for
     /// the whole change) and adds its rows to `batch`.
     async fn place_events(
@@ -686,9 +733,22 @@ impl ScyllaStore {
                 *counts.entry(stream).or_default() += 1;
             }
         }
+        // `all`, the stream every node contends on, goes first: when its seqs cannot be taken
+        // in time, no other stream has given any out.
+        let deadline = tokio::time::Instant::now() + SEQ_DEADLINE;
         let mut next = std::collections::BTreeMap::new();
-        for (stream, count) in counts {
-            next.insert(stream, self.take_seqs(stream, count).await?);
+        for (stream, count) in counts.iter().rev() {
+            match self.take_seqs(*stream, *count, deadline).await {
+                Ok(first) => {
+                    next.insert(*stream, first);
+                }
+                Err(err) => {
+                    for (taken, first) in &next {
+                        self.give_back(*taken, *first, counts[taken]).await;
+                    }
+                    return Err(err);
+                }
+            }
         }
         let mut stored = vec![];
         for event in events {
@@ -872,8 +932,6 @@ impl ScyllaStore {
     }
 }
 
-/// Whether a payment claim (`<owner>@<millis of the payment's received_at>`) is older than
-/// [`PAYMENT_CLAIM_STALE`] at `now`. An unreadable claim is stale: it was not written by us.
 /// Adds the fan-out row of a change whose events are `stored` to its batch: keyed by its first
 /// seq on `all`. A change with nothing on `all` (none is made today) is not fanned out.
 fn fan_out(
@@ -904,6 +962,8 @@ fn fan_out(
     Ok(())
 }
 
+/// Whether a payment claim (`<owner>@<millis of the payment's received_at>`) is older than
+/// [`PAYMENT_CLAIM_STALE`] at `now`. An unreadable claim is stale: it was not written by us.
 fn claim_is_stale(holder: &str, now: DateTime<Utc>) -> bool {
     holder
         .rsplit_once('@')
@@ -1648,6 +1708,72 @@ impl Store for ScyllaStore {
 #[cfg(all(test, feature = "scylla-tests"))]
 mod tests {
     use super::*;
+
+    fn settings(prefix: &str) -> ScyllaSettings {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test server's address comes from the test runner"
+        )]
+        let nodes = std::env::var("BOOTHHUB_TEST_SCYLLA_NODES").unwrap_or_else(|_| {
+            panic!("set BOOTHHUB_TEST_SCYLLA_NODES (scripts/test starts a server)")
+        });
+        ScyllaSettings {
+            nodes: nodes.split(',').map(str::to_owned).collect(),
+            keyspace: format!("{prefix}_{}", uuid::Uuid::new_v4().simple()),
+            replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".into(),
+        }
+    }
+
+    /// Two stores on one keyspace, as two nodes: their seqs never collide, a range taken for
+    /// a change that is not written is given back when nobody took seqs after it, and a
+    /// stream another node holds past the deadline answers busy, not late.
+    #[tokio::test]
+    async fn two_nodes_take_seqs_without_collision_and_give_back_unused_ones() {
+        let settings = settings("seqs");
+        let one = ScyllaStore::connect(&settings).await.unwrap();
+        let two = ScyllaStore::connect(&settings).await.unwrap();
+        let soon = || tokio::time::Instant::now() + SEQ_DEADLINE;
+        let mut firsts = vec![];
+        for round in 0..5 {
+            let (a, b) = tokio::join!(
+                one.take_seqs(Stream::All, 3, soon()),
+                two.take_seqs(Stream::All, 2, soon())
+            );
+            firsts.push((a.unwrap(), 3));
+            firsts.push((b.unwrap(), 2));
+            assert_eq!(
+                one.stream_head(Stream::All).await.unwrap(),
+                25 * (round + 1) / 5
+            );
+        }
+        let mut taken: Vec<u64> = firsts
+            .iter()
+            .flat_map(|(first, count)| *first..*first + *count)
+            .collect();
+        taken.sort_unstable();
+        assert_eq!(taken, (1..=25).collect::<Vec<_>>(), "every seq once");
+
+        let first = one.take_seqs(Stream::All, 4, soon()).await.unwrap();
+        assert_eq!(first, 26);
+        one.give_back(Stream::All, first, 4).await;
+        assert_eq!(one.stream_head(Stream::All).await.unwrap(), 25);
+        assert_eq!(two.take_seqs(Stream::All, 1, soon()).await.unwrap(), 26);
+        // Seqs taken after a range keep it: it stays (a gap readers skip).
+        let first = one.take_seqs(Stream::All, 2, soon()).await.unwrap();
+        two.take_seqs(Stream::All, 1, soon()).await.unwrap();
+        one.give_back(Stream::All, first, 2).await;
+        assert_eq!(one.stream_head(Stream::All).await.unwrap(), 29);
+
+        let past = tokio::time::Instant::now();
+        assert!(matches!(
+            one.take_seqs(Stream::All, 1, past).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        one.cql
+            .ddl(&format!("DROP KEYSPACE IF EXISTS {}", settings.keyspace))
+            .await
+            .unwrap();
+    }
 
     /// A keyspace left by a hub of schema version 2 keeps its logins and payments, which the
     /// lookups added since find (the migrations fill their indexes).

@@ -76,6 +76,8 @@ declare_metrics!(ACTOR_METRICS {
         "Compare-and-sets on a stream head (CQL store) that lost to another node's.";
     Counter STORE_SEQ_TIMEOUTS = "boothhub_store_seq_timeouts_total":
         "Commits (CQL store) that could not take their seqs in time and answered 503.";
+    Counter SESSION_CONFLICTS = "boothhub_session_conflicts_total":
+        "Booking changes refused because another node changed the booking first (then read again and retried once).";
     Gauge CLUSTER_NODES = "boothhub_cluster_nodes":
         "Live nodes of the cluster, as this node last read the membership.";
     Counter CLUSTER_EVENTS_FANNED_IN = "boothhub_cluster_events_fanned_in_total":

@@ -22,7 +22,7 @@ use crate::domain::payment::{Payment, PaymentNotice, PaymentOutcome, judge};
 use crate::domain::records::{AuditEntry, AuditKind, AuditTarget};
 use crate::domain::status::{Decision, OverrideTarget, Trigger, decide};
 use crate::error::HubError;
-use crate::metrics::SESSION_REQUESTS_ABANDONED;
+use crate::metrics::{SESSION_CONFLICTS, SESSION_REQUESTS_ABANDONED};
 use crate::store::{BookingWrite, Change, StoreError};
 use crate::traced::Traced;
 
@@ -199,6 +199,24 @@ impl Actor for SessionActor {
     }
 }
 
+/// Runs a request or a timer's work; when its commit found that another node changed the
+/// booking since this actor read it (fencing, contract §8), reads the booking again and runs
+/// it once more on the fresh state. A second conflict is answered (503: retry).
+macro_rules! once_more {
+    ($state:ident, $work:expr) => {{
+        let first = $work;
+        if matches!(first, Err(HubError::Store(StoreError::Conflict))) {
+            metrics::counter!(SESSION_CONFLICTS).increment(1);
+            match $state.reload().await {
+                Ok(()) => $work,
+                Err(err) => Err(err),
+            }
+        } else {
+            first
+        }
+    }};
+}
+
 impl SessionState {
     async fn handle(
         &mut self,
@@ -213,17 +231,20 @@ impl SessionState {
                 reply,
             } => {
                 if !abandoned(&reply) {
-                    let _ = reply.send(state.arrival(caller, &qr_token).await);
+                    let answer = once_more!(state, state.arrival(caller, &qr_token).await);
+                    let _ = reply.send(answer);
                 }
             }
             SessionMsg::Start { caller, reply } => {
                 if !abandoned(&reply) {
-                    let _ = reply.send(state.drive(caller, Trigger::Start).await);
+                    let answer = once_more!(state, state.drive(caller, Trigger::Start).await);
+                    let _ = reply.send(answer);
                 }
             }
             SessionMsg::Finish { caller, reply } => {
                 if !abandoned(&reply) {
-                    let _ = reply.send(state.drive(caller, Trigger::Finish).await);
+                    let answer = once_more!(state, state.drive(caller, Trigger::Finish).await);
+                    let _ = reply.send(answer);
                 }
             }
             SessionMsg::Override {
@@ -233,19 +254,21 @@ impl SessionState {
                 reply,
             } => {
                 if !abandoned(&reply) {
-                    let _ = reply.send(state.override_to(by, target, &reason).await);
+                    let answer = once_more!(state, state.override_to(by, target, &reason).await);
+                    let _ = reply.send(answer);
                 }
             }
             SessionMsg::Payment { notice, reply } => {
                 if !abandoned(&reply) {
-                    let _ = reply.send(state.payment(notice).await);
+                    let answer = once_more!(state, state.payment(notice.clone()).await);
+                    let _ = reply.send(answer);
                 }
             }
             SessionMsg::Read { caller, reply } => {
                 let _ = reply.send(state.read(caller).await);
             }
-            SessionMsg::Retune => state.retune().await?,
-            SessionMsg::Tick => state.catch_up().await?,
+            SessionMsg::Retune => once_more!(state, state.retune().await)?,
+            SessionMsg::Tick => once_more!(state, state.catch_up().await)?,
             SessionMsg::Refresh => state.reload().await?,
             SessionMsg::Idle { generation } => {
                 if generation == state.idle_generation && !state.booking.status.is_live() {
@@ -333,9 +356,14 @@ impl SessionState {
     /// Commits a step, then makes its booking the actor's state and publishes its events.
     async fn commit(&mut self, step: Step) -> Result<(), HubError> {
         let changed = step.next != self.booking;
+        let mut next = step.next;
+        if changed || step.reclaim.is_some() {
+            // Decided on the version this actor holds; the store checks it (fencing).
+            next.version = self.booking.version + 1;
+        }
         let write = match step.reclaim {
-            Some(claim) => Some(BookingWrite::Reclaim(step.next.clone(), claim)),
-            None => changed.then(|| BookingWrite::Update(step.next.clone())),
+            Some(claim) => Some(BookingWrite::Reclaim(next.clone(), claim)),
+            None => changed.then(|| BookingWrite::Update(next.clone())),
         };
         let change = Change {
             booking: write,
@@ -357,11 +385,11 @@ impl SessionState {
                 other => HubError::Store(other),
             })?;
         debug!(
-            status = step.next.status.as_str(),
+            status = next.status.as_str(),
             events = stored.len(),
             "committed"
         );
-        self.booking = step.next;
+        self.booking = next;
         self.ctx.publish(stored);
         Ok(())
     }

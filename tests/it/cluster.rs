@@ -233,3 +233,49 @@ async fn nodes_on_one_keyspace_list_each_other_and_push_each_others_events() {
     assert!(took <= Duration::from_secs(15), "forgot after {took:?}");
     b.kill();
 }
+
+/// One booking, two nodes, the same scan on both at once: the booking is approved once (one
+/// node's change is decided first; the other finds the booking changed, reads it again and
+/// answers as one node would: a repeated scan), and its history holds one
+/// `SESSION_APPROVED`.
+#[tokio::test]
+async fn the_same_scan_on_two_nodes_at_once_approves_once() {
+    if on_embedded_store() {
+        return; // a cluster needs the CQL store
+    }
+    let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let a = start_node(&keyspace, 17_411);
+    let b = start_node(&keyspace, 17_412);
+    let root = a.root().await;
+    for n in 0..4 {
+        let outlet = a.outlet(&root, &format!("Mall Cluster Race {n}")).await;
+        let (status, booking) = a
+            .book(
+                Some(&root),
+                booking_body(&outlet.id, Some(&outlet.booth.id), 0),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{booking}");
+        a.pay(&booking).await;
+        let path = format!("/session/{}/arrival", id(&booking));
+        let body = json!({ "qr_token": booking["qr_token"] });
+        let token = outlet.booth.token.as_str();
+        let ((on_a, _), (on_b, _)) = tokio::join!(
+            a.post(&path, Some(token), body.clone()),
+            b.post(&path, Some(token), body.clone())
+        );
+        // The second scan of an arrived booking is a repeat: 200, no new event.
+        assert_eq!([on_a.as_u16(), on_b.as_u16()], [200, 200]);
+        let (status, history) = b
+            .get(&format!("/bookings/{}/events", id(&booking)), Some(&root))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{history}");
+        let approvals = history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "SESSION_APPROVED")
+            .count();
+        assert_eq!(approvals, 1, "{history}");
+    }
+}

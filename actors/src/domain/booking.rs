@@ -42,6 +42,12 @@ pub struct Booking {
     /// When an override re-opened the arrival window; the deadline counts from here then.
     #[serde(default)]
     pub reopened_at: Option<DateTime<Utc>>,
+    /// How many changes of it have been decided: a change is committed only on the version
+    /// it was decided from, so that of two nodes acting on one booking at once the second
+    /// finds it changed (the CQL store's fencing, `schema/README.md`). New bookings are at 1;
+    /// the embedded store, one writer, keeps it but needs no check.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// What a client asks for in `POST /booking`, already parsed.
@@ -200,6 +206,7 @@ impl NewBooking {
             qr_token,
             created_at: now,
             reopened_at: None,
+            version: 1,
         };
         let mut events = vec![booking.event(EventKind::BookingCreated, now)];
         if self.paid {

@@ -32,6 +32,9 @@ pub enum StoreError {
     BadCursor,
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The booking changed (on another node) since the version a change was decided on.
+    #[error("the booking changed since it was read")]
+    Conflict,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

@@ -207,6 +207,7 @@ pub async fn slot_claims_are_atomic(store: Arc<dyn Store>) {
     // A booking that is no longer live frees its slot.
     let mut done = first.clone();
     done.status = crate::domain::status::Status::Overridden;
+    done.version += 1;
     store
         .commit(Change {
             booking: Some(BookingWrite::Update(done)),
@@ -344,6 +345,7 @@ pub async fn concurrent_commits_of_one_payment_event_id_store_it_once(store: Arc
         let mut paid = b.clone();
         paid.status = crate::domain::status::Status::AwaitingCustomer;
         paid.paid_at = Some(t(0));
+        paid.version += 1;
         let mut confirmed = created.clone();
         confirmed.event = EventKind::PaymentConfirmed;
         let change = Change {

@@ -208,7 +208,41 @@ impl Cql {
         &self,
         statements: Vec<(&'static str, Vec<CqlValue>)>,
     ) -> Result<(), StoreError> {
+        self.batch(statements, None).await.map(|_| ())
+    }
+
+    /// A logged batch whose writes carry `micros` as their timestamp, so that between two
+    /// writes of one row the later timestamp wins, whenever each arrives.
+    pub async fn logged_batch_at(
+        &self,
+        statements: Vec<(&'static str, Vec<CqlValue>)>,
+        micros: i64,
+    ) -> Result<(), StoreError> {
+        self.batch(statements, Some(micros)).await.map(|_| ())
+    }
+
+    /// A batch of statements on one partition with a condition (a lightweight transaction);
+    /// says whether it was applied.
+    pub async fn conditional_batch(
+        &self,
+        statements: Vec<(&'static str, Vec<CqlValue>)>,
+    ) -> Result<bool, StoreError> {
+        let result = self.batch(statements, None).await?;
+        let rows = result.into_rows_result().map_err(unavailable)?;
+        let first = rows.maybe_first_row::<Row>().map_err(unavailable)?;
+        Ok(matches!(
+            first.and_then(|r| r.columns.into_iter().next()).flatten(),
+            Some(CqlValue::Boolean(true))
+        ))
+    }
+
+    async fn batch(
+        &self,
+        statements: Vec<(&'static str, Vec<CqlValue>)>,
+        micros: Option<i64>,
+    ) -> Result<scylla::response::query_result::QueryResult, StoreError> {
         let mut batch = Batch::new(BatchType::Logged);
+        batch.set_timestamp(micros);
         let mut values = Vec::with_capacity(statements.len());
         for (cql, bound) in statements {
             batch.append_statement(self.statement(cql).await?);
@@ -217,7 +251,6 @@ impl Cql {
         self.session
             .batch(&batch, values)
             .await
-            .map_err(unavailable)?;
-        Ok(())
+            .map_err(unavailable)
     }
 }

@@ -6,6 +6,7 @@
 mod cluster;
 mod cql;
 mod scope;
+mod versions;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 
 use self::cql::{Cql, bigint, blob, int, text, ts};
 use self::scope::Scope;
+use self::versions::Decision;
 use super::{
     AuditFilter, BookingFilter, BookingWrite, Change, DeadLetterFilter, Page, PageRequest,
     PaymentFilter, Presence, Store, StoreError,
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../schema/cql/003_offboarding.cql"),
     include_str!("../../../../schema/cql/004_payment_ids.cql"),
     include_str!("../../../../schema/cql/005_cluster.cql"),
+    include_str!("../../../../schema/cql/006_booking_versions.cql"),
 ];
 /// The schema version that finds payments by id: the payments before it are indexed then.
 const PAYMENT_IDS_VERSION: usize = 4;
@@ -51,6 +54,9 @@ const EVENT_BUCKET: u64 = 1000;
 const SEQ_DEADLINE: Duration = Duration::from_secs(2);
 /// How long a slot lease lives if its holder dies.
 const LEASE_TTL_SECONDS: i32 = 10;
+/// A decided booking change not placed after this long was left by a node that died between
+/// its decision and its batch: the next reader of the booking places it.
+const PLACE_GRACE_MICROS: i64 = 3_000_000;
 /// How long a writer waits for a slot lease another holds before it answers 503.
 const LEASE_WAIT: Duration = Duration::from_secs(3);
 /// How many times (about 2 s with backoff) the loser of a payment claim looks for the winner's
@@ -117,6 +123,27 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, String), StoreError> {
     let millis = millis.parse::<i64>().map_err(|_| StoreError::BadCursor)?;
     let at = DateTime::from_timestamp_millis(millis).ok_or(StoreError::BadCursor)?;
     Ok((at, id.to_owned()))
+}
+
+/// A booking change decided on a version, kept in its version row until placed: everything
+/// its placement writes, so that any node can place it.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Decided {
+    booking: Booking,
+    payment: Option<Payment>,
+    audit: Option<AuditEntry>,
+    events: Vec<StoredEvent>,
+    origin: Option<NodeId>,
+}
+
+/// Now, in µs since the epoch: the timestamp of a change's writes.
+fn now_micros() -> i64 {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "write timestamps count on the wall clock, as the CQL server's do"
+    )]
+    let now = chrono::Utc::now();
+    now.timestamp_micros()
 }
 
 /// One row of a listing: when, and the id of the record.
@@ -519,6 +546,13 @@ impl ScyllaStore {
     }
 
     async fn commit_locked(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+        if matches!(
+            change.booking,
+            Some(BookingWrite::Update(_) | BookingWrite::Reclaim(..))
+        ) {
+            return self.commit_fenced(change).await;
+        }
+        let micros = now_micros();
         let _booth_turn = match &change.presence {
             Some(presence) => Some(self.booth_turn(presence.booth_id).await),
             None => None,
@@ -528,33 +562,12 @@ impl ScyllaStore {
             Some(BookingWrite::Create(booking, claim)) => {
                 self.check_slot(claim, booking).await?;
                 Self::booking_rows(&mut batch, booking, true)?;
+                batch.extend(versions::created(booking.id, &to_json(booking)?, micros));
             }
-            Some(BookingWrite::Update(booking)) => Self::booking_rows(&mut batch, booking, false)?,
-            Some(BookingWrite::Reclaim(booking, claim)) => {
-                // Not live in `live_bookings` yet, so it does not count against itself.
-                self.check_capacity(claim).await?;
-                Self::booking_rows(&mut batch, booking, false)?;
-            }
-            None => {}
+            Some(BookingWrite::Update(_) | BookingWrite::Reclaim(..)) | None => {}
         }
         if let Some(payment) = &change.payment {
-            batch.push((
-                "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
-                vec![text(&payment.event_id), text(to_json(payment)?)],
-            ));
-            batch.push((
-                "INSERT INTO {ks}.payment_ids (id, event_id) VALUES (?, ?)",
-                vec![text(payment.id().to_string()), text(&payment.event_id)],
-            ));
-            let mut scopes = vec![Scope::All];
-            scopes.extend(payment.outlet_id.map(Scope::Outlet));
-            Self::timeline(
-                &mut batch,
-                "payment",
-                &scopes,
-                payment.received_at,
-                &payment.event_id,
-            );
+            Self::payment_rows(&mut batch, payment)?;
         }
         if let Some(payment) = &change.refund {
             if self.payment(&payment.event_id).await?.is_none() {
@@ -594,8 +607,7 @@ impl ScyllaStore {
             Some(payment) => Some((payment, self.claim_payment(payment).await?)),
             None => None,
         };
-        let placed = self.place_events(&mut batch, change.events).await;
-        let stored = match placed {
+        let stored = match self.take_seqs_of(change.events).await {
             Ok(stored) => stored,
             Err(err) => {
                 if let Some((payment, token)) = claim {
@@ -605,12 +617,161 @@ impl ScyllaStore {
                 return Err(err);
             }
         };
+        Self::event_rows(&mut batch, &stored)?;
+        if let Some(origin) = self.origin.get() {
+            fan_out(&mut batch, *origin, &stored)?;
+        }
         // Should the batch fail, the claim stays (a timed-out batch may still apply); a retry
         // takes it over once it is stale and the payment is still not stored.
         if !batch.is_empty() {
-            self.cql.logged_batch(batch).await?;
+            self.cql.logged_batch_at(batch, micros).await?;
         }
         Ok(stored)
+    }
+
+    /// Commits a change of an existing booking, fenced by its version (contract §8): its
+    /// seqs are taken, then the change is decided by a compare-and-set of the booking's
+    /// version from the one it was decided on (`booking.version - 1`) that stores the change
+    /// too, then placed. Another change decided on that version first: the seqs are given
+    /// back and [`StoreError::Conflict`] says to read the booking again. A node that dies
+    /// between decision and placement leaves the change decided; the next reader of the
+    /// booking places it (`booking`).
+    async fn commit_fenced(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
+        let Change {
+            booking: Some(write),
+            payment,
+            refund: None,
+            audit,
+            config: None,
+            presence: None,
+            dead_letter: None,
+            events,
+        } = change
+        else {
+            return Err(StoreError::Corrupt(
+                "a booking change carries only a payment, an audit entry and events".into(),
+            ));
+        };
+        let (booking, reclaim) = match write {
+            BookingWrite::Update(booking) => (booking, None),
+            BookingWrite::Reclaim(booking, claim) => (booking, Some(claim)),
+            BookingWrite::Create(..) => {
+                return Err(StoreError::Corrupt("a new booking has no version".into()));
+            }
+        };
+        let Some(base) = booking.version.checked_sub(1) else {
+            return Err(StoreError::Corrupt("a booking change at version 0".into()));
+        };
+        if let Some(claim) = &reclaim {
+            // Not live in `live_bookings` yet, so it does not count against itself.
+            self.check_capacity(claim).await?;
+        }
+        let claim = match &payment {
+            Some(payment) => Some((payment.event_id.clone(), self.claim_payment(payment).await?)),
+            None => None,
+        };
+        let release = |claim: Option<(String, String)>| async move {
+            if let Some((event_id, token)) = claim {
+                self.release_payment(&event_id, &token).await;
+            }
+        };
+        let stored = match self.take_seqs_of(events).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                release(claim).await;
+                return Err(err);
+            }
+        };
+        let micros = match versions::latest(&self.cql, booking.id).await {
+            Ok(latest) => now_micros().max(latest.map_or(0, |l| l.micros) + 1),
+            Err(err) => {
+                self.give_back_all(&stored).await;
+                release(claim).await;
+                return Err(err);
+            }
+        };
+        let decided = Decided {
+            booking,
+            payment,
+            audit,
+            events: stored,
+            origin: self.origin.get().copied(),
+        };
+        let decision = Decision {
+            booking: decided.booking.id,
+            base,
+            doc: &to_json(&decided.booking)?,
+            decided: &to_json(&decided)?,
+            micros,
+        };
+        // An error here leaves the outcome unknown: if the decision was stored, the next
+        // reader places it; if not, the seqs stay a gap that readers skip.
+        if !versions::decide(&self.cql, &decision).await? {
+            self.give_back_all(&decided.events).await;
+            release(claim).await;
+            return Err(StoreError::Conflict);
+        }
+        self.place(&decided, micros).await?;
+        Ok(decided.events)
+    }
+
+    /// Writes what a decided booking change writes, with its decision's timestamp (so a late
+    /// second placement of an older version cannot overwrite a newer one), and marks it placed.
+    /// Placing twice writes the same rows twice.
+    async fn place(&self, decided: &Decided, micros: i64) -> Result<(), StoreError> {
+        let mut batch = vec![];
+        Self::booking_rows(&mut batch, &decided.booking, false)?;
+        if let Some(payment) = &decided.payment {
+            Self::payment_rows(&mut batch, payment)?;
+        }
+        Self::audit_rows(&mut batch, decided.audit.as_ref())?;
+        Self::event_rows(&mut batch, &decided.events)?;
+        if let Some(origin) = decided.origin {
+            fan_out(&mut batch, origin, &decided.events)?;
+        }
+        batch.push(versions::placed(
+            decided.booking.id,
+            decided.booking.version,
+        ));
+        self.cql.logged_batch_at(batch, micros).await
+    }
+
+    /// Gives back the seqs of events that will not be written (see [`Self::give_back`]).
+    async fn give_back_all(&self, stored: &[StoredEvent]) {
+        let mut ranges = std::collections::BTreeMap::<Stream, (u64, u64)>::new();
+        for event in stored {
+            let range = ranges.entry(event.stream).or_insert((event.seq, 0));
+            range.0 = range.0.min(event.seq);
+            range.1 += 1;
+        }
+        for (stream, (first, count)) in ranges {
+            self.give_back(stream, first, count).await;
+        }
+    }
+
+    /// The rows of a new payment notification.
+    fn payment_rows(
+        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+        payment: &Payment,
+    ) -> Result<(), StoreError> {
+        batch.push((
+            "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
+            vec![text(&payment.event_id), text(to_json(payment)?)],
+        ));
+        batch.push((
+            "INSERT INTO {ks}.payment_ids (id, event_id) VALUES (?, ?)",
+            vec![text(payment.id().to_string()), text(&payment.event_id)],
+        ));
+        let mut scopes = vec![Scope::All];
+        scopes.extend(payment.outlet_id.map(Scope::Outlet));
+        Self::timeline(
+            batch,
+            "payment",
+            &scopes,
+            payment.received_at,
+            &payment.event_id,
+        );
+        Ok(())
     }
 
     /// Claims a payment's event id: `INSERT … IF NOT EXISTS` on `unique_keys`, as for e-mails
@@ -720,11 +881,11 @@ impl ScyllaStore {
         };
     }
 
-    /// Gives each event its seq in each of its streams (one compare-and-set per stream for
-    /// the whole change) and adds its rows to `batch`.
-    async fn place_events(
+    /// Gives each event its seq in each of its streams: one compare-and-set per stream for
+    /// the whole change, all within [`SEQ_DEADLINE`]; seqs taken for a change that cannot take
+    /// the rest are given back.
+    async fn take_seqs_of(
         &self,
-        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
         events: Vec<crate::domain::event::Event>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut counts = std::collections::BTreeMap::<Stream, u64>::new();
@@ -758,34 +919,44 @@ impl ScyllaStore {
                 };
                 let seq = *slot;
                 *slot += 1;
-                let placed = StoredEvent {
+                stored.push(StoredEvent {
                     stream,
                     seq,
                     event: event.clone(),
-                };
-                let doc = to_json(&placed.event)?;
-                if let (Stream::All, Some(booking)) = (stream, event.booking_id) {
-                    batch.push((
-                        "INSERT INTO {ks}.booking_events (booking_id, seq, doc) VALUES (?, ?, ?)",
-                        vec![text(booking.to_string()), bigint(seq as i64), text(&doc)],
-                    ));
-                }
-                batch.push((
-                    "INSERT INTO {ks}.events (stream, bucket, seq, doc) VALUES (?, ?, ?, ?)",
-                    vec![
-                        text(stream.to_string()),
-                        bigint(bucket(seq)),
-                        bigint(seq as i64),
-                        text(doc),
-                    ],
-                ));
-                stored.push(placed);
+                });
             }
         }
-        if let Some(origin) = self.origin.get() {
-            fan_out(batch, *origin, &stored)?;
-        }
         Ok(stored)
+    }
+
+    /// The rows of events at their places: the log, and a booking's history.
+    fn event_rows(
+        batch: &mut Vec<(&'static str, Vec<CqlValue>)>,
+        stored: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        for placed in stored {
+            let doc = to_json(&placed.event)?;
+            if let (Stream::All, Some(booking)) = (placed.stream, placed.event.booking_id) {
+                batch.push((
+                    "INSERT INTO {ks}.booking_events (booking_id, seq, doc) VALUES (?, ?, ?)",
+                    vec![
+                        text(booking.to_string()),
+                        bigint(placed.seq as i64),
+                        text(&doc),
+                    ],
+                ));
+            }
+            batch.push((
+                "INSERT INTO {ks}.events (stream, bucket, seq, doc) VALUES (?, ?, ?, ?)",
+                vec![
+                    text(placed.stream.to_string()),
+                    bigint(bucket(placed.seq)),
+                    bigint(placed.seq as i64),
+                    text(doc),
+                ],
+            ));
+        }
+        Ok(())
     }
 
     /// A page of a timeline, newest first, starting after `cursor`, keeping the entries that
@@ -1012,11 +1183,25 @@ impl Store for ScyllaStore {
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
-        self.doc(
-            "SELECT doc FROM {ks}.bookings WHERE id = ?",
-            text(id.to_string()),
-        )
-        .await
+        let Some(latest) = versions::latest(&self.cql, id).await? else {
+            // Not changed since the version log (006) began: as stored, at version 0.
+            return self
+                .doc(
+                    "SELECT doc FROM {ks}.bookings WHERE id = ?",
+                    text(id.to_string()),
+                )
+                .await;
+        };
+        if !latest.placed && now_micros() - latest.micros > PLACE_GRACE_MICROS {
+            // Decided by a node that did not place it (it died in between): place it now.
+            if let Some(decided) = &latest.decided {
+                let decided: Decided = from_json(decided)?;
+                self.place(&decided, latest.micros).await?;
+            }
+        }
+        let mut booking: Booking = from_json(&latest.doc)?;
+        booking.version = latest.version;
+        Ok(Some(booking))
     }
 
     async fn list_bookings(
@@ -1722,6 +1907,173 @@ mod tests {
             keyspace: format!("{prefix}_{}", uuid::Uuid::new_v4().simple()),
             replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".into(),
         }
+    }
+
+    /// Two stores on one keyspace, as two nodes acting on one booking: a change decided on
+    /// a version another node has moved past is refused (nothing of it written, its seqs
+    /// given back), and a change decided by a node that died before placing it is placed by
+    /// the next reader of the booking.
+    #[tokio::test]
+    async fn a_change_on_an_old_version_is_refused_and_a_dead_nodes_decision_is_placed() {
+        use crate::domain::booking::{Customer, NewBooking, Slot};
+        use crate::domain::event::EventKind;
+        use crate::domain::status::Status;
+
+        let settings = settings("fence");
+        let one = ScyllaStore::connect(&settings).await.unwrap();
+        let two = ScyllaStore::connect(&settings).await.unwrap();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let new = NewBooking {
+            user: Customer {
+                name: "Sari".into(),
+                phone: "081234".into(),
+                email: "s@x.id".into(),
+            },
+            outlet_id: OutletId::new(),
+            booth_id: None,
+            booking_time: now,
+            amount: Some(10_000),
+            paid: false,
+        };
+        let (created, events) = new.into_booking(
+            BookingId::new(),
+            "qr".into(),
+            now,
+            &SystemConfig::default(),
+            10_000,
+        );
+        let id = created.id;
+        let claim = SlotClaim {
+            outlet_id: created.outlet_id,
+            booth_id: None,
+            slot: Slot::of(now, chrono::Duration::minutes(15)),
+            duration: chrono::Duration::minutes(15),
+            capacity: 1,
+        };
+        one.commit(Change {
+            booking: Some(BookingWrite::Create(created.clone(), claim)),
+            events,
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+        let update = |booking: &Booking, status: Status, kind: EventKind| {
+            let mut next = booking.clone();
+            next.status = status;
+            next.version += 1;
+            Change {
+                events: vec![next.event(kind, now)],
+                booking: Some(BookingWrite::Update(next)),
+                ..Change::default()
+            }
+        };
+        let seen_by_one = one.booking(id).await.unwrap().unwrap();
+        let seen_by_two = two.booking(id).await.unwrap().unwrap();
+        assert_eq!((seen_by_one.version, seen_by_two.version), (1, 1));
+        one.commit(update(
+            &seen_by_one,
+            Status::AwaitingCustomer,
+            EventKind::PaymentConfirmed,
+        ))
+        .await
+        .unwrap();
+        let late = update(&seen_by_two, Status::Overridden, EventKind::SessionOverride);
+        assert!(matches!(two.commit(late).await, Err(StoreError::Conflict)));
+        let fresh = two.booking(id).await.unwrap().unwrap();
+        assert_eq!((fresh.status, fresh.version), (Status::AwaitingCustomer, 2));
+        two.commit(update(
+            &fresh,
+            Status::Overridden,
+            EventKind::SessionOverride,
+        ))
+        .await
+        .unwrap();
+        let kinds = |events: &[StoredEvent]| -> Vec<(u64, EventKind)> {
+            events.iter().map(|e| (e.seq, e.event.event)).collect()
+        };
+        let logged = one.events_after(Stream::All, 0, 100).await.unwrap();
+        assert_eq!(
+            kinds(&logged),
+            [
+                (1, EventKind::BookingCreated),
+                (2, EventKind::PaymentConfirmed),
+                (3, EventKind::SessionOverride)
+            ],
+            "the refused change left nothing, not even a gap"
+        );
+
+        // A node decides a change, then dies before placing it.
+        let overridden = one.booking(id).await.unwrap().unwrap();
+        let mut expired = overridden.clone();
+        expired.status = Status::Expired;
+        expired.version += 1;
+        let stored = one
+            .take_seqs_of(vec![expired.event(EventKind::SessionExpired, now)])
+            .await
+            .unwrap();
+        let decided = Decided {
+            booking: expired,
+            payment: None,
+            audit: None,
+            events: stored,
+            origin: None,
+        };
+        let decision = Decision {
+            booking: id,
+            base: overridden.version,
+            doc: &to_json(&decided.booking).unwrap(),
+            decided: &to_json(&decided).unwrap(),
+            micros: now_micros(),
+        };
+        assert!(versions::decide(&one.cql, &decision).await.unwrap());
+        let read = two.booking(id).await.unwrap().unwrap();
+        assert_eq!(read.status, Status::Expired, "decided is what it is");
+        assert_eq!(two.events_after(Stream::All, 3, 100).await.unwrap(), vec![]);
+        tokio::time::sleep(Duration::from_micros(PLACE_GRACE_MICROS as u64 + 200_000)).await;
+        let read = two.booking(id).await.unwrap().unwrap();
+        assert_eq!((read.status, read.version), (Status::Expired, 4));
+        let placed = two.events_after(Stream::All, 3, 100).await.unwrap();
+        assert_eq!(kinds(&placed), [(4, EventKind::SessionExpired)]);
+        let listed: Booking = two
+            .doc(
+                "SELECT doc FROM {ks}.bookings WHERE id = ?",
+                text(id.to_string()),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            listed.status,
+            Status::Expired,
+            "the booking row is placed too"
+        );
+
+        // A booking stored before the version log (version 0): its first change is decided
+        // on the absence of a version, once.
+        let mut legacy = created.clone();
+        legacy.id = BookingId::new();
+        legacy.version = 0;
+        one.cql
+            .exec(
+                "INSERT INTO {ks}.bookings (id, doc) VALUES (?, ?)",
+                vec![text(legacy.id.to_string()), text(to_json(&legacy).unwrap())],
+            )
+            .await
+            .unwrap();
+        let read = two.booking(legacy.id).await.unwrap().unwrap();
+        assert_eq!(read.version, 0);
+        let first = update(&read, Status::AwaitingCustomer, EventKind::PaymentConfirmed);
+        let second = update(&read, Status::Overridden, EventKind::SessionOverride);
+        one.commit(first).await.unwrap();
+        assert!(matches!(
+            two.commit(second).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(two.booking(legacy.id).await.unwrap().unwrap().version, 1);
+        one.cql
+            .ddl(&format!("DROP KEYSPACE IF EXISTS {}", settings.keyspace))
+            .await
+            .unwrap();
     }
 
     /// Two stores on one keyspace, as two nodes: their seqs never collide, a range taken for

@@ -1,0 +1,114 @@
+//! The version log of each booking (`booking_versions`, `schema/cql/006_booking_versions.cql`):
+//! the compare-and-set that decides a booking change on the version it was decided from (the
+//! fencing of contract §8), and what a decided change still has to write.
+
+use scylla::value::CqlValue;
+
+use super::cql::{self, Cql, bigint, text};
+use crate::domain::ids::BookingId;
+use crate::store::StoreError;
+
+type Statement = (&'static str, Vec<CqlValue>);
+
+/// A change of a booking, decided on version `base` (it becomes `base + 1`).
+pub struct Decision<'a> {
+    pub booking: BookingId,
+    pub base: u64,
+    /// The booking as the change leaves it (JSON).
+    pub doc: &'a str,
+    /// What placing the change writes (JSON).
+    pub decided: &'a str,
+    /// The timestamp (µs) of its writes: later than any earlier version's.
+    pub micros: i64,
+}
+
+/// The latest decided version of a booking.
+#[derive(Debug)]
+pub struct Latest {
+    pub version: u64,
+    pub doc: String,
+    pub decided: Option<String>,
+    pub micros: i64,
+    pub placed: bool,
+}
+
+/// The latest decided version of `booking`, if any change of it was decided since 006.
+pub async fn latest(cql: &Cql, booking: BookingId) -> Result<Option<Latest>, StoreError> {
+    let rows = cql
+        .rows(
+            "SELECT version, doc, decided, decided_at, placed FROM {ks}.booking_versions WHERE booking_id = ? LIMIT 1",
+            vec![text(booking.to_string())],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let (Some(version), Some(doc)) = (cql::col_bigint(row, 0), cql::col_text(row, 1)) else {
+        return Ok(None);
+    };
+    Ok(Some(Latest {
+        version: u64::try_from(version).unwrap_or(0),
+        doc,
+        decided: cql::col_text(row, 2),
+        micros: cql::col_bigint(row, 3).unwrap_or(0),
+        placed: matches!(row.columns.get(4), Some(Some(CqlValue::Boolean(true)))),
+    }))
+}
+
+/// Decides a change: moves the head from `base` to `base + 1` and stores the change with
+/// it, in one compare-and-set on the booking's partition. `false`: another change was decided
+/// on `base` first (the booking must be read again).
+pub async fn decide(cql: &Cql, decision: &Decision<'_>) -> Result<bool, StoreError> {
+    let id = decision.booking.to_string();
+    let next = i64::try_from(decision.base + 1).unwrap_or(i64::MAX);
+    let row = (
+        // `placed` stays unset (not placed): the placement's `true`, written with the change's
+        // own timestamp, must not meet an older `false` written with the Paxos ballot's.
+        "INSERT INTO {ks}.booking_versions (booking_id, version, doc, decided, decided_at) VALUES (?, ?, ?, ?, ?)",
+        vec![
+            text(&id),
+            bigint(next),
+            text(decision.doc),
+            text(decision.decided),
+            bigint(decision.micros),
+        ],
+    );
+    let head = if decision.base == 0 {
+        (
+            "UPDATE {ks}.booking_versions SET head = ? WHERE booking_id = ? IF head = null",
+            vec![bigint(next), text(&id)],
+        )
+    } else {
+        (
+            "UPDATE {ks}.booking_versions SET head = ? WHERE booking_id = ? IF head = ?",
+            vec![bigint(next), text(&id), bigint(next - 1)],
+        )
+    };
+    cql.conditional_batch(vec![head, row]).await
+}
+
+/// The rows of a booking's first version, in the batch that creates it.
+pub fn created(booking: BookingId, doc: &str, micros: i64) -> Vec<Statement> {
+    let id = booking.to_string();
+    vec![
+        (
+            "UPDATE {ks}.booking_versions SET head = 1 WHERE booking_id = ?",
+            vec![text(&id)],
+        ),
+        (
+            "INSERT INTO {ks}.booking_versions (booking_id, version, doc, decided_at, placed) VALUES (?, 1, ?, ?, true)",
+            vec![text(&id), text(doc), bigint(micros)],
+        ),
+    ]
+}
+
+/// Marks `version` placed, in the batch that places it.
+pub fn placed(booking: BookingId, version: u64) -> Statement {
+    (
+        "UPDATE {ks}.booking_versions SET placed = true WHERE booking_id = ? AND version = ?",
+        vec![
+            text(booking.to_string()),
+            bigint(i64::try_from(version).unwrap_or(i64::MAX)),
+        ],
+    )
+}

@@ -133,6 +133,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let token_sockets = Arc::new(TokenSockets::new(config.ws.max_connections_per_token));
     let https = listener.local_addr()?;
     let cluster = join(&config, https, &hub, cluster_store, &token_sockets).await?;
+    let revoked = Arc::clone(&token_sockets);
+    cluster.on_revocation(Arc::new(move |revocation| {
+        revoked.apply(revocation);
+    }));
     let state = AppState::new(
         Arc::clone(&hub),
         Arc::new(config.clone()),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use boothhub_actors::cluster::Cluster;
 use boothhub_actors::hub::Hub;
+use boothhub_actors::store::Revocation;
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::task::TaskTracker;
@@ -71,6 +72,13 @@ impl AppState {
             config,
             metrics,
         }
+    }
+
+    /// Tokens stopped working: closes this node's sockets of them and tells the other nodes
+    /// of the cluster, which close theirs.
+    pub fn revoke(&self, revocation: Revocation) {
+        self.token_sockets.apply(&revocation);
+        self.cluster.announce(revocation);
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use boothhub_actors::domain::access::Principal;
 use boothhub_actors::domain::ids::{BoothId, UserId};
+use boothhub_actors::store::Revocation;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use tokio::sync::watch;
@@ -147,6 +148,15 @@ impl TokenSockets {
             CLOSE_REVOKED,
             reason,
         )
+    }
+
+    /// Closes the sockets a revocation names (here or announced by another node).
+    pub fn apply(&self, revocation: &Revocation) -> usize {
+        match revocation {
+            Revocation::Tokens { hashes, reason } => self.revoke_tokens(hashes, reason),
+            Revocation::Booth { booth, reason } => self.revoke_booth(*booth, reason),
+            Revocation::Rescope { user } => self.rescope_user(*user),
+        }
     }
 
     /// A user's role or outlet changed: its sockets reconnect with the new scope.

@@ -281,6 +281,9 @@ impl BoothState {
         self.args.ctx.presence.insert(self.args.booth_id, presence);
         match self.args.ctx.store.commit(change).await {
             Ok(stored) => self.args.ctx.publish(stored),
+            Err(crate::store::StoreError::Conflict) => {
+                info!(booth_id = %self.args.booth_id, "the booth is held by another node now; its presence stays");
+            }
             Err(err) => {
                 warn!(booth_id = %self.args.booth_id, error = %err, "presence not recorded")
             }
@@ -443,6 +446,40 @@ impl BoothState {
         let delay = until(self.now(), next) + Duration::from_millis(1);
         self.timer = Some(myself.send_after(delay, || BoothMsg::RetryDue));
     }
+}
+
+/// Records a booth offline that no connection of this node holds: at start for booths a
+/// lone hub had recorded online, and in a cluster for the booths of a node that died.
+pub async fn record_offline(
+    ctx: &HubContext,
+    booth_id: BoothId,
+    outlet_id: OutletId,
+    reason: &str,
+) -> Result<(), crate::error::HubError> {
+    let now = ctx.clock.now();
+    let event = Event {
+        event: EventKind::BoothOffline,
+        booking_id: None,
+        booth_id: Some(booth_id),
+        outlet_id: Some(outlet_id),
+        status: None,
+        at: now,
+        data: serde_json::json!({ "reason": reason }),
+    };
+    let presence = Presence {
+        booth_id,
+        online: false,
+        at: now,
+    };
+    let change = Change {
+        presence: Some(presence),
+        events: vec![event],
+        ..Change::default()
+    };
+    let stored = ctx.store.commit(change).await?;
+    ctx.presence.insert(booth_id, presence);
+    ctx.publish(stored);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -62,29 +62,7 @@ where
 /// their connections died with it.
 async fn close_stale_presence(ctx: &Arc<HubContext>) -> Result<(), HubError> {
     for booth in ctx.store.booths_online().await? {
-        let now = ctx.clock.now();
-        let event = Event {
-            event: EventKind::BoothOffline,
-            booking_id: None,
-            booth_id: Some(booth.id),
-            outlet_id: Some(booth.outlet_id),
-            status: None,
-            at: now,
-            data: serde_json::json!({ "reason": "the hub restarted" }),
-        };
-        let presence = Presence {
-            booth_id: booth.id,
-            online: false,
-            at: now,
-        };
-        let change = Change {
-            presence: Some(presence),
-            events: vec![event],
-            ..Change::default()
-        };
-        let stored = ctx.store.commit(change).await?;
-        ctx.presence.insert(booth.id, presence);
-        ctx.publish(stored);
+        crate::booth::record_offline(ctx, booth.id, booth.outlet_id, "the hub restarted").await?;
     }
     Ok(())
 }

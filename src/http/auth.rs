@@ -9,6 +9,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use boothhub_actors::directory::principal_of;
 use boothhub_actors::domain::access::{Action, Principal, permits};
+use boothhub_actors::store::Revocation;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
@@ -96,7 +97,10 @@ async fn logout(
     if let Some(token) = presented_token(&headers) {
         let hash = auth::token_hash(&token);
         state.hub.directory().forget_login(&hash).await?;
-        state.token_sockets.revoke_tokens(&[hash], "signed out");
+        state.revoke(Revocation::Tokens {
+            hashes: vec![hash],
+            reason: "signed out".into(),
+        });
         state.hub.directory().audit_logout(&caller).await;
     }
     Ok((

@@ -9,7 +9,7 @@ use axum::{Json as AxumJson, Router};
 use boothhub_actors::directory::BoothUpdate;
 use boothhub_actors::domain::ids::{BoothId, OutletId};
 use boothhub_actors::domain::records::Booth;
-use boothhub_actors::store::Presence;
+use boothhub_actors::store::{Presence, Revocation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,9 +50,10 @@ async fn update_booth(
         .update_booth(&caller, id, update)
         .await?;
     if !booth.active {
-        state
-            .token_sockets
-            .revoke_booth(booth.id, "the booth was deactivated");
+        state.revoke(Revocation::Booth {
+            booth: booth.id,
+            reason: "the booth was deactivated".into(),
+        });
     }
     Ok(AxumJson(booth_body(&booth, state.hub.presence(booth.id))))
 }
@@ -69,9 +70,10 @@ async fn rotate_token(
         .directory()
         .rotate_booth_token(&caller, id, &auth::token_hash(&token))
         .await?;
-    state
-        .token_sockets
-        .revoke_booth(booth.id, "the booth's token was replaced");
+    state.revoke(Revocation::Booth {
+        booth: booth.id,
+        reason: "the booth's token was replaced".into(),
+    });
     let mut body = booth_body(&booth, state.hub.presence(booth.id));
     body["token"] = json!(token);
     Ok((StatusCode::CREATED, AxumJson(body)))

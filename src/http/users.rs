@@ -11,6 +11,7 @@ use boothhub_actors::directory::{Revoked, UserInput, UserUpdate};
 use boothhub_actors::domain::access::{Action, permits};
 use boothhub_actors::domain::ids::{OutletId, UserId};
 use boothhub_actors::domain::records::{Role, User};
+use boothhub_actors::store::Revocation;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,11 +32,16 @@ pub fn routes() -> Router<AppState> {
 /// Closes the WebSockets of the logins a change ended (4401), and those of a user whose scope
 /// changed (they reconnect with the new one).
 pub fn close_revoked(state: &AppState, change: &Revoked<User>, reason: &str) {
-    state
-        .token_sockets
-        .revoke_tokens(&change.ended_logins, reason);
+    if !change.ended_logins.is_empty() {
+        state.revoke(Revocation::Tokens {
+            hashes: change.ended_logins.clone(),
+            reason: reason.to_owned(),
+        });
+    }
     if change.scope_changed {
-        state.token_sockets.rescope_user(change.record.id);
+        state.revoke(Revocation::Rescope {
+            user: change.record.id,
+        });
     }
 }
 

@@ -214,6 +214,20 @@ async fn nodes_on_one_keyspace_list_each_other_and_push_each_others_events() {
         crate::ws_client::Received::Nothing
     );
 
+    // A logout on node a closes the token's socket on node b with 4401 within 2 s.
+    let token = a.login(ROOT_EMAIL, ROOT_PASSWORD).await;
+    let mut elsewhere = b.ws(&token, Some("boothhub.json")).await;
+    assert_eq!(
+        elsewhere.subscribe(&["all"], None).await["type"],
+        "subscribed"
+    );
+    let (status, body) = a.post("/auth/logout", Some(&token), json!({})).await;
+    assert!(status.is_success(), "{status}: {body}");
+    assert_eq!(
+        elsewhere.close_code_within(Duration::from_secs(2)).await,
+        Some(4401)
+    );
+
     // SIGTERM: b leaves at once; a lists itself alone.
     b.terminate();
     let took = until_listed(&a, &root_a, &["127.0.0.1:17401"], Duration::from_secs(5)).await;
@@ -228,9 +242,28 @@ async fn nodes_on_one_keyspace_list_each_other_and_push_each_others_events() {
         Duration::from_secs(5),
     )
     .await;
+    // A booth connected only to c: a dashboard on a sees it come online, and go offline
+    // within 20 s of c's death (contract §8).
+    let mut watcher = a.ws(&outlet.admin, Some("boothhub.json")).await;
+    let subscribed = watcher.subscribe(&[stream.as_str()], None).await;
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    let mut booth = c.ws(&outlet.booth.token, Some("boothhub.json")).await;
+    assert_eq!(booth.message().await["type"], "subscribed");
+    let online = watcher.event().await;
+    assert_eq!(online["event"], "BOOTH_ONLINE", "{online}");
     c.kill();
+    let killed = Instant::now();
     let took = until_listed(&a, &root_a, &["127.0.0.1:17401"], Duration::from_secs(15)).await;
     assert!(took <= Duration::from_secs(15), "forgot after {took:?}");
+    let offline = tokio::time::timeout(Duration::from_secs(20), watcher.event())
+        .await
+        .expect("BOOTH_OFFLINE within 20 s");
+    assert_eq!(offline["event"], "BOOTH_OFFLINE", "{offline}");
+    assert_eq!(offline["booth_id"], json!(outlet.booth.id));
+    assert!(killed.elapsed() < Duration::from_secs(20));
+    let (status, listed) = a.get("/booths", Some(&outlet.admin)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["items"][0]["online"], false, "{listed}");
     b.kill();
 }
 
@@ -278,4 +311,155 @@ async fn the_same_scan_on_two_nodes_at_once_approves_once() {
             .count();
         assert_eq!(approvals, 1, "{history}");
     }
+}
+
+/// Reads events from `client` until it has been quiet for `quiet` (or closed): their seqs.
+async fn drain(client: &mut crate::ws_client::WsClient, quiet: Duration) -> (Vec<Value>, bool) {
+    let mut events = vec![];
+    loop {
+        match client.receive(quiet).await {
+            crate::ws_client::Received::Message(message) if message["type"] == "event" => {
+                events.push(message);
+            }
+            crate::ws_client::Received::Message(_) => {}
+            crate::ws_client::Received::Nothing => return (events, false),
+            crate::ws_client::Received::Closed(_) => return (events, true),
+        }
+    }
+}
+
+fn seqs_of(events: &[Value]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+/// Three nodes, a dashboard on each, bookings made through all of them; the timekeeper is
+/// killed (-9) while an unpaid booking's arrival deadline falls due. The dead node's
+/// dashboard reconnects to another node and resumes from its last seq: every dashboard ends
+/// with the same gapless `all` stream, every booking answered 201 is in it, and the deadline
+/// is applied once, by the new timekeeper.
+#[tokio::test]
+async fn killing_the_timekeeper_under_load_loses_nothing_and_its_deadline_fires_once() {
+    if on_embedded_store() {
+        return; // a cluster needs the CQL store
+    }
+    let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let mut a = start_node(&keyspace, 17_421);
+    let b = start_node(&keyspace, 17_422);
+    let c = start_node(&keyspace, 17_423);
+    let root = a.root().await;
+    let all = ["127.0.0.1:17421", "127.0.0.1:17422", "127.0.0.1:17423"];
+    until_listed(&a, &root, &all, Duration::from_secs(5)).await;
+    let outlet = a.outlet(&root, "Mall Failover").await;
+    let (status, body) = a
+        .put(
+            "/config/system",
+            Some(&root),
+            json!({ "arrival_tolerance_minutes": 0 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut dashboards = vec![];
+    for node in [&a, &b, &c] {
+        let mut dashboard = node.ws(&root, Some("boothhub.json")).await;
+        assert_eq!(
+            dashboard.subscribe(&["all"], None).await["type"],
+            "subscribed"
+        );
+        dashboards.push(dashboard);
+    }
+    // Unpaid, due in 6 s: its deadline falls due while the timekeeper (a, the oldest) is dead.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(6);
+    let (status, doomed) = b
+        .book(
+            Some(&root),
+            booking_at(&outlet.id, Some(&outlet.booth.id), due),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{doomed}");
+    let doomed = id(&doomed);
+
+    let mut made = vec![];
+    let paid_body = |n: i64| {
+        let mut body = booking_body(&outlet.id, None, 30 * n);
+        body["paid"] = json!(true);
+        body
+    };
+    for n in 1..=3 {
+        let (status, booking) = a.book(Some(&root), paid_body(n)).await;
+        assert_eq!(status, StatusCode::CREATED, "{booking}");
+        made.push(id(&booking));
+    }
+    // The first dashboard's node dies; what it read so far is its resume point.
+    let (before, _) = drain(&mut dashboards[0], Duration::from_millis(500)).await;
+    let last = *seqs_of(&before).last().expect("events before the kill");
+    a.kill();
+    let killed = Instant::now();
+    for n in 4..=12 {
+        let node = if n % 2 == 0 { &b } else { &c };
+        let (status, booking) = node.book(Some(&root), paid_body(n)).await;
+        if status == StatusCode::CREATED {
+            made.push(id(&booking));
+        } else {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{booking}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (_, closed) = drain(&mut dashboards[0], Duration::from_millis(200)).await;
+    assert!(closed, "the dead node's socket closed");
+    let mut resumed = b.ws(&root, Some("boothhub.json")).await;
+    let answer = resumed.subscribe(&["all"], Some(("all", last))).await;
+    assert_eq!(answer["type"], "subscribed", "{answer}");
+
+    // The deadline is applied by the new timekeeper, once.
+    let expired = b
+        .wait_status(&root, &doomed, "EXPIRED", Duration::from_secs(20))
+        .await;
+    assert_eq!(expired["status"], "EXPIRED");
+    let waited = killed.elapsed();
+    assert!(
+        waited < Duration::from_secs(20),
+        "applied {waited:?} after the kill"
+    );
+
+    let quiet = Duration::from_secs(2);
+    let (on_b, _) = drain(&mut dashboards[1], quiet).await;
+    let (on_c, _) = drain(&mut dashboards[2], quiet).await;
+    let (after, _) = drain(&mut resumed, quiet).await;
+    let mut on_a = before.clone();
+    on_a.extend(after);
+    for (name, events) in [("b", &on_b), ("c", &on_c), ("a, resumed on b", &on_a)] {
+        let seqs = seqs_of(events);
+        let first = seqs[0];
+        assert_eq!(
+            seqs,
+            (first..first + seqs.len() as u64).collect::<Vec<_>>(),
+            "dashboard {name}: in order, no gap, no duplicate"
+        );
+    }
+    assert_eq!(
+        seqs_of(&on_b).last(),
+        seqs_of(&on_a).last(),
+        "all end at the head"
+    );
+    assert_eq!(
+        seqs_of(&on_c).last(),
+        seqs_of(&on_a).last(),
+        "all end at the head"
+    );
+    for booking in &made {
+        assert!(
+            on_a.iter()
+                .any(|e| e["booking_id"] == json!(booking) && e["event"] == "BOOKING_CREATED"),
+            "{booking} was answered 201 and is pushed"
+        );
+    }
+    let expiries = on_b
+        .iter()
+        .filter(|e| e["booking_id"] == json!(doomed) && e["event"] == "SESSION_EXPIRED")
+        .count();
+    assert_eq!(expiries, 1, "the deadline applied once");
 }

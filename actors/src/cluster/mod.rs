@@ -30,7 +30,7 @@ use crate::metrics::{
     CLUSTER_EVENTS_FANNED_IN, CLUSTER_FANOUT_HOLES_SKIPPED, CLUSTER_NODES, CLUSTER_PUSH_LATENCY,
 };
 use crate::session::SessionMsg;
-use crate::store::{ClusterStore, Fanned};
+use crate::store::{Announced, ClusterStore, Fanned, Revocation};
 use crate::supervisor::Children;
 
 use self::tail::Cursor;
@@ -55,6 +55,16 @@ const TAIL_PAGE: u32 = 256;
 
 /// The open WebSockets of this node, as the transport counts them.
 pub type ConnectionCount = Arc<dyn Fn() -> u64 + Send + Sync>;
+/// What this node does with a revocation another node announced: the transport closes its
+/// own sockets of the tokens.
+pub type RevocationHandler = Arc<dyn Fn(&Revocation) + Send + Sync>;
+
+/// How often a node reads the revocations the others announced.
+const REVOCATIONS_EVERY: Duration = Duration::from_millis(500);
+/// How far back each read of the revocations reaches beyond the last one: announcements
+/// written late or by a node whose clock is behind are still seen (ids are remembered, so
+/// none is applied twice).
+const REVOCATIONS_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
 
 /// This node as a member: who it is, and what it tells the others.
 pub struct Cluster {
@@ -69,6 +79,7 @@ pub struct Cluster {
     stop: watch::Sender<bool>,
     /// The heartbeat task: stopped before the node's row is deleted at leave.
     beating: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    revoked: std::sync::OnceLock<RevocationHandler>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -126,6 +137,10 @@ impl Cluster {
         if let Ok(mut slot) = cluster.beating.lock() {
             *slot = Some(beating);
         }
+        tokio::spawn(follow_revocations(
+            Arc::clone(&cluster),
+            cluster.stop.subscribe(),
+        ));
         let start = head.saturating_sub(JOIN_LOOKBACK) + 1;
         tokio::spawn(follow(
             Arc::clone(&cluster),
@@ -153,6 +168,7 @@ impl Cluster {
             joined: AtomicBool::new(false),
             stop: watch::channel(false).0,
             beating: std::sync::Mutex::new(None),
+            revoked: std::sync::OnceLock::new(),
         }
     }
 
@@ -192,6 +208,30 @@ impl Cluster {
         Ok(nodes)
     }
 
+    /// Sets what this node does with the revocations other nodes announce.
+    pub fn on_revocation(&self, handler: RevocationHandler) {
+        let _ = self.revoked.set(handler);
+    }
+
+    /// Tells the other nodes that tokens stopped working (in the background: the change that
+    /// revoked them is stored already; a node closes its sockets of them within a second).
+    pub fn announce(&self, revocation: Revocation) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let announced = Announced {
+            id: uuid::Uuid::new_v4().to_string(),
+            origin: self.id,
+            at: self.ctx.clock.now(),
+            revocation,
+        };
+        tokio::spawn(async move {
+            if let Err(err) = store.announce(&announced).await {
+                warn!(error = %err, "a revocation was not announced to the other nodes");
+            }
+        });
+    }
+
     /// Takes in a read of the membership made at `read_at`: the oldest live node is the
     /// timekeeper, the one that applies deadlines, for [`KEEPER_LEASE`] from the read (a node
     /// that missed its own beat is not in the list and keeps no time until it is again). A
@@ -216,6 +256,71 @@ impl Cluster {
         if keeps_time && !was {
             self.start_live_sessions().await;
         }
+        if keeps_time {
+            self.offline_booths_of_dead_nodes(nodes).await;
+        }
+    }
+
+    /// Marks offline the booths that nodes no longer live had recorded online and that did
+    /// not reconnect elsewhere (the timekeeper's job: within the heartbeat's TTL and a beat
+    /// of a node's death).
+    async fn offline_booths_of_dead_nodes(&self, live: &[NodeInfo]) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let holders = match store.nodes_with_booths().await {
+            Ok(holders) => holders,
+            Err(err) => {
+                warn!(error = %err, "could not read which nodes hold booths");
+                return;
+            }
+        };
+        for dead in holders
+            .into_iter()
+            .filter(|node| !live.iter().any(|l| l.id == *node))
+        {
+            let booths = match store.booths_of(dead).await {
+                Ok(booths) => booths,
+                Err(err) => {
+                    warn!(node = %dead, error = %err, "could not read the booths of a node that left");
+                    continue;
+                }
+            };
+            let mut done = true;
+            for booth in &booths {
+                if let Err(err) = self.take_offline(store, *booth, dead).await {
+                    warn!(booth_id = %booth, error = %err, "a booth of a node that left is not marked offline yet");
+                    done = false;
+                }
+            }
+            if done {
+                info!(node = %dead, booths = booths.len(), "marked offline the booths of a node that left");
+                if let Err(err) = store.forget_booths_of(dead).await {
+                    warn!(node = %dead, error = %err, "could not forget the booths of a node that left");
+                }
+            }
+        }
+    }
+
+    async fn take_offline(
+        &self,
+        store: &Arc<dyn ClusterStore>,
+        booth: crate::domain::ids::BoothId,
+        dead: NodeId,
+    ) -> Result<(), HubError> {
+        if !store.take_booth(booth, dead, self.id).await? {
+            return Ok(()); // it reconnected to another node meanwhile
+        }
+        let Some(record) = self.ctx.store.booth(booth).await? else {
+            return Ok(());
+        };
+        crate::booth::record_offline(
+            &self.ctx,
+            booth,
+            record.outlet_id,
+            "its hub node left the cluster",
+        )
+        .await
     }
 
     /// Starts a session actor for each live booking that has none on this node.
@@ -378,5 +483,38 @@ async fn follow(cluster: Arc<Cluster>, mut cursor: Cursor, mut stop: watch::Rece
                 break;
             }
         }
+    }
+}
+
+/// Reads the revocations other nodes announce and hands each to this node's handler, once.
+async fn follow_revocations(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
+    let Some(store) = cluster.store.clone() else {
+        return;
+    };
+    let mut since = cluster.ctx.clock.now();
+    let mut seen = std::collections::HashMap::<String, DateTime<Utc>>::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(REVOCATIONS_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let read_at = cluster.ctx.clock.now();
+        let announced = match store.revocations_since(since - REVOCATIONS_OVERLAP).await {
+            Ok(announced) => announced,
+            Err(err) => {
+                warn!(error = %err, "revocations not read");
+                continue;
+            }
+        };
+        for one in announced {
+            if seen.insert(one.id.clone(), one.at).is_some() || one.origin == cluster.id {
+                continue;
+            }
+            if let Some(handler) = cluster.revoked.get() {
+                handler(&one.revocation);
+            }
+        }
+        since = read_at;
+        seen.retain(|_, at| *at >= since - REVOCATIONS_OVERLAP - REVOCATIONS_OVERLAP);
     }
 }

@@ -96,6 +96,28 @@ impl Fanned {
     }
 }
 
+/// Tokens that stopped working, as a node tells the others (contract §8 and §7's 4401): each
+/// node closes its own sockets of them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Revocation {
+    /// These login tokens (their hashes) stopped working.
+    Tokens { hashes: Vec<String>, reason: String },
+    /// Every token of this booth stopped working.
+    Booth { booth: BoothId, reason: String },
+    /// This user's role or outlet changed: its sockets reconnect with the new scope.
+    Rescope { user: UserId },
+}
+
+/// A revocation as announced: by whom, when, under which id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Announced {
+    pub id: String,
+    pub origin: NodeId,
+    pub at: DateTime<Utc>,
+    pub revocation: Revocation,
+}
+
 /// What several nodes on one store share beyond [`Store`] (contract §8): membership by
 /// heartbeat and the log of changes they tail. Only the CQL store has it; the embedded store
 /// is one process's file.
@@ -109,6 +131,25 @@ pub trait ClusterStore: Send + Sync + std::fmt::Debug {
     async fn leave(&self, node: NodeId) -> Result<(), StoreError>;
     /// The live nodes: those whose last heartbeat has not expired.
     async fn nodes(&self) -> Result<Vec<NodeInfo>, StoreError>;
+    /// The nodes that recorded booths online and have not had them taken back.
+    async fn nodes_with_booths(&self) -> Result<Vec<NodeId>, StoreError>;
+    /// The booths `node` recorded online (some may have reconnected elsewhere since).
+    async fn booths_of(&self, node: NodeId) -> Result<Vec<BoothId>, StoreError>;
+    /// Makes `to` the holder of `booth` if `from` (or `to`) still is (compare-and-set): the
+    /// node that marks a dead node's booth offline takes it first, so that a booth that
+    /// reconnected elsewhere meanwhile is left alone.
+    async fn take_booth(
+        &self,
+        booth: BoothId,
+        from: NodeId,
+        to: NodeId,
+    ) -> Result<bool, StoreError>;
+    /// Forgets which booths `node` held (once they are marked offline).
+    async fn forget_booths_of(&self, node: NodeId) -> Result<(), StoreError>;
+    /// Tells the other nodes that tokens stopped working.
+    async fn announce(&self, announced: &Announced) -> Result<(), StoreError>;
+    /// The revocations announced at `since` or later, oldest first.
+    async fn revocations_since(&self, since: DateTime<Utc>) -> Result<Vec<Announced>, StoreError>;
     /// Fanned-out changes whose first seq on `all` is `from` or later and at most `upto`, in
     /// seq order, at most `limit`.
     async fn fanned_from(

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use super::cql::{self, bigint, int, text, ts};
 use super::{ScyllaStore, bucket, from_json};
-use crate::domain::ids::NodeId;
+use crate::domain::ids::{BoothId, NodeId};
 use crate::domain::records::NodeInfo;
-use crate::store::{ClusterStore, Fanned, StoreError};
+use crate::store::{Announced, ClusterStore, Fanned, StoreError};
 
 /// The one partition of `nodes`.
 const SHARD: i32 = 0;
@@ -75,6 +75,96 @@ impl ClusterStore for ScyllaStore {
                         .ok_or_else(|| StoreError::Corrupt("a node never seen".into()))?,
                     connections: count(4),
                     sessions: count(5),
+                })
+            })
+            .collect()
+    }
+
+    async fn nodes_with_booths(&self) -> Result<Vec<NodeId>, StoreError> {
+        let rows = self
+            .cql
+            .rows("SELECT DISTINCT node FROM {ks}.booths_by_node", vec![])
+            .await?;
+        rows.iter()
+            .map(|row| parse(cql::col_text(row, 0), "node id"))
+            .collect()
+    }
+
+    async fn booths_of(&self, node: NodeId) -> Result<Vec<BoothId>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT booth_id FROM {ks}.booths_by_node WHERE node = ?",
+                vec![text(node.to_string())],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| parse(cql::col_text(row, 0), "booth id"))
+            .collect()
+    }
+
+    async fn take_booth(
+        &self,
+        booth: BoothId,
+        from: NodeId,
+        to: NodeId,
+    ) -> Result<bool, StoreError> {
+        self.cql
+            .lwt(
+                "UPDATE {ks}.booth_node SET node = ? WHERE booth_id = ? IF node IN (?, ?)",
+                vec![
+                    text(to.to_string()),
+                    text(booth.to_string()),
+                    text(from.to_string()),
+                    text(to.to_string()),
+                ],
+            )
+            .await
+    }
+
+    async fn forget_booths_of(&self, node: NodeId) -> Result<(), StoreError> {
+        self.cql
+            .exec(
+                "DELETE FROM {ks}.booths_by_node WHERE node = ?",
+                vec![text(node.to_string())],
+            )
+            .await
+    }
+
+    async fn announce(&self, announced: &Announced) -> Result<(), StoreError> {
+        self.cql
+            .exec(
+                "INSERT INTO {ks}.revocations (shard, at, id, origin, doc) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    int(SHARD),
+                    ts(announced.at),
+                    text(&announced.id),
+                    text(announced.origin.to_string()),
+                    text(super::to_json(&announced.revocation)?),
+                ],
+            )
+            .await
+    }
+
+    async fn revocations_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Announced>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT at, id, origin, doc FROM {ks}.revocations WHERE shard = ? AND at >= ?",
+                vec![int(SHARD), ts(since)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Announced {
+                    at: cql::col_ts(row, 0)
+                        .ok_or_else(|| StoreError::Corrupt("a revocation with no time".into()))?,
+                    id: cql::col_text(row, 1).unwrap_or_default(),
+                    origin: parse(cql::col_text(row, 2), "revocation origin")?,
+                    revocation: from_json(&cql::col_text(row, 3).unwrap_or_default())?,
                 })
             })
             .collect()

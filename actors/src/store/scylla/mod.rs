@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../schema/cql/004_payment_ids.cql"),
     include_str!("../../../../schema/cql/005_cluster.cql"),
     include_str!("../../../../schema/cql/006_booking_versions.cql"),
+    include_str!("../../../../schema/cql/007_booth_nodes.cql"),
 ];
 /// The schema version that finds payments by id: the payments before it are indexed then.
 const PAYMENT_IDS_VERSION: usize = 4;
@@ -536,7 +537,40 @@ impl ScyllaStore {
                 vec![text(&id)],
             ));
         }
+        if let Some(origin) = self.origin.get() {
+            let node = origin.to_string();
+            if presence.online {
+                batch.push((
+                    "INSERT INTO {ks}.booths_by_node (node, booth_id) VALUES (?, ?)",
+                    vec![text(&node), text(&id)],
+                ));
+                batch.push((
+                    "INSERT INTO {ks}.booth_node (booth_id, node) VALUES (?, ?)",
+                    vec![text(&id), text(&node)],
+                ));
+            } else {
+                batch.push((
+                    "DELETE FROM {ks}.booths_by_node WHERE node = ? AND booth_id = ?",
+                    vec![text(&node), text(&id)],
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The node that last recorded `booth` online, in a cluster.
+    async fn booth_holder(&self, booth: BoothId) -> Result<Option<NodeId>, StoreError> {
+        let rows = self
+            .cql
+            .rows(
+                "SELECT node FROM {ks}.booth_node WHERE booth_id = ?",
+                vec![text(booth.to_string())],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| cql::col_text(r, 0))
+            .and_then(|node| node.parse().ok()))
     }
 
     /// The turn of one booth's record writers (see `booth_writes`).
@@ -586,6 +620,13 @@ impl ScyllaStore {
             ));
         }
         if let Some(presence) = &change.presence {
+            if let (false, Some(origin)) = (presence.online, self.origin.get()) {
+                // A booth another node holds now (it reconnected there) stays online.
+                let holder = self.booth_holder(presence.booth_id).await?;
+                if holder.is_some_and(|holder| holder != *origin) {
+                    return Err(StoreError::Conflict);
+                }
+            }
             self.presence_rows(&mut batch, presence).await?;
         }
         if let Some(letter) = &change.dead_letter {

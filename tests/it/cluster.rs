@@ -339,7 +339,7 @@ fn seqs_of(events: &[Value]) -> Vec<u64> {
 /// killed (-9) while an unpaid booking's arrival deadline falls due. The dead node's
 /// dashboard reconnects to another node and resumes from its last seq: every dashboard ends
 /// with the same gapless `all` stream, every booking answered 201 is in it, and the deadline
-/// is applied once, by the new timekeeper.
+/// is applied once, by the new timekeeper. The killed node then rejoins.
 #[tokio::test]
 async fn killing_the_timekeeper_under_load_loses_nothing_and_its_deadline_fires_once() {
     if on_embedded_store() {
@@ -462,4 +462,13 @@ async fn killing_the_timekeeper_under_load_loses_nothing_and_its_deadline_fires_
         .filter(|e| e["booking_id"] == json!(doomed) && e["event"] == "SESSION_EXPIRED")
         .count();
     assert_eq!(expiries, 1, "the deadline applied once");
+
+    // The killed node comes back: it rejoins as a new member and serves again.
+    a.restart();
+    until_listed(&b, &root, &all, Duration::from_secs(10)).await;
+    let (status, body) = a
+        .get(&format!("/session/{doomed}/status"), Some(&root))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "EXPIRED");
 }

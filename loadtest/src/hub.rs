@@ -32,6 +32,10 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// How long a 503 with `Retry-After` is retried (contract §8: a takeover answers 503 for at
+/// most 15 s).
+const RETRY_503_FOR: Duration = Duration::from_secs(20);
+
 #[derive(Clone)]
 pub struct Hub {
     pub ca: Option<PathBuf>,
@@ -64,15 +68,7 @@ impl Hub {
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {body}");
-        Ok(body)
+        self.post_with(self.token.as_deref(), path, body).await
     }
 
     pub async fn login(&mut self, email: &str, password: &str) -> anyhow::Result<()> {
@@ -150,17 +146,44 @@ impl Hub {
 
     /// POSTs as `token` (a booth) and checks for success.
     pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {body}");
-        Ok(body)
+        self.post_with(Some(token), path, body).await
+    }
+
+    /// POSTs and checks for success. A 503 is retried after its `Retry-After`, for up to
+    /// [`RETRY_503_FOR`], as a client should (the hub answers it while a node it depended
+    /// on is being replaced).
+    async fn post_with(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            if let (reqwest::StatusCode::SERVICE_UNAVAILABLE, Some(seconds)) = (status, retry_after)
+                && started.elapsed() < RETRY_503_FOR
+            {
+                tokio::time::sleep(Duration::from_secs(seconds.clamp(1, 5))).await;
+                continue;
+            }
+            anyhow::ensure!(
+                status.is_success(),
+                "POST {path} answered {status}: {answer}"
+            );
+            return Ok(answer);
+        }
     }
 
     pub fn token(&self) -> Option<&str> {

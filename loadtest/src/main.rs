@@ -51,6 +51,14 @@ enum Command {
         /// Seconds into the run when the storm hits.
         #[arg(long, default_value_t = 5)]
         storm_after: u64,
+        /// With --local and --scylla: run this many hub nodes on one keyspace (contract §8);
+        /// clients and requests are spread over them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=9))]
+        nodes: u64,
+        /// With --nodes: kill -9 the last node this many seconds into the driving; its
+        /// clients move to the other nodes and resume.
+        #[arg(long)]
+        kill_node_at: Option<u64>,
         /// Write report.json, report.md and latency.svg into this directory.
         #[arg(long)]
         report: Option<PathBuf>,
@@ -182,6 +190,8 @@ async fn main() -> anyhow::Result<()> {
             traffic,
             storm_percent,
             storm_after,
+            nodes,
+            kill_node_at,
             report,
         } => {
             let shape = push::Shape {
@@ -189,6 +199,9 @@ async fn main() -> anyhow::Result<()> {
                 storm_after: Duration::from_secs(storm_after),
                 ..traffic.shape()
             };
+            if nodes > 1 || kill_node_at.is_some() {
+                return cluster_scenario(target, shape, nodes as usize, kill_node_at).await;
+            }
             push_scenario(target, shape, report).await
         }
         Command::Abuse {
@@ -224,7 +237,7 @@ async fn push_scenario(
     hub.login(&target.email, &target.password).await?;
     let (booths, dashboards, rate) = (shape.booths, shape.dashboards, shape.rate);
     let monitor = local.as_ref().map(|l| Monitor::start(l.pid));
-    let report = push::run(&hub, shape).await?;
+    let report = push::run(std::slice::from_ref(&hub), shape).await?;
     let usage = monitor.map(|m| m.stop());
     print_push(booths, dashboards, &report, usage);
     if let Some(dir) = report_dir {
@@ -249,6 +262,119 @@ async fn push_scenario(
         "events were lost, skipped or duplicated"
     );
     anyhow::ensure!(!storm_failed, "not every dropped booth came back");
+    Ok(())
+}
+
+/// The push scenario over several local nodes on one CQL keyspace, one of them killed -9
+/// during the run when asked.
+async fn cluster_scenario(
+    target: Target,
+    mut shape: push::Shape,
+    nodes: usize,
+    kill_at: Option<u64>,
+) -> anyhow::Result<()> {
+    let (Some(binary), Some(scylla)) = (&target.local, &target.scylla) else {
+        anyhow::bail!(
+            "--nodes and --kill-node-at need --local and --scylla (a cluster shares a CQL keyspace)"
+        );
+    };
+    anyhow::ensure!(nodes >= 2, "--kill-node-at needs --nodes 2 or more");
+    let keyspace = format!("loadtest_{}", uuid::Uuid::new_v4().simple());
+    let node_env = |n: usize| {
+        vec![
+            ("BOOTHHUB_SCYLLA_KEYSPACE", keyspace.clone()),
+            (
+                "BOOTHHUB_CLUSTER_LISTEN",
+                format!("127.0.0.1:{}", 17_501 + n),
+            ),
+            (
+                "BOOTHHUB_CLUSTER_SECRET",
+                "loadtest-cluster-secret-0123456789".to_owned(),
+            ),
+        ]
+    };
+    let start = |n: usize, extra: Vec<(&'static str, String)>| {
+        let mut env = node_env(n);
+        env.extend(extra);
+        LocalHub::start(
+            binary,
+            &target.email,
+            &target.password,
+            &target.secret,
+            Some(scylla),
+            &env,
+        )
+    };
+    eprintln!("starting {nodes} hub nodes on keyspace {keyspace}…");
+    let first = start(0, vec![])?;
+    // One certificate for all, so that a client trusts whichever node it lands on.
+    let tls = vec![
+        ("BOOTHHUB_TLS_CERT", first.cert.display().to_string()),
+        (
+            "BOOTHHUB_TLS_KEY",
+            first.cert.with_file_name("key.pem").display().to_string(),
+        ),
+    ];
+    let mut locals = vec![first];
+    for n in 1..nodes {
+        locals.push(start(n, tls.clone())?);
+    }
+    let mut hubs = vec![];
+    for local in &locals {
+        let mut hub = Hub::new(&local.url, Some(&locals[0].cert), &target.secret)?;
+        hub.login(&target.email, &target.password).await?;
+        hubs.push(hub);
+    }
+    if let Some(at) = kill_at {
+        let victim = std::sync::Mutex::new(locals.pop());
+        shape.kill = Some(push::Kill {
+            node: nodes - 1,
+            after: Duration::from_secs(at),
+            kill: Box::new(move || {
+                // Dropping a local hub is kill -9 (and a wait).
+                drop(victim.lock().ok().and_then(|mut v| v.take()));
+            }),
+        });
+    }
+    let (booths, dashboards) = (shape.booths, shape.dashboards);
+    let report = push::run(&hubs, shape).await?;
+    print_push(booths, dashboards, &report, None);
+    if let Some(failover) = &report.failover {
+        println!(
+            "\nfailover: node {} killed (-9) at {:.1}s; {} of its {} clients back on another node and resumed{}; {} lifecycles interrupted in its hands",
+            failover.node,
+            failover.at.as_secs_f64(),
+            failover.back,
+            failover.moved,
+            failover
+                .all_back_within
+                .map(|t| format!(" within {:.2}s", t.as_secs_f64()))
+                .unwrap_or_default(),
+            failover.interrupted
+        );
+        println!(
+            "booth push before the kill\n{}\nbooth push after the kill\n{}",
+            failover.booth_before.table(),
+            failover.booth_after.table()
+        );
+        println!(
+            "dashboard push before the kill\n{}\ndashboard push after the kill\n{}",
+            failover.dashboard_before.table(),
+            failover.dashboard_after.table()
+        );
+    }
+    drop(locals);
+    anyhow::ensure!(
+        report.lost + report.gaps + report.duplicates == 0,
+        "events were lost, skipped or duplicated"
+    );
+    anyhow::ensure!(
+        report
+            .failover
+            .as_ref()
+            .is_none_or(|f| f.all_back_within.is_some()),
+        "not every client of the killed node came back"
+    );
     Ok(())
 }
 
@@ -347,7 +473,7 @@ async fn abuse_scenario(
         eprintln!("attacking alongside for {:?}…", plan.duration);
         abuse::run(prepared, plan).await
     });
-    let push_report = push::run(&hub, shape).await?;
+    let push_report = push::run(std::slice::from_ref(&hub), shape).await?;
     let abuse_report = attackers.await??;
     let usage = monitor.map(|m| m.stop());
 

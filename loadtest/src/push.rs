@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -25,6 +26,34 @@ pub struct Shape {
     /// Told when the lifecycles start (the sockets are connected and quiet), so that other
     /// load can run alongside the measured part (the abuse scenario's attacks).
     pub driving: Option<tokio::sync::oneshot::Sender<()>>,
+    /// With several nodes: one is killed this far into the run.
+    pub kill: Option<Kill>,
+}
+
+/// A node killed during the run (kill -9 by `kill`); its clients move to the other nodes.
+pub struct Kill {
+    pub node: usize,
+    pub after: Duration,
+    pub kill: Box<dyn FnOnce() + Send>,
+}
+
+/// What a node's death did to the run.
+pub struct Failover {
+    pub node: usize,
+    /// When it was killed, into the driving.
+    pub at: Duration,
+    /// Clients that were connected to it.
+    pub moved: usize,
+    /// Of those, how many came back (on another node) and resumed.
+    pub back: usize,
+    /// From the kill to the last of them back and resumed.
+    pub all_back_within: Option<Duration>,
+    /// Lifecycles whose request the dead node had in hand (not counted as lost).
+    pub interrupted: usize,
+    pub booth_before: Summary,
+    pub booth_after: Summary,
+    pub dashboard_before: Summary,
+    pub dashboard_after: Summary,
 }
 
 impl Shape {
@@ -37,6 +66,7 @@ impl Shape {
             storm_percent: 0,
             storm_after: Duration::ZERO,
             driving: None,
+            kill: None,
         }
     }
 }
@@ -87,12 +117,23 @@ pub struct Report {
     pub slow_closes_at_connect: usize,
     pub elapsed: Duration,
     pub storm: Option<Storm>,
+    pub failover: Option<Failover>,
     /// Every latency sample, for the histogram.
     pub booth_samples: Vec<Duration>,
     pub dashboard_samples: Vec<Duration>,
 }
 
-pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
+/// Drives the run through `hubs` (the nodes of one hub; one is the usual case): the first
+/// provisions; clients and lifecycles are spread over them all.
+pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
+    let hub = hubs.first().context("no hub to drive")?;
+    let nodes = hubs.len();
+    let bases: Arc<[String]> = hubs.iter().map(|h| h.base().to_owned()).collect();
+    let alive: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new(
+        (0..nodes)
+            .map(|_| std::sync::atomic::AtomicBool::new(true))
+            .collect(),
+    );
     let outlet = hub.create_outlet("Push Mall").await?;
     eprintln!("provisioning {} booths…", shape.booths);
     let mut booths = Vec::with_capacity(shape.booths);
@@ -147,11 +188,13 @@ pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
             // Booths connect all at once: fewer per address than the hub's per-address cap
             // on connections that have not authenticated yet (256).
             source: Some(socket::source(client.index, CLIENTS_PER_ADDRESS)),
+            failover: (nodes > 1).then(|| Arc::clone(&finished)),
         };
-        let (base, tls) = (hub.base().to_owned(), tls.clone());
+        let (bases, tls) = (Arc::clone(&bases), tls.clone());
         let finished = Arc::clone(&finished);
+        let first = client.index % nodes;
         tokio::spawn(async move {
-            let result = socket::run(client, base, tls, wiring, done).await;
+            let result = socket::run(client, bases, first, tls, wiring, done).await;
             if let (Err(err), false) = (result, finished.load(std::sync::atomic::Ordering::SeqCst))
             {
                 eprintln!("client error: {err:#}");
@@ -192,9 +235,20 @@ pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
     let mut tasks = vec![];
     let mut next_booth = 0;
     let mut storm_at = None;
+    let mut killed_at = None;
+    let mut kill = shape.kill.take();
     let mut last_progress = Instant::now();
+    let interrupted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while started.elapsed() < shape.duration {
         ticker.tick().await;
+        if kill.as_ref().is_some_and(|k| started.elapsed() >= k.after) {
+            if let Some(Kill { node, kill, .. }) = kill.take() {
+                eprintln!("  kill -9 of node {node} ({})", bases[node]);
+                alive[node].store(false, std::sync::atomic::Ordering::SeqCst);
+                killed_at = Some((node, Instant::now()));
+                kill();
+            }
+        }
         if shape.storm_percent > 0 && storm_at.is_none() && started.elapsed() >= shape.storm_after {
             eprintln!(
                 "  storm: dropping {}% of the booths at once",
@@ -212,24 +266,44 @@ pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
             );
         }
         let (booth_id, booth_token) = booths[next_booth % booths.len()].clone();
+        // Round robin over the nodes alive, as a load balancer would.
+        let node = (0..nodes)
+            .map(|k| (next_booth + k) % nodes)
+            .find(|k| alive[*k].load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(0);
         next_booth += 1;
-        let (hub, outlet, sent) = (hub.clone(), outlet.clone(), Arc::clone(&sent));
+        let (hub, outlet, sent) = (hubs[node].clone(), outlet.clone(), Arc::clone(&sent));
+        let (alive, interrupted) = (Arc::clone(&alive), Arc::clone(&interrupted));
         tasks.push(tokio::spawn(async move {
-            let booking = hub.create_paid_booking(&outlet, &booth_id).await?;
-            let id = booking["id"].as_str().unwrap_or_default().to_owned();
-            for (step, kind) in STEPS {
-                let body = if step == "arrival" {
-                    json!({ "qr_token": booking["qr_token"] })
-                } else {
-                    json!({})
-                };
-                if let Ok(mut sent) = sent.lock() {
-                    sent.insert((id.clone(), kind), Instant::now());
+            let mut id = String::new();
+            let lifecycle = async {
+                let booking = hub.create_paid_booking(&outlet, &booth_id).await?;
+                id = booking["id"].as_str().unwrap_or_default().to_owned();
+                for (step, kind) in STEPS {
+                    let body = if step == "arrival" {
+                        json!({ "qr_token": booking["qr_token"] })
+                    } else {
+                        json!({})
+                    };
+                    if let Ok(mut sent) = sent.lock() {
+                        sent.insert((id.clone(), kind), Instant::now());
+                    }
+                    hub.post_as(&booth_token, &format!("/session/{id}/{step}"), &body)
+                        .await?;
                 }
-                hub.post_as(&booth_token, &format!("/session/{id}/{step}"), &body)
-                    .await?;
+                anyhow::Ok(())
+            };
+            match lifecycle.await {
+                // Its node was killed with the request in hand: not the hub's loss.
+                Err(_) if !alive[node].load(std::sync::atomic::Ordering::SeqCst) => {
+                    interrupted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if let Ok(mut sent) = sent.lock() {
+                        sent.retain(|(booking, _), _| *booking != id);
+                    }
+                    anyhow::Ok(())
+                }
+                other => other,
             }
-            anyhow::Ok(())
         }));
     }
     let lifecycles = tasks.len();
@@ -269,9 +343,67 @@ pub async fn run(hub: &Hub, mut shape: Shape) -> anyhow::Result<Report> {
         elapsed,
     );
     report.storm = storm;
+    if let Some((node, at)) = killed_at {
+        let moved = (0..shape.booths + shape.dashboards)
+            .filter(|i| i % nodes == node)
+            .count();
+        let mut back = vec![];
+        while let Ok((client, when)) = resumed_rx.try_recv() {
+            if client % nodes == node {
+                back.push(when.saturating_duration_since(at));
+            }
+        }
+        let (booth_before, booth_after, dashboard_before, dashboard_after) =
+            split_latency(&sent, &receipts, shape.booths, at);
+        report.failover = Some(Failover {
+            node,
+            at: at.saturating_duration_since(started),
+            moved,
+            back: back.len(),
+            all_back_within: (back.len() >= moved)
+                .then(|| back.iter().max().copied().unwrap_or_default()),
+            interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
+            booth_before,
+            booth_after,
+            dashboard_before,
+            dashboard_after,
+        });
+    }
     report.slow_closes = slow_closes.load(std::sync::atomic::Ordering::SeqCst) - slow_at_connect;
     report.slow_closes_at_connect = slow_at_connect;
     Ok(report)
+}
+
+/// Push latencies of the requests sent before and after `kill`: booths', then dashboards'.
+fn split_latency(
+    sent: &HashMap<(String, &'static str), Instant>,
+    receipts: &[Receipt],
+    booths: usize,
+    kill: Instant,
+) -> (Summary, Summary, Summary, Summary) {
+    let mut split: [Vec<Duration>; 4] = Default::default();
+    for receipt in receipts {
+        let Some(kind) = receipt.kind else {
+            continue;
+        };
+        let Some(sent_at) = sent.get(&(receipt.booking_id.clone(), kind)) else {
+            continue;
+        };
+        let which = usize::from(*sent_at >= kill) + 2 * usize::from(receipt.client >= booths);
+        split[which].push(receipt.at.saturating_duration_since(*sent_at));
+    }
+    let [
+        mut booth_before,
+        mut booth_after,
+        mut dash_before,
+        mut dash_after,
+    ] = split;
+    (
+        Summary::of(&mut booth_before),
+        Summary::of(&mut booth_after),
+        Summary::of(&mut dash_before),
+        Summary::of(&mut dash_after),
+    )
 }
 
 fn report(
@@ -361,5 +493,6 @@ fn report(
         slow_closes: 0,
         slow_closes_at_connect: 0,
         elapsed,
+        failover: None,
     }
 }

@@ -139,6 +139,10 @@ pub struct Wiring {
     pub storm: Option<tokio::sync::watch::Receiver<u64>>,
     /// The loopback address to connect from (spreads ports over 127.0.0.x).
     pub source: Option<std::net::IpAddr>,
+    /// With several hub nodes: set once the run is measured. Until then a connection that
+    /// breaks or ends (its node died) moves to the next node and resumes, as a real client
+    /// behind a load balancer does.
+    pub failover: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 async fn storm_hits(storm: &mut Option<tokio::sync::watch::Receiver<u64>>) {
@@ -158,11 +162,13 @@ const SESSIONS: usize = 50_000;
 /// A socket's read buffer (see `session`).
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Connects, subscribes, and reports every event; after a 4008 close (the client fell
-/// behind) it reconnects and resumes from the last seq it got, as a real client does.
+/// Connects to `bases[first]`, subscribes, and reports every event; after a 4008 close (the
+/// client fell behind) it reconnects and resumes from the last seq it got, as a real client
+/// does. With `wiring.failover`, a connection to a node that breaks moves to the next node.
 pub async fn run(
     client: Client,
-    base: String,
+    bases: Arc<[String]>,
+    first: usize,
     tls: TlsConnector,
     mut wiring: Wiring,
     connected: tokio::sync::oneshot::Sender<()>,
@@ -170,20 +176,34 @@ pub async fn run(
     let mut last: Option<(Arc<str>, u64)> = None;
     let mut connected = Some(connected);
     let mut previous = None;
+    let mut node = first;
     for _ in 0..100 {
+        let base = &bases[node % bases.len()];
         let ended = session(
             &client,
-            &base,
+            base,
             &tls,
             &mut wiring,
             &mut last,
             connected.take(),
             previous,
         )
-        .await?;
-        if ended == Ended::Closed {
-            return Ok(());
-        }
+        .await;
+        let measured = wiring
+            .failover
+            .as_ref()
+            .is_none_or(|done| done.load(std::sync::atomic::Ordering::SeqCst));
+        let ended = match ended {
+            // The node went away while the run goes on: the next one takes the client.
+            Err(_) | Ok(Ended::Closed) if !measured => {
+                node += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                Ended::Dropped
+            }
+            Err(err) => return Err(err),
+            Ok(Ended::Closed) => return Ok(()),
+            Ok(ended) => ended,
+        };
         previous = Some(ended);
     }
     Ok(())

@@ -46,7 +46,13 @@ impl Drop for TestHub {
 /// On the CQL backend each hub has a keyspace of its own; it goes with the hub, so that a
 /// long suite does not fill the test server's memory with tables.
 fn drop_keyspace(env: &[(String, String)]) {
-    let find = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    // The last setting of a key wins, as in the process environment (a test may override).
+    let find = |key: &str| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
     let (Some(nodes), Some(keyspace)) = (
         find("BOOTHHUB_SCYLLA_NODES"),
         find("BOOTHHUB_SCYLLA_KEYSPACE"),

@@ -28,7 +28,9 @@ async fn two_hundred_booths_for_ten_seconds_lose_nothing() {
         storm_after: Duration::from_secs(4),
         ..Shape::steady(200, 5, 20.0, Duration::from_secs(10))
     };
-    let report = push::run(&client, shape).await.unwrap();
+    let report = push::run(std::slice::from_ref(&client), shape)
+        .await
+        .unwrap();
     assert!(
         report.lifecycles >= 150,
         "only {} lifecycles ran",

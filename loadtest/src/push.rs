@@ -241,13 +241,13 @@ pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
     let interrupted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while started.elapsed() < shape.duration {
         ticker.tick().await;
-        if kill.as_ref().is_some_and(|k| started.elapsed() >= k.after) {
-            if let Some(Kill { node, kill, .. }) = kill.take() {
-                eprintln!("  kill -9 of node {node} ({})", bases[node]);
-                alive[node].store(false, std::sync::atomic::Ordering::SeqCst);
-                killed_at = Some((node, Instant::now()));
-                kill();
-            }
+        if kill.as_ref().is_some_and(|k| started.elapsed() >= k.after)
+            && let Some(Kill { node, kill, .. }) = kill.take()
+        {
+            eprintln!("  kill -9 of node {node} ({})", bases[node]);
+            alive[node].store(false, std::sync::atomic::Ordering::SeqCst);
+            killed_at = Some((node, Instant::now()));
+            kill();
         }
         if shape.storm_percent > 0 && storm_at.is_none() && started.elapsed() >= shape.storm_after {
             eprintln!(

@@ -76,8 +76,8 @@ pub struct ScyllaStore {
     /// still guards against other nodes (a miss re-reads the head).
     heads: dashmap::DashMap<Stream, Arc<tokio::sync::Mutex<Option<i64>>>>,
     /// A booth's record is read, changed and written whole (presence, renames, deactivation):
-    /// the writers of one booth take turns here, so that none writes back an older record
-    /// over another's change. One node writes a keyspace (`schema/README.md`).
+    /// the writers of one booth on this node take turns here, so that none writes back an
+    /// older record over another's change. Across nodes they do not (`docs/CLUSTER.md`).
     booth_writes: dashmap::DashMap<BoothId, Arc<tokio::sync::Mutex<()>>>,
     /// This node's writers waiting for one slot lease take turns here, so that at most one
     /// per node competes for it in Paxos (50 bookings a second on one outlet would otherwise

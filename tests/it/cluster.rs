@@ -472,3 +472,45 @@ async fn killing_the_timekeeper_under_load_loses_nothing_and_its_deadline_fires_
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "EXPIRED");
 }
+
+/// A flagged payment refunded through two nodes at once: recorded once (the refund claims the
+/// payment across nodes), the other answered 409.
+#[tokio::test]
+async fn one_refund_through_two_nodes_at_once_is_recorded_once() {
+    if on_embedded_store() {
+        return; // a cluster needs the CQL store
+    }
+    let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let a = start_node(&keyspace, 17_431);
+    let b = start_node(&keyspace, 17_432);
+    let root = a.root().await;
+    let outlet = a.outlet(&root, "Mall Cluster Refund").await;
+    let (status, booking) = a.book(None, booking_body(&outlet.id, None, 30)).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let mut wrong = payment(&booking, &uuid::Uuid::new_v4().to_string(), "SUCCESS");
+    wrong["amount"] = json!(1);
+    let (status, body) = a.webhook(&wrong).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, listed) = b
+        .get(
+            &format!("/payments?booking_id={}", id(&booking)),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let path = format!("/payments/{}/refund", id(&listed["items"][0]));
+    let (on_a, on_b) = tokio::join!(
+        a.post(&path, Some(&root), json!({ "reason": "first" })),
+        b.post(&path, Some(&root), json!({ "reason": "second" })),
+    );
+    let mut statuses = [on_a.0.as_u16(), on_b.0.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{on_a:?} {on_b:?}");
+    let (_, audit) = b
+        .get(
+            &format!("/audit?booking_id={}&action=PAYMENT_REFUNDED", id(&booking)),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+}

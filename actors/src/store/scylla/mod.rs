@@ -295,7 +295,11 @@ impl ScyllaStore {
 
     /// Takes a short lease on `name`; waits (with backoff) while another holder has it, until
     /// `deadline` (a holder that died leaves it taken until its TTL runs out).
-    async fn lease(&self, name: &str, deadline: tokio::time::Instant) -> Result<String, StoreError> {
+    async fn lease(
+        &self,
+        name: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<String, StoreError> {
         let owner = uuid::Uuid::new_v4().to_string();
         let mut wait = Duration::from_millis(2);
         while tokio::time::Instant::now() < deadline {
@@ -607,10 +611,23 @@ impl ScyllaStore {
         if let Some(payment) = &change.payment {
             Self::payment_rows(&mut batch, payment)?;
         }
+        let mut refund_claim = None;
         if let Some(payment) = &change.refund {
             if self.payment(&payment.event_id).await?.is_none() {
                 return Err(StoreError::NotFound("payment"));
             }
+            // Once, across nodes: the refund claims the payment's event id (compare-and-set).
+            let claimed = self
+                .cql
+                .lwt(
+                    "INSERT INTO {ks}.unique_keys (kind, key, id) VALUES ('refund', ?, ?) IF NOT EXISTS",
+                    vec![text(&payment.event_id), text(uuid::Uuid::new_v4().to_string())],
+                )
+                .await?;
+            if !claimed {
+                return Err(StoreError::NotFound("a payment not refunded yet"));
+            }
+            refund_claim = Some(payment.event_id.clone());
             batch.push((
                 "INSERT INTO {ks}.payments (event_id, doc) VALUES (?, ?)",
                 vec![text(&payment.event_id), text(to_json(payment)?)],
@@ -668,8 +685,21 @@ impl ScyllaStore {
         }
         // Should the batch fail, the claim stays (a timed-out batch may still apply); a retry
         // takes it over once it is stale and the payment is still not stored.
-        if !batch.is_empty() {
-            self.cql.logged_batch_at(batch, micros).await?;
+        if !batch.is_empty()
+            && let Err(err) = self.cql.logged_batch_at(batch, micros).await
+        {
+            if let Some(event_id) = refund_claim {
+                // Not refunded (or, if the batch applied after all, its record says so and
+                // the hub refuses a second refund from it).
+                let _ = self
+                    .cql
+                    .exec(
+                        "DELETE FROM {ks}.unique_keys WHERE kind = 'refund' AND key = ?",
+                        vec![text(event_id)],
+                    )
+                    .await;
+            }
+            return Err(err);
         }
         Ok(stored)
     }

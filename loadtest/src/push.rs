@@ -275,10 +275,12 @@ pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
         let (hub, outlet, sent) = (hubs[node].clone(), outlet.clone(), Arc::clone(&sent));
         let (alive, interrupted) = (Arc::clone(&alive), Arc::clone(&interrupted));
         tasks.push(tokio::spawn(async move {
-            let mut id = String::new();
+            // The step whose request is in flight: if its node dies with it in hand, that
+            // request may or may not have been applied; the steps answered before count.
+            let mut in_flight: Option<(String, &'static str)> = None;
             let lifecycle = async {
                 let booking = hub.create_paid_booking(&outlet, &booth_id).await?;
-                id = booking["id"].as_str().unwrap_or_default().to_owned();
+                let id = booking["id"].as_str().unwrap_or_default().to_owned();
                 for (step, kind) in STEPS {
                     let body = if step == "arrival" {
                         json!({ "qr_token": booking["qr_token"] })
@@ -288,17 +290,20 @@ pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
                     if let Ok(mut sent) = sent.lock() {
                         sent.insert((id.clone(), kind), Instant::now());
                     }
+                    in_flight = Some((id.clone(), kind));
                     hub.post_as(&booth_token, &format!("/session/{id}/{step}"), &body)
                         .await?;
+                    in_flight = None;
                 }
                 anyhow::Ok(())
             };
             match lifecycle.await {
-                // Its node was killed with the request in hand: not the hub's loss.
+                // Its node was killed with a request in hand: that request is not counted,
+                // and the lifecycle stops there (its later steps were never sent).
                 Err(_) if !alive[node].load(std::sync::atomic::Ordering::SeqCst) => {
                     interrupted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if let Ok(mut sent) = sent.lock() {
-                        sent.retain(|(booking, _), _| *booking != id);
+                    if let (Some(key), Ok(mut sent)) = (in_flight, sent.lock()) {
+                        sent.remove(&key);
                     }
                     anyhow::Ok(())
                 }
@@ -347,12 +352,17 @@ pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
         let moved = (0..shape.booths + shape.dashboards)
             .filter(|i| i % nodes == node)
             .count();
-        let mut back = vec![];
+        // Each client once, at its first return after the kill.
+        let mut first_back = HashMap::new();
         while let Ok((client, when)) = resumed_rx.try_recv() {
-            if client % nodes == node {
-                back.push(when.saturating_duration_since(at));
+            if client % nodes == node && when >= at {
+                first_back.entry(client).or_insert(when);
             }
         }
+        let back: Vec<Duration> = first_back
+            .values()
+            .map(|when| when.saturating_duration_since(at))
+            .collect();
         let (booth_before, booth_after, dashboard_before, dashboard_after) =
             split_latency(&sent, &receipts, shape.booths, at);
         report.failover = Some(Failover {

@@ -280,6 +280,11 @@ async fn the_same_scan_on_two_nodes_at_once_approves_once() {
     let a = start_node(&keyspace, 17_411);
     let b = start_node(&keyspace, 17_412);
     let root = a.root().await;
+    let mut dashboard = b.ws(&root, Some("boothhub.json")).await;
+    assert_eq!(
+        dashboard.subscribe(&["all"], None).await["type"],
+        "subscribed"
+    );
     for n in 0..4 {
         let outlet = a.outlet(&root, &format!("Mall Cluster Race {n}")).await;
         let (status, booking) = a
@@ -311,6 +316,11 @@ async fn the_same_scan_on_two_nodes_at_once_approves_once() {
             .count();
         assert_eq!(approvals, 1, "{history}");
     }
+    // The node that lost a race took no seq it did not write: no gap, in order.
+    let (events, _) = drain(&mut dashboard, Duration::from_secs(2)).await;
+    let seqs = seqs_of(&events);
+    let first = seqs[0];
+    assert_eq!(seqs, (first..first + seqs.len() as u64).collect::<Vec<_>>());
 }
 
 /// Reads events from `client` until it has been quiet for `quiet` (or closed): their seqs.

@@ -137,7 +137,8 @@ struct Decided {
     booking: Booking,
     payment: Option<Payment>,
     audit: Option<AuditEntry>,
-    events: Vec<StoredEvent>,
+    /// Its events; their seqs are taken after the decision and recorded beside it.
+    events: Vec<crate::domain::event::Event>,
     origin: Option<NodeId>,
 }
 
@@ -595,6 +596,7 @@ impl ScyllaStore {
             return self.commit_fenced(change).await;
         }
         let micros = now_micros();
+        let created = matches!(change.booking, Some(BookingWrite::Create(..)));
         let _booth_turn = match &change.presence {
             Some(presence) => Some(self.booth_turn(presence.booth_id).await),
             None => None,
@@ -603,8 +605,13 @@ impl ScyllaStore {
         match &change.booking {
             Some(BookingWrite::Create(booking, claim)) => {
                 self.check_slot(claim, booking).await?;
+                // The head is only ever written by compare-and-set (Paxos orders its own
+                // writes, not plain ones beside them).
+                if !versions::begin(&self.cql, booking.id).await? {
+                    return Err(StoreError::Duplicate("booking"));
+                }
                 Self::booking_rows(&mut batch, booking, true)?;
-                batch.extend(versions::created(booking.id, &to_json(booking)?, micros));
+                batch.push(versions::created(booking.id, &to_json(booking)?, micros));
             }
             Some(BookingWrite::Update(_) | BookingWrite::Reclaim(..)) | None => {}
         }
@@ -685,9 +692,15 @@ impl ScyllaStore {
         }
         // Should the batch fail, the claim stays (a timed-out batch may still apply); a retry
         // takes it over once it is stale and the payment is still not stored.
-        if !batch.is_empty()
-            && let Err(err) = self.cql.logged_batch_at(batch, micros).await
-        {
+        let written = if created {
+            // A booking's rows carry its versions' timestamps from the start.
+            self.cql.logged_batch_at(batch, micros).await
+        } else if batch.is_empty() {
+            Ok(())
+        } else {
+            self.cql.logged_batch(batch).await
+        };
+        if let Err(err) = written {
             if let Some(event_id) = refund_claim {
                 // Not refunded (or, if the batch applied after all, its record says so and
                 // the hub refuses a second refund from it).
@@ -750,59 +763,104 @@ impl ScyllaStore {
                 self.release_payment(&event_id, &token).await;
             }
         };
-        let stored = match self.take_seqs_of(events).await {
-            Ok(stored) => stored,
+        let decided = async {
+            let latest = versions::latest(&self.cql, booking.id).await?;
+            let mut micros = now_micros();
+            if let Some(latest) = &latest {
+                micros = micros.max(latest.micros + 1);
+                // The version this change was decided on was decided by a node that has not
+                // placed it (yet, or ever): it is placed before anything is decided on it.
+                if latest.version == base && !latest.placed {
+                    self.complete(latest).await?;
+                }
+            }
+            let decided = Decided {
+                booking,
+                payment,
+                audit,
+                events,
+                origin: self.origin.get().copied(),
+            };
+            let decision = Decision {
+                booking: decided.booking.id,
+                base,
+                doc: &to_json(&decided.booking)?,
+                decided: &to_json(&decided)?,
+                micros,
+            };
+            // An error here leaves the outcome unknown: if the decision was stored, the next
+            // reader of the booking places it.
+            let applied = versions::decide(&self.cql, &decision).await?;
+            Ok::<_, StoreError>(applied.then_some((decided, micros)))
+        };
+        let (decided, micros) = match decided.await {
+            Ok(Some(decided)) => decided,
+            Ok(None) => {
+                release(claim).await;
+                return Err(StoreError::Conflict);
+            }
             Err(err) => {
                 release(claim).await;
                 return Err(err);
             }
         };
-        let micros = match versions::latest(&self.cql, booking.id).await {
-            Ok(latest) => now_micros().max(latest.map_or(0, |l| l.micros) + 1),
-            Err(err) => {
-                self.give_back_all(&stored).await;
-                release(claim).await;
-                return Err(err);
-            }
-        };
-        let decided = Decided {
-            booking,
-            payment,
-            audit,
-            events: stored,
-            origin: self.origin.get().copied(),
-        };
-        let decision = Decision {
-            booking: decided.booking.id,
-            base,
-            doc: &to_json(&decided.booking)?,
-            decided: &to_json(&decided)?,
-            micros,
-        };
-        // An error here leaves the outcome unknown: if the decision was stored, the next
-        // reader places it; if not, the seqs stay a gap that readers skip.
-        if !versions::decide(&self.cql, &decision).await? {
-            self.give_back_all(&decided.events).await;
-            release(claim).await;
-            return Err(StoreError::Conflict);
-        }
-        self.place(&decided, micros).await?;
-        Ok(decided.events)
+        // Decided: from here on the change happens, placed by this node or the next reader.
+        let stored = self.seqs_of(&decided).await?;
+        self.place(&decided, &stored, micros).await?;
+        Ok(stored)
     }
 
-    /// Writes what a decided booking change writes, with its decision's timestamp (so a late
-    /// second placement of an older version cannot overwrite a newer one), and marks it placed.
-    /// Placing twice writes the same rows twice.
-    async fn place(&self, decided: &Decided, micros: i64) -> Result<(), StoreError> {
+    /// Places a decided change that its node did not place (it died, or is still at it).
+    async fn complete(&self, latest: &versions::Latest) -> Result<(), StoreError> {
+        let Some(decided) = &latest.decided else {
+            return Ok(()); // a first version: written whole when the booking was created
+        };
+        let decided: Decided = from_json(decided)?;
+        let stored = self.seqs_of(&decided).await?;
+        self.place(&decided, &stored, latest.micros).await
+    }
+
+    /// The seqs of a decided change's events: taken once and recorded in its version row by
+    /// a compare-and-set, so that two nodes placing it (its own and a reader) place it at the
+    /// same seqs. The loser of that race gives its own seqs back.
+    async fn seqs_of(&self, decided: &Decided) -> Result<Vec<StoredEvent>, StoreError> {
+        let (id, version) = (decided.booking.id, decided.booking.version);
+        if let Some(recorded) = versions::recorded_seqs(&self.cql, id, version).await? {
+            return from_json(&recorded);
+        }
+        let stored = self.take_seqs_of(decided.events.clone()).await?;
+        match versions::record_seqs(&self.cql, id, version, &to_json(&stored)?).await {
+            Ok(true) => Ok(stored),
+            Ok(false) => {
+                self.give_back_all(&stored).await;
+                let recorded = versions::recorded_seqs(&self.cql, id, version).await?;
+                from_json(
+                    &recorded
+                        .ok_or_else(|| StoreError::Corrupt("seqs recorded and then gone".into()))?,
+                )
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Writes what a decided booking change writes, at the seqs recorded for it and with its
+    /// decision's timestamp (so a late second placement of an older version cannot overwrite a
+    /// newer one), and marks it placed. Placing twice writes the same rows twice.
+    async fn place(
+        &self,
+        decided: &Decided,
+        stored: &[StoredEvent],
+        micros: i64,
+    ) -> Result<(), StoreError> {
         let mut batch = vec![];
         Self::booking_rows(&mut batch, &decided.booking, false)?;
         if let Some(payment) = &decided.payment {
             Self::payment_rows(&mut batch, payment)?;
         }
         Self::audit_rows(&mut batch, decided.audit.as_ref())?;
-        Self::event_rows(&mut batch, &decided.events)?;
+        Self::event_rows(&mut batch, stored)?;
         if let Some(origin) = decided.origin {
-            fan_out(&mut batch, origin, &decided.events)?;
+            fan_out(&mut batch, origin, stored)?;
         }
         batch.push(versions::placed(
             decided.booking.id,
@@ -1283,10 +1341,7 @@ impl Store for ScyllaStore {
         };
         if !latest.placed && now_micros() - latest.micros > PLACE_GRACE_MICROS {
             // Decided by a node that did not place it (it died in between): place it now.
-            if let Some(decided) = &latest.decided {
-                let decided: Decided = from_json(decided)?;
-                self.place(&decided, latest.micros).await?;
-            }
+            self.complete(&latest).await?;
         }
         let mut booking: Booking = from_json(&latest.doc)?;
         booking.version = latest.version;
@@ -2096,15 +2151,11 @@ mod tests {
         let mut expired = overridden.clone();
         expired.status = Status::Expired;
         expired.version += 1;
-        let stored = one
-            .take_seqs_of(vec![expired.event(EventKind::SessionExpired, now)])
-            .await
-            .unwrap();
         let decided = Decided {
+            events: vec![expired.event(EventKind::SessionExpired, now)],
             booking: expired,
             payment: None,
             audit: None,
-            events: stored,
             origin: None,
         };
         let decision = Decision {

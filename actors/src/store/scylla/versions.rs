@@ -10,7 +10,8 @@ use crate::store::StoreError;
 
 type Statement = (&'static str, Vec<CqlValue>);
 
-/// A change of a booking, decided on version `base` (it becomes `base + 1`).
+/// A change of a booking, decided on version `base` (it becomes `base + 1`); its seqs are
+/// taken after the decision and recorded beside it (`record_seqs`).
 pub struct Decision<'a> {
     pub booking: BookingId,
     pub base: u64,
@@ -87,19 +88,58 @@ pub async fn decide(cql: &Cql, decision: &Decision<'_>) -> Result<bool, StoreErr
     cql.conditional_batch(vec![head, row]).await
 }
 
-/// The rows of a booking's first version, in the batch that creates it.
-pub fn created(booking: BookingId, doc: &str, micros: i64) -> Vec<Statement> {
-    let id = booking.to_string();
-    vec![
-        (
-            "UPDATE {ks}.booking_versions SET head = 1 WHERE booking_id = ?",
-            vec![text(&id)],
-        ),
-        (
-            "INSERT INTO {ks}.booking_versions (booking_id, version, doc, decided_at, placed) VALUES (?, 1, ?, ?, true)",
-            vec![text(&id), text(doc), bigint(micros)],
-        ),
-    ]
+/// Starts a new booking's version log at 1 (compare-and-set: the head is only ever written so).
+/// `false`: the booking has a log already.
+pub async fn begin(cql: &Cql, booking: BookingId) -> Result<bool, StoreError> {
+    cql.lwt(
+        "UPDATE {ks}.booking_versions SET head = 1 WHERE booking_id = ? IF head = null",
+        vec![text(booking.to_string())],
+    )
+    .await
+}
+
+/// The row of a booking's first version, in the batch that creates it (after [`begin`]).
+pub fn created(booking: BookingId, doc: &str, micros: i64) -> Statement {
+    (
+        "INSERT INTO {ks}.booking_versions (booking_id, version, doc, decided_at, placed) VALUES (?, 1, ?, ?, true)",
+        vec![text(booking.to_string()), text(doc), bigint(micros)],
+    )
+}
+
+/// The seqs recorded for a decided change (JSON), if any yet.
+pub async fn recorded_seqs(
+    cql: &Cql,
+    booking: BookingId,
+    version: u64,
+) -> Result<Option<String>, StoreError> {
+    let rows = cql
+        .serial_rows(
+            "SELECT seqs FROM {ks}.booking_versions WHERE booking_id = ? AND version = ?",
+            vec![
+                text(booking.to_string()),
+                bigint(i64::try_from(version).unwrap_or(i64::MAX)),
+            ],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| cql::col_text(r, 0)))
+}
+
+/// Records the seqs a decided change's events were given, unless some were recorded first.
+pub async fn record_seqs(
+    cql: &Cql,
+    booking: BookingId,
+    version: u64,
+    seqs: &str,
+) -> Result<bool, StoreError> {
+    cql.lwt(
+        "UPDATE {ks}.booking_versions SET seqs = ? WHERE booking_id = ? AND version = ? IF seqs = null",
+        vec![
+            text(seqs),
+            text(booking.to_string()),
+            bigint(i64::try_from(version).unwrap_or(i64::MAX)),
+        ],
+    )
+    .await
 }
 
 /// Marks `version` placed, in the batch that places it.

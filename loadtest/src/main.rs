@@ -341,7 +341,7 @@ async fn cluster_scenario(
     print_push(booths, dashboards, &report, None);
     if let Some(failover) = &report.failover {
         println!(
-            "\nfailover: node {} killed (-9) at {:.1}s; {} of its {} clients back on another node and resumed{}; {} lifecycles interrupted in its hands",
+            "\nfailover: node {} killed (-9) at {:.1}s; {} of its {} clients back on another node and resumed{}; {} bookings in its hands not sent again (their lifecycles dropped)",
             failover.node,
             failover.at.as_secs_f64(),
             failover.back,

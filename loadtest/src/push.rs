@@ -48,7 +48,8 @@ pub struct Failover {
     pub back: usize,
     /// From the kill to the last of them back and resumed.
     pub all_back_within: Option<Duration>,
-    /// Lifecycles whose request the dead node had in hand (not counted as lost).
+    /// Lifecycles whose booking request the dead node had in hand (not sent again: it may
+    /// have been applied).
     pub interrupted: usize,
     pub booth_before: Summary,
     pub booth_after: Summary,
@@ -134,6 +135,7 @@ pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
             .map(|_| std::sync::atomic::AtomicBool::new(true))
             .collect(),
     );
+    let shared_hubs: Arc<Vec<Hub>> = Arc::new(hubs.to_vec());
     let outlet = hub.create_outlet("Push Mall").await?;
     eprintln!("provisioning {} booths…", shape.booths);
     let mut booths = Vec::with_capacity(shape.booths);
@@ -239,6 +241,7 @@ pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
     let mut kill = shape.kill.take();
     let mut last_progress = Instant::now();
     let interrupted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let busy: Arc<Mutex<std::collections::HashSet<usize>>> = Arc::default();
     while started.elapsed() < shape.duration {
         ticker.tick().await;
         if kill.as_ref().is_some_and(|k| started.elapsed() >= k.after)
@@ -265,50 +268,67 @@ pub async fn run(hubs: &[Hub], mut shape: Shape) -> anyhow::Result<Report> {
                 tasks.len()
             );
         }
-        let (booth_id, booth_token) = booths[next_booth % booths.len()].clone();
+        // A booth whose booking a dead node had in hand may hold that booking's slot: skip it.
+        while busy
+            .lock()
+            .is_ok_and(|busy| busy.contains(&(next_booth % booths.len())))
+        {
+            next_booth += 1;
+        }
+        let booth_index = next_booth % booths.len();
+        let (booth_id, booth_token) = booths[booth_index].clone();
         // Round robin over the nodes alive, as a load balancer would.
         let node = (0..nodes)
             .map(|k| (next_booth + k) % nodes)
             .find(|k| alive[*k].load(std::sync::atomic::Ordering::SeqCst))
             .unwrap_or(0);
         next_booth += 1;
-        let (hub, outlet, sent) = (hubs[node].clone(), outlet.clone(), Arc::clone(&sent));
+        let (hubs, outlet, sent) = (Arc::clone(&shared_hubs), outlet.clone(), Arc::clone(&sent));
         let (alive, interrupted) = (Arc::clone(&alive), Arc::clone(&interrupted));
+        let busy = Arc::clone(&busy);
         tasks.push(tokio::spawn(async move {
-            // The step whose request is in flight: if its node dies with it in hand, that
-            // request may or may not have been applied; the steps answered before count.
-            let mut in_flight: Option<(String, &'static str)> = None;
-            let lifecycle = async {
-                let booking = hub.create_paid_booking(&outlet, &booth_id).await?;
-                let id = booking["id"].as_str().unwrap_or_default().to_owned();
-                for (step, kind) in STEPS {
-                    let body = if step == "arrival" {
-                        json!({ "qr_token": booking["qr_token"] })
-                    } else {
-                        json!({})
-                    };
-                    if let Ok(mut sent) = sent.lock() {
-                        sent.insert((id.clone(), kind), Instant::now());
-                    }
-                    in_flight = Some((id.clone(), kind));
-                    hub.post_as(&booth_token, &format!("/session/{id}/{step}"), &body)
-                        .await?;
-                    in_flight = None;
-                }
-                anyhow::Ok(())
-            };
-            match lifecycle.await {
-                // Its node was killed with a request in hand: that request is not counted,
-                // and the lifecycle stops there (its later steps were never sent).
-                Err(_) if !alive[node].load(std::sync::atomic::Ordering::SeqCst) => {
+            let dead = |node: usize| !alive[node].load(std::sync::atomic::Ordering::SeqCst);
+            let next_alive =
+                |node: usize| (1..=nodes).map(|k| (node + k) % nodes).find(|k| !dead(*k));
+            let mut node = node;
+            // The booking: when its node dies with the request in hand, the request may
+            // have been applied, so it is not sent again (that lifecycle is interrupted).
+            let booking = match hubs[node].create_paid_booking(&outlet, &booth_id).await {
+                Ok(booking) => booking,
+                Err(_) if dead(node) => {
                     interrupted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if let (Some(key), Ok(mut sent)) = (in_flight, sent.lock()) {
-                        sent.remove(&key);
+                    if let Ok(mut busy) = busy.lock() {
+                        busy.insert(booth_index);
                     }
-                    anyhow::Ok(())
+                    return anyhow::Ok(());
                 }
-                other => other,
+                Err(err) => return Err(err),
+            };
+            let id = booking["id"].as_str().unwrap_or_default().to_owned();
+            for (step, kind) in STEPS {
+                let body = if step == "arrival" {
+                    json!({ "qr_token": booking["qr_token"] })
+                } else {
+                    json!({})
+                };
+                if let Ok(mut sent) = sent.lock() {
+                    sent.insert((id.clone(), kind), Instant::now());
+                }
+                // A step sent to a node that dies is sent again to the next one, as a client
+                // behind a load balancer retries (each step is a safe repeat): its latency
+                // counts from the first send.
+                loop {
+                    let path = format!("/session/{id}/{step}");
+                    match hubs[node].post_as(&booth_token, &path, &body).await {
+                        Ok(_) => break,
+                        Err(_) if dead(node) => {
+                            node = next_alive(node).context("no node left")?;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
             }
+            anyhow::Ok(())
         }));
     }
     let lifecycles = tasks.len();

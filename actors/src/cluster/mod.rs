@@ -258,6 +258,13 @@ impl Cluster {
         }
         if keeps_time {
             self.offline_booths_of_dead_nodes(nodes).await;
+            if let Some(store) = &self.store {
+                match store.place_left_behind().await {
+                    Ok(0) => {}
+                    Ok(placed) => info!(placed, "placed booking changes a node left behind"),
+                    Err(err) => warn!(error = %err, "could not place the changes left behind"),
+                }
+            }
         }
     }
 

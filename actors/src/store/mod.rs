@@ -146,6 +146,9 @@ pub trait ClusterStore: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
     /// Forgets which booths `node` held (once they are marked offline).
     async fn forget_booths_of(&self, node: NodeId) -> Result<(), StoreError>;
+    /// Places the booking changes a node decided and did not place (it died): answers how
+    /// many (the timekeeper's sweep).
+    async fn place_left_behind(&self) -> Result<usize, StoreError>;
     /// Tells the other nodes that tokens stopped working.
     async fn announce(&self, announced: &Announced) -> Result<(), StoreError>;
     /// The revocations announced at `since` or later, oldest first.

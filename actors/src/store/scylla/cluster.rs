@@ -131,6 +131,10 @@ impl ClusterStore for ScyllaStore {
             .await
     }
 
+    async fn place_left_behind(&self) -> Result<usize, StoreError> {
+        ScyllaStore::place_left_behind(self).await
+    }
+
     async fn announce(&self, announced: &Announced) -> Result<(), StoreError> {
         self.cql
             .exec(

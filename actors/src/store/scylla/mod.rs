@@ -56,8 +56,13 @@ const SEQ_DEADLINE: Duration = Duration::from_secs(2);
 /// How long a slot lease lives if its holder dies.
 const LEASE_TTL_SECONDS: i32 = 10;
 /// A decided booking change not placed after this long was left by a node that died between
-/// its decision and its batch: the next reader of the booking places it.
-const PLACE_GRACE_MICROS: i64 = 3_000_000;
+/// its decision and its batch: the timekeeper places it. Longer than a placement can take
+/// (its seqs within 2 s, its batch within the 5 s request timeout), so that the timekeeper
+/// does not place a change its own node is still placing.
+const PLACE_GRACE_MICROS: i64 = 8_000_000;
+/// How long a change waits for the version it is decided on to be placed (by its node, or by
+/// the timekeeper after [`PLACE_GRACE_MICROS`]) before it answers 503.
+const PLACE_WAIT: Duration = Duration::from_secs(12);
 /// How long a writer waits for a slot lease another holds before it answers 503.
 const LEASE_WAIT: Duration = Duration::from_secs(3);
 /// How many times (about 2 s with backoff) the loser of a payment claim looks for the winner's
@@ -717,13 +722,13 @@ impl ScyllaStore {
         Ok(stored)
     }
 
-    /// Commits a change of an existing booking, fenced by its version (contract §8): its
-    /// seqs are taken, then the change is decided by a compare-and-set of the booking's
-    /// version from the one it was decided on (`booking.version - 1`) that stores the change
-    /// too, then placed. Another change decided on that version first: the seqs are given
-    /// back and [`StoreError::Conflict`] says to read the booking again. A node that dies
-    /// between decision and placement leaves the change decided; the next reader of the
-    /// booking places it (`booking`).
+    /// Commits a change of an existing booking, fenced by its version (contract §8): the
+    /// change is decided by a compare-and-set of the booking's version from the one it was
+    /// decided on (`booking.version - 1`) that stores the change too; then its seqs are taken
+    /// and recorded, then it is placed. Another change decided on that version first:
+    /// nothing was taken, and [`StoreError::Conflict`] says to read the booking again. A node
+    /// that dies between decision and placement leaves the change decided; the timekeeper
+    /// places it (`place_left_behind`), and a change of the booking waits for that.
     async fn commit_fenced(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError> {
         let Change {
             booking: Some(write),
@@ -768,10 +773,10 @@ impl ScyllaStore {
             let mut micros = now_micros();
             if let Some(latest) = &latest {
                 micros = micros.max(latest.micros + 1);
-                // The version this change was decided on was decided by a node that has not
-                // placed it (yet, or ever): it is placed before anything is decided on it.
+                // The version this change was decided on is not placed yet: its node is at it,
+                // or died (then the timekeeper places it). Nothing is decided on it before.
                 if latest.version == base && !latest.placed {
-                    self.complete(latest).await?;
+                    self.wait_placed(booking.id, base).await?;
                 }
             }
             let decided = Decided {
@@ -788,9 +793,17 @@ impl ScyllaStore {
                 decided: &to_json(&decided)?,
                 micros,
             };
-            // An error here leaves the outcome unknown: if the decision was stored, the next
-            // reader of the booking places it.
+            // Noted first, so that the timekeeper finds it if this node dies before placing.
+            versions::intend(&self.cql, decided.booking.id, base + 1, micros).await?;
+            // An error here leaves the outcome unknown: if the decision was stored, the
+            // timekeeper places it.
             let applied = versions::decide(&self.cql, &decision).await?;
+            if !applied {
+                let _ = self
+                    .cql
+                    .logged_batch(vec![versions::forget(decided.booking.id, base + 1)])
+                    .await;
+            }
             Ok::<_, StoreError>(applied.then_some((decided, micros)))
         };
         let (decided, micros) = match decided.await {
@@ -808,6 +821,21 @@ impl ScyllaStore {
         let stored = self.seqs_of(&decided).await?;
         self.place(&decided, &stored, micros).await?;
         Ok(stored)
+    }
+
+    /// Waits until `version` of `booking` is placed, at most [`PLACE_WAIT`]: then 503.
+    async fn wait_placed(&self, booking: BookingId, version: u64) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + PLACE_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match versions::latest(&self.cql, booking).await? {
+                Some(latest) if latest.version == version && !latest.placed => {}
+                _ => return Ok(()),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "version {version} of booking {booking} is not placed yet"
+        )))
     }
 
     /// Places a decided change that its node did not place (it died, or is still at it).
@@ -866,7 +894,34 @@ impl ScyllaStore {
             decided.booking.id,
             decided.booking.version,
         ));
+        batch.push(versions::forget(
+            decided.booking.id,
+            decided.booking.version,
+        ));
         self.cql.logged_batch_at(batch, micros).await
+    }
+
+    /// Places the booking changes whose node noted them more than [`PLACE_GRACE_MICROS`] ago
+    /// and did not place them (it died), and forgets those never decided. Answers how many
+    /// it placed.
+    pub(super) async fn place_left_behind(&self) -> Result<usize, StoreError> {
+        let before = now_micros() - PLACE_GRACE_MICROS;
+        let mut placed = 0;
+        for (booking, version) in versions::intended_before(&self.cql, before).await? {
+            match versions::latest(&self.cql, booking).await? {
+                Some(latest) if latest.version == version && !latest.placed => {
+                    self.complete(&latest).await?;
+                    placed += 1;
+                }
+                // Placed meanwhile (its batch forgot the note, or will), or never decided.
+                _ => {
+                    self.cql
+                        .logged_batch(vec![versions::forget(booking, version)])
+                        .await?;
+                }
+            }
+        }
+        Ok(placed)
     }
 
     /// Gives back the seqs of events that will not be written (see [`Self::give_back`]).
@@ -1339,10 +1394,6 @@ impl Store for ScyllaStore {
                 )
                 .await;
         };
-        if !latest.placed && now_micros() - latest.micros > PLACE_GRACE_MICROS {
-            // Decided by a node that did not place it (it died in between): place it now.
-            self.complete(&latest).await?;
-        }
         let mut booking: Booking = from_json(&latest.doc)?;
         booking.version = latest.version;
         Ok(Some(booking))
@@ -2054,9 +2105,9 @@ mod tests {
     }
 
     /// Two stores on one keyspace, as two nodes acting on one booking: a change decided on
-    /// a version another node has moved past is refused (nothing of it written, its seqs
-    /// given back), and a change decided by a node that died before placing it is placed by
-    /// the next reader of the booking.
+    /// a version another node has moved past is refused (nothing of it written, no seq
+    /// taken), and a change decided by a node that died before placing it is placed by the
+    /// timekeeper's sweep.
     #[tokio::test]
     async fn a_change_on_an_old_version_is_refused_and_a_dead_nodes_decision_is_placed() {
         use crate::domain::booking::{Customer, NewBooking, Slot};
@@ -2165,11 +2216,22 @@ mod tests {
             decided: &to_json(&decided).unwrap(),
             micros: now_micros(),
         };
+        versions::intend(&one.cql, id, decision.base + 1, decision.micros)
+            .await
+            .unwrap();
         assert!(versions::decide(&one.cql, &decision).await.unwrap());
         let read = two.booking(id).await.unwrap().unwrap();
         assert_eq!(read.status, Status::Expired, "decided is what it is");
         assert_eq!(two.events_after(Stream::All, 3, 100).await.unwrap(), vec![]);
+        assert_eq!(
+            two.place_left_behind().await.unwrap(),
+            0,
+            "not before the grace"
+        );
         tokio::time::sleep(Duration::from_micros(PLACE_GRACE_MICROS as u64 + 200_000)).await;
+        // The timekeeper's sweep places it.
+        assert_eq!(two.place_left_behind().await.unwrap(), 1);
+        assert_eq!(two.place_left_behind().await.unwrap(), 0, "once");
         let read = two.booking(id).await.unwrap().unwrap();
         assert_eq!((read.status, read.version), (Status::Expired, 4));
         let placed = two.events_after(Stream::All, 3, 100).await.unwrap();

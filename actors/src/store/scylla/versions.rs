@@ -152,3 +152,51 @@ pub fn placed(booking: BookingId, version: u64) -> Statement {
         ],
     )
 }
+
+/// Notes that a change of `booking` is about to be decided at `version` (before the decision).
+pub async fn intend(
+    cql: &Cql,
+    booking: BookingId,
+    version: u64,
+    micros: i64,
+) -> Result<(), StoreError> {
+    cql.exec(
+        "INSERT INTO {ks}.unplaced (shard, booking_id, version, at) VALUES (0, ?, ?, ?)",
+        vec![
+            text(booking.to_string()),
+            bigint(i64::try_from(version).unwrap_or(i64::MAX)),
+            bigint(micros),
+        ],
+    )
+    .await
+}
+
+/// Forgets the intention of a change (placed, or never decided).
+pub fn forget(booking: BookingId, version: u64) -> Statement {
+    (
+        "DELETE FROM {ks}.unplaced WHERE shard = 0 AND booking_id = ? AND version = ?",
+        vec![
+            text(booking.to_string()),
+            bigint(i64::try_from(version).unwrap_or(i64::MAX)),
+        ],
+    )
+}
+
+/// Changes intended before `before` (µs) and not placed yet: (booking, version).
+pub async fn intended_before(cql: &Cql, before: i64) -> Result<Vec<(BookingId, u64)>, StoreError> {
+    let rows = cql
+        .rows(
+            "SELECT booking_id, version, at FROM {ks}.unplaced WHERE shard = 0",
+            vec![],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter(|row| cql::col_bigint(row, 2).is_some_and(|at| at < before))
+        .filter_map(|row| {
+            let booking = cql::col_text(row, 0)?.parse().ok()?;
+            let version = u64::try_from(cql::col_bigint(row, 1)?).ok()?;
+            Some((booking, version))
+        })
+        .collect())
+}

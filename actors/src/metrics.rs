@@ -78,6 +78,10 @@ declare_metrics!(ACTOR_METRICS {
         "Commits (CQL store) that could not take their seqs in time and answered 503.";
     Counter SESSION_CONFLICTS = "boothhub_session_conflicts_total":
         "Booking changes refused because another node changed the booking first (then read again and retried once).";
+    Gauge CLUSTER_TIMEKEEPER = "boothhub_cluster_timekeeper":
+        "1 while this node is the cluster's timekeeper (it applies deadlines and takes over for dead nodes), else 0.";
+    Counter CLUSTER_TAKEOVERS = "boothhub_cluster_takeovers_total":
+        "What this node took over (label what: timekeeping, booth marked offline for a dead node, booking change placed for a dead node).";
     Gauge CLUSTER_NODES = "boothhub_cluster_nodes":
         "Live nodes of the cluster, as this node last read the membership.";
     Counter CLUSTER_EVENTS_FANNED_IN = "boothhub_cluster_events_fanned_in_total":

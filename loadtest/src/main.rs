@@ -152,9 +152,10 @@ struct Target {
     /// Start this `boothhub` binary on a temp data dir and measure it.
     #[arg(long, value_name = "BOOTHHUB_BINARY", conflicts_with = "url")]
     local: Option<PathBuf>,
-    /// Or measure a running hub at this URL.
+    /// Or measure a running hub at this URL; given several times (the nodes of one hub,
+    /// contract §8), `push` spreads its clients and requests over them.
     #[arg(long)]
-    url: Option<String>,
+    url: Vec<String>,
     /// The hub's certificate (PEM) to trust, for --url with a self-signed certificate.
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -201,6 +202,9 @@ async fn main() -> anyhow::Result<()> {
             };
             if nodes > 1 || kill_node_at.is_some() {
                 return cluster_scenario(target, shape, nodes as usize, kill_node_at).await;
+            }
+            if target.url.len() > 1 {
+                return urls_scenario(target, shape).await;
             }
             push_scenario(target, shape, report).await
         }
@@ -378,6 +382,25 @@ async fn cluster_scenario(
     Ok(())
 }
 
+/// The push scenario over the running nodes of one hub, given by `--url` several times.
+async fn urls_scenario(target: Target, shape: push::Shape) -> anyhow::Result<()> {
+    let mut hubs = vec![];
+    for url in &target.url {
+        let mut hub = Hub::new(url, target.ca.as_deref(), &target.secret)?;
+        hub.login(&target.email, &target.password).await?;
+        hubs.push(hub);
+    }
+    let (booths, dashboards) = (shape.booths, shape.dashboards);
+    eprintln!("driving {} nodes: {}", hubs.len(), target.url.join(", "));
+    let report = push::run(&hubs, shape).await?;
+    print_push(booths, dashboards, &report, None);
+    anyhow::ensure!(
+        report.lost + report.gaps + report.duplicates == 0,
+        "events were lost, skipped or duplicated"
+    );
+    Ok(())
+}
+
 /// The figures of a push run, as `push` prints them.
 fn print_push(booths: usize, dashboards: usize, report: &push::Report, usage: Option<Usage>) {
     if let Some(usage) = usage {
@@ -523,7 +546,7 @@ async fn connect(
     target: &Target,
     hub_env: &[(&str, String)],
 ) -> anyhow::Result<(Hub, Option<LocalHub>)> {
-    match (&target.local, &target.url) {
+    match (&target.local, target.url.first()) {
         (Some(binary), _) => {
             let local = LocalHub::start(
                 binary,

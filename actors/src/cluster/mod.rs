@@ -28,6 +28,7 @@ use crate::domain::records::NodeInfo;
 use crate::error::HubError;
 use crate::metrics::{
     CLUSTER_EVENTS_FANNED_IN, CLUSTER_FANOUT_HOLES_SKIPPED, CLUSTER_NODES, CLUSTER_PUSH_LATENCY,
+    CLUSTER_TAKEOVERS, CLUSTER_TIMEKEEPER,
 };
 use crate::session::SessionMsg;
 use crate::store::{Announced, ClusterStore, Fanned, Revocation};
@@ -250,10 +251,12 @@ impl Cluster {
         let was = self.ctx.keeps_time();
         self.ctx
             .set_keeper(true, keeps_time, Some(read_at + KEEPER_LEASE));
+        metrics::gauge!(CLUSTER_TIMEKEEPER).set(f64::from(u8::from(keeps_time)));
         if keeps_time != was {
             info!(node = %self.id, keeps_time, "timekeeping changed");
         }
         if keeps_time && !was {
+            metrics::counter!(CLUSTER_TAKEOVERS, "what" => "timekeeping").increment(1);
             self.start_live_sessions().await;
         }
         if keeps_time {
@@ -261,7 +264,11 @@ impl Cluster {
             if let Some(store) = &self.store {
                 match store.place_left_behind().await {
                     Ok(0) => {}
-                    Ok(placed) => info!(placed, "placed booking changes a node left behind"),
+                    Ok(placed) => {
+                        metrics::counter!(CLUSTER_TAKEOVERS, "what" => "booking_change")
+                            .increment(placed as u64);
+                        info!(placed, "placed booking changes a node left behind");
+                    }
                     Err(err) => warn!(error = %err, "could not place the changes left behind"),
                 }
             }
@@ -327,7 +334,9 @@ impl Cluster {
             record.outlet_id,
             "its hub node left the cluster",
         )
-        .await
+        .await?;
+        metrics::counter!(CLUSTER_TAKEOVERS, "what" => "booth").increment(1);
+        Ok(())
     }
 
     /// Starts a session actor for each live booking that has none on this node.

@@ -1,6 +1,7 @@
 //! The hub's one router: the HTTP API, the WebSocket upgrade and the web UI, with the
 //! cross-cutting layers (body limit, CORS, request id, tracing, metrics, security headers).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -14,6 +15,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::{HTTP_REQUEST_DURATION, HTTP_REQUESTS};
+use crate::peer::PeerLink;
 use crate::state::AppState;
 
 /// The largest body the hub reads.
@@ -23,8 +25,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Every route the hub serves, with its layers.
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.cors_origins);
+    let api = match &state.peer {
+        // A request for a booking another node acts for is handed to it.
+        Some(peer) => crate::http::routes().layer(middleware::from_fn_with_state(
+            Arc::clone(peer),
+            crate::peer::forward,
+        )),
+        None => crate::http::routes(),
+    };
     Router::new()
-        .merge(crate::http::routes())
+        .merge(api)
         .route("/ws", axum::routing::get(crate::ws::socket::upgrade))
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("route") })
@@ -45,6 +55,18 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// What the node-to-node listener serves (contract §8): the API, to peers only.
+pub fn peer_router(state: AppState, peer: Arc<PeerLink>) -> Router {
+    crate::http::routes()
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(
+            peer,
+            crate::peer::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 

@@ -19,7 +19,15 @@ pub struct ApiError {
     pub message: String,
     pub details: Option<Value>,
     pub retry_after: Option<u64>,
+    /// Another node of the cluster acts for the request's booking (contract §8): its cluster
+    /// address, for the forwarding layer (`crate::peer`), which hands the request over. The
+    /// answer itself (503) is what the client gets when that node cannot be reached.
+    pub forward_to: Option<String>,
 }
+
+/// The cluster address of the node to hand a request to, on the answer that says so.
+#[derive(Clone, Debug)]
+pub struct ForwardTo(pub String);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
@@ -29,6 +37,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            forward_to: None,
         }
     }
 
@@ -211,6 +220,16 @@ impl From<HubError> for ApiError {
             }
             HubError::Store(store) => ApiError::unavailable(&store),
             HubError::Unavailable(why) => ApiError::unavailable(&why),
+            HubError::Elsewhere { address } => {
+                let mut err = ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the node that acts for this booking cannot be reached; retry",
+                );
+                err.retry_after = Some(1);
+                err.forward_to = Some(address);
+                err
+            }
         }
     }
 }
@@ -232,6 +251,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(address) = self.forward_to {
+            response.extensions_mut().insert(ForwardTo(address));
         }
         response
     }

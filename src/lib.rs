@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod metrics;
+pub mod peer;
 pub mod ratelimit;
 pub mod serve;
 pub mod state;

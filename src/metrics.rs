@@ -18,6 +18,8 @@ declare_metrics!(TRANSPORT_METRICS {
         "Connections closed at accept because a connection cap was reached, by cap.";
     Counter CONNECTIONS_TIMED_OUT = "boothhub_connections_timed_out_total":
         "Connections closed past a deadline, by phase (header, idle).";
+    Counter CLUSTER_FORWARDED = "boothhub_cluster_forwarded_requests_total":
+        "Requests handed to the node that acts for their booking, by result (answered, failed: answered 503).";
     Histogram WEBHOOK_DURATION = "boothhub_webhook_duration_seconds":
         "Time to verify and apply a payment webhook.";
     Counter WEBHOOK_REJECTED = "boothhub_webhook_rejected_total":

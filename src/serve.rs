@@ -22,6 +22,7 @@ use crate::app;
 use crate::auth::password;
 use crate::config::{Config, StoreKind};
 use crate::conn::{ConnLimits, CountingAcceptor};
+use crate::peer::PeerLink;
 use crate::state::AppState;
 use crate::token_sockets::TokenSockets;
 use crate::{telemetry, tls};
@@ -135,7 +136,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (BOOTHHUB_LISTEN)", config.listen))?;
     let token_sockets = Arc::new(TokenSockets::new(config.ws.max_connections_per_token));
     let https = listener.local_addr()?;
+    // Bound before joining, so that peers find it listening once they know this node.
+    let peer_listener =
+        match &config.cluster.listen {
+            Some(address) => Some(listen_peers(address).await.with_context(|| {
+                format!("cannot listen on {address} (BOOTHHUB_CLUSTER_LISTEN)")
+            })?),
+            None => None,
+        };
     let cluster = join(&config, https, &hub, cluster_store, &token_sockets).await?;
+    let peer = match &config.cluster.secret {
+        Some(secret) if cluster.is_clustered() => Some(Arc::new(
+            PeerLink::new(cluster.id(), secret).context("building the node-to-node client")?,
+        )),
+        _ => None,
+    };
     let revoked = Arc::clone(&token_sockets);
     cluster.on_revocation(Arc::new(move |revocation| {
         revoked.apply(revocation);
@@ -146,7 +161,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         Arc::clone(&token_sockets),
         Arc::clone(&cluster),
+        peer.clone(),
     );
+    let peer_handle = axum_server::Handle::new();
+    if let (Some(listener), Some(peer)) = (peer_listener, peer) {
+        let peers = app::peer_router(state.clone(), peer);
+        let server =
+            axum_server::from_tcp_rustls(listener, rustls.clone()).handle(peer_handle.clone());
+        info!(addr = %config.cluster.listen.as_deref().unwrap_or_default(), "listening for the other nodes");
+        tokio::spawn(async move {
+            if let Err(err) = server
+                .serve(peers.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+            {
+                warn!(error = %err, "the node-to-node listener stopped");
+            }
+        });
+    }
     let sockets = Arc::clone(&state.token_sockets);
     let socket_tasks = state.socket_tasks.clone();
     let app = app::router(state);
@@ -175,6 +206,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .context("serving")?;
+    peer_handle.graceful_shutdown(Some(Duration::from_secs(1)));
     // Every socket was told to close at the signal; wait (boundedly) for their close frames.
     socket_tasks.close();
     if tokio::time::timeout(SOCKETS_DRAIN, socket_tasks.wait())
@@ -228,6 +260,16 @@ fn listen(config: &Config) -> std::io::Result<std::net::TcpListener> {
     }
     socket.bind(config.listen)?;
     socket.listen(4096)?.into_std()
+}
+
+/// The node-to-node listening socket, at `address` (host:port).
+async fn listen_peers(address: &str) -> anyhow::Result<std::net::TcpListener> {
+    let addr = tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .context("the address resolves to nothing")?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    Ok(listener.into_std()?)
 }
 
 /// Creates the first super admin from `BOOTHHUB_SUPER_ADMIN_*` when there is none yet.

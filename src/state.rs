@@ -12,6 +12,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::peer::PeerLink;
 use crate::ratelimit::{AccountLimiter, IpLimiter};
 use crate::token_sockets::TokenSockets;
 
@@ -41,6 +42,9 @@ pub struct AppState {
     pub socket_tasks: TaskTracker,
     /// This node among the others (or alone).
     pub cluster: Arc<Cluster>,
+    /// The channel to the other nodes, in a cluster: requests for bookings another node acts
+    /// for are handed to it.
+    pub peer: Option<Arc<PeerLink>>,
 }
 
 impl AppState {
@@ -50,6 +54,7 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
         token_sockets: Arc<TokenSockets>,
         cluster: Arc<Cluster>,
+        peer: Option<Arc<PeerLink>>,
     ) -> Self {
         let limits = &config.rate_limits;
         let ws = config.ws;
@@ -61,6 +66,7 @@ impl AppState {
             },
             token_sockets,
             cluster,
+            peer,
             socket_tasks: TaskTracker::new(),
             booking_limiter: Arc::new(IpLimiter::new(limits.booking())),
             login_limiter: Arc::new(IpLimiter::new(limits.login())),

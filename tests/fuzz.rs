@@ -93,7 +93,14 @@ fn rig() -> &'static Rig {
                 Arc::clone(hub.children()),
                 Arc::new(|| 0),
             );
-            let app = router(AppState::new(hub, Arc::new(config), None, sockets, cluster));
+            let app = router(AppState::new(
+                hub,
+                Arc::new(config),
+                None,
+                sockets,
+                cluster,
+                None,
+            ));
             let login = json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD });
             let (_, body) = call(&app, "POST", "/auth/login", None, &login.to_string(), None).await;
             let token = body["token"].as_str().unwrap().to_owned();

@@ -14,6 +14,7 @@ use crate::domain::ids::BoothId;
 use crate::domain::qr::QrSigner;
 use crate::domain::rate::RateLimit;
 use crate::metrics::EVENTS_PUBLISHED;
+use crate::ownership::Ownership;
 use crate::router::{Published, StreamRouter};
 use crate::store::{Presence, Store};
 
@@ -28,14 +29,17 @@ pub struct HubContext {
     /// The last presence of each booth seen by this hub.
     pub presence: DashMap<BoothId, Presence>,
     config: RwLock<SystemConfig>,
+    /// Which node acts for each booking (all of them, alone).
+    pub ownership: Ownership,
     /// Whether other nodes commit to the same store (contract §8): then a session actor's
     /// state may be older than the store's, and is read again before a deadline is applied.
     clustered: AtomicBool,
-    /// Whether this node applies deadlines that fall due: a node alone always does; in a
-    /// cluster only its timekeeper does (see `cluster`), the others keep their timers armed.
+    /// Whether this node is the timekeeper, which does what must happen once for the whole
+    /// cluster and belongs to no booking (marking a dead node's booths offline, placing the
+    /// changes a dead node left behind): a node alone always is (see `cluster`).
     keeps_time: AtomicBool,
     /// In a cluster, until when the last membership read lets this node keep time: a node
-    /// that cannot read the membership (or was paused) stops applying deadlines after it.
+    /// that cannot read the membership (or was paused) stops being the timekeeper after it.
     keeper_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
@@ -50,8 +54,10 @@ impl HubContext {
         clock: SharedClock,
         qr: QrSigner,
         config: SystemConfig,
+        ownership: Ownership,
     ) -> Self {
         HubContext {
+            ownership,
             store,
             clock,
             qr,

@@ -49,6 +49,10 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error("the hub is busy: {0}")]
     Unavailable(String),
+    /// Another node of the cluster acts for the booking (contract §8): the transport hands
+    /// the request to it, at its cluster address.
+    #[error("the node at {address} acts for this booking")]
+    Elsewhere { address: String },
 }
 
 impl From<Denied> for HubError {

@@ -29,6 +29,7 @@ use crate::domain::status::OverrideTarget;
 use crate::domain::validate::FieldErrors;
 use crate::error::HubError;
 use crate::metrics::BOOKINGS_CREATED;
+use crate::ownership::{Owner, Ownership};
 use crate::router::Published;
 use crate::sequencer::Outbound;
 use crate::session::{Reply, SessionMsg, replay};
@@ -124,17 +125,30 @@ impl Hub {
         let mut candidate = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut candidate);
         let qr = QrSigner::new(store.secret("qr", &candidate).await?);
-        let ctx = Arc::new(HubContext::new(Arc::clone(&store), clock, qr, config));
-        // A node joining a cluster applies no deadline until the membership makes it the
-        // timekeeper (`cluster`): the rehydrated actors below keep their timers armed.
+        let ownership = if settings.clustered {
+            Ownership::clustered()
+        } else {
+            Ownership::alone()
+        };
+        let ctx = Arc::new(HubContext::new(
+            Arc::clone(&store),
+            clock,
+            qr,
+            config,
+            ownership,
+        ));
+        // A node joining a cluster is no timekeeper until the membership makes it one, and
+        // acts for no booking until it takes leases (`cluster`): it starts their actors then.
         ctx.set_timekeeping(settings.clustered, !settings.clustered);
         let (supervisor, children) = crate::supervisor::start(Arc::clone(&ctx), &settings).await?;
-        let live = store.live_bookings().await?;
-        let count = live.len();
-        for booking in live {
-            children.start(booking).await?;
+        if !settings.clustered {
+            let live = store.live_bookings().await?;
+            let count = live.len();
+            for booking in live {
+                children.start(booking).await?;
+            }
+            info!(live_bookings = count, "session actors rehydrated");
         }
-        info!(live_bookings = count, "session actors rehydrated");
         if !settings.clustered {
             // Alone, no booth can be connected yet. In a cluster, booths recorded online may
             // be connected to other nodes.
@@ -345,7 +359,11 @@ impl Hub {
         })?;
         self.ctx.publish(stored);
         metrics::counter!(BOOKINGS_CREATED).increment(1);
-        self.children.start(booking.clone()).await?;
+        // In a cluster, the node that holds the booking's shard starts its actor when the
+        // change reaches it (or when it takes the shard over).
+        if let Owner::Here { .. } = self.ctx.ownership.owner(booking.id) {
+            self.children.start(booking.clone()).await?;
+        }
         Ok(booking)
     }
 

@@ -5,7 +5,8 @@
 //! - the actors: [`supervisor`] (the tables of children and their restarts), [`session`],
 //!   [`booth`], [`connection`], and the [`directory`] of users, outlets and booths;
 //! - what actors share: [`sequencer`] (a client's ordered queue), [`router`] (stream →
-//!   listeners), [`registry`] (id → actor), [`context`], [`error`];
+//!   listeners), [`registry`] (id → actor), [`context`], [`ownership`] (who acts for which
+//!   booking), [`error`];
 //! - [`store`] (durable records) and [`clock`];
 //! - [`domain`]: the rules of the contract, pure.
 //!
@@ -21,6 +22,7 @@ pub mod domain;
 pub mod error;
 pub mod hub;
 pub mod metrics;
+pub mod ownership;
 pub mod registry;
 pub mod router;
 pub mod sequencer;

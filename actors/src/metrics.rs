@@ -79,9 +79,11 @@ declare_metrics!(ACTOR_METRICS {
     Counter SESSION_CONFLICTS = "boothhub_session_conflicts_total":
         "Booking changes refused because another node changed the booking first (then read again and retried once).";
     Gauge CLUSTER_TIMEKEEPER = "boothhub_cluster_timekeeper":
-        "1 while this node is the cluster's timekeeper (it applies deadlines and takes over for dead nodes), else 0.";
+        "1 while this node is the cluster's timekeeper (it marks dead nodes' booths offline and places the changes they left behind), else 0.";
     Counter CLUSTER_TAKEOVERS = "boothhub_cluster_takeovers_total":
-        "What this node took over (label what: timekeeping, booth marked offline for a dead node, booking change placed for a dead node).";
+        "What this node took over (label what: lease of a shard another node held, timekeeping, booth marked offline for a dead node, booking change placed for a dead node).";
+    Gauge CLUSTER_LEASES_HELD = "boothhub_cluster_leases_held":
+        "Shard leases this node holds (it acts for the bookings of those shards).";
     Gauge CLUSTER_NODES = "boothhub_cluster_nodes":
         "Live nodes of the cluster, as this node last read the membership.";
     Counter CLUSTER_EVENTS_FANNED_IN = "boothhub_cluster_events_fanned_in_total":

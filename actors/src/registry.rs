@@ -81,6 +81,15 @@ where
             .collect()
     }
 
+    /// The actors whose key passes `pick`.
+    pub fn actors_where(&self, pick: impl Fn(&K) -> bool) -> Vec<ActorRef<M>> {
+        self.cells
+            .iter()
+            .filter(|entry| pick(entry.key()))
+            .filter_map(|entry| entry.value().get().cloned())
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

@@ -28,9 +28,9 @@ use crate::traced::Traced;
 
 /// How long the actor of a finished booking stays around for late requests.
 const IDLE_STOP: Duration = Duration::from_secs(30);
-/// How often a node that is not the cluster's timekeeper looks again at a deadline that fell
-/// due (it applies it once it becomes the timekeeper).
-const NOT_TIMEKEEPER_RECHECK: Duration = Duration::from_secs(1);
+/// How often an actor whose node's lease is overdue looks again at a deadline that fell due
+/// (it applies it once the lease is renewed; if the lease is lost, the actor is stopped).
+const LEASE_OVERDUE_RECHECK: Duration = Duration::from_secs(1);
 /// The stop reason of an idle finished booking's actor (not restarted).
 pub const IDLE_STOP_REASON: &str = "finished booking idle";
 
@@ -136,9 +136,19 @@ impl Step {
     }
 }
 
+/// What a session actor starts from.
+pub struct SessionArgs {
+    pub ctx: Arc<HubContext>,
+    pub booking: Booking,
+    /// In a cluster, the token of the lease under which this node acts for the booking: its
+    /// every commit carries it, and the store refuses it once another node took over.
+    pub fence: Option<i64>,
+}
+
 pub struct SessionState {
     ctx: Arc<HubContext>,
     booking: Booking,
+    fence: Option<i64>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionEnvelope>>>>,
     idle_generation: u64,
 }
@@ -146,16 +156,29 @@ pub struct SessionState {
 impl Actor for SessionActor {
     type Msg = SessionEnvelope;
     type State = SessionState;
-    type Arguments = (Arc<HubContext>, Booking);
+    type Arguments = SessionArgs;
 
     async fn pre_start(
         &self,
         _myself: SessionRef,
-        (ctx, booking): Self::Arguments,
+        SessionArgs {
+            ctx,
+            mut booking,
+            fence,
+        }: Self::Arguments,
     ) -> Result<SessionState, ActorProcessingErr> {
+        if let Some(fence) = fence {
+            // From here on a node with an older lease can no longer commit for the booking;
+            // what it committed before is read now.
+            ctx.store.raise_fence(booking.id, fence).await?;
+            if let Some(stored) = ctx.store.booking(booking.id).await? {
+                booking = stored;
+            }
+        }
         Ok(SessionState {
             ctx,
             booking,
+            fence,
             timer: None,
             idle_generation: 0,
         })
@@ -285,6 +308,12 @@ impl SessionState {
         self.ctx.clock.now()
     }
 
+    /// Whether this node may apply the booking's deadlines now: it holds the lease the actor
+    /// was started under, renewed in time (always, alone).
+    fn acts(&self) -> bool {
+        self.ctx.ownership.holds(self.booking.id, self.fence)
+    }
+
     /// Arms the timer for what is due next, or the idle stop of a finished booking.
     fn rearm(&mut self, myself: &SessionRef) {
         if let Some(timer) = self.timer.take() {
@@ -293,10 +322,9 @@ impl SessionState {
         self.idle_generation += 1;
         if let Some(due) = self.booking.due() {
             let mut delay = until(self.now(), due.at()) + Duration::from_millis(1);
-            if !self.ctx.keeps_time() {
-                // Another node applies deadlines; look again in a while, in case this node
-                // becomes the timekeeper (its timekeeper died or left).
-                delay = delay.max(NOT_TIMEKEEPER_RECHECK);
+            if !self.acts() {
+                // The lease's renewal is overdue: look again in a while.
+                delay = delay.max(LEASE_OVERDUE_RECHECK);
             }
             self.timer = Some(myself.send_after(delay, || SessionMsg::Tick.into()));
         } else if !self.booking.status.is_live() {
@@ -313,7 +341,7 @@ impl SessionState {
             return Ok(());
         };
         let now = self.now();
-        if now <= due.at() || !self.ctx.keeps_time() {
+        if now <= due.at() || !self.acts() {
             return Ok(());
         }
         if self.ctx.is_clustered() {
@@ -367,6 +395,7 @@ impl SessionState {
         };
         let change = Change {
             booking: write,
+            fence: self.fence,
             payment: step.payment,
             audit: step.audit,
             events: step.event.into_iter().collect(),
@@ -727,58 +756,87 @@ mod tests {
         assert_eq!(kinds, want, "the outlet stream in order");
     }
 
+    /// A world whose hub is a node of a cluster, holding the lease of `booking`'s shard
+    /// until `for_` from now (under token 1), or not at all.
+    fn hold(world: &World, booking: crate::domain::ids::BookingId, for_: Option<Duration>) {
+        use crate::ownership::{Holder, shard_of};
+        let holder = match for_ {
+            Some(for_) => Holder::Me {
+                token: 1,
+                until: tokio::time::Instant::now() + for_,
+            },
+            None => Holder::Nobody,
+        };
+        world.hub.context().ownership.set(shard_of(booking), holder);
+    }
+
+    fn clustered() -> HubSettings {
+        HubSettings {
+            clustered: true,
+            ..HubSettings::default()
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_node_that_keeps_no_time_applies_a_due_deadline_once_it_does() {
-        let world = world(1).await;
-        world.hub.context().set_timekeeping(true, false);
+    async fn a_deadline_is_applied_only_while_the_nodes_lease_is_renewed_in_time() {
+        let world = world_with(1, clustered()).await;
         let booking = world
             .hub
             .create_booking(Some(&world.admin), new_booking(&world, 10, false))
             .await
             .unwrap();
+        assert!(
+            world.hub.children().running(booking.id).is_none(),
+            "no actor where the booking's lease is not held"
+        );
+        hold(&world, booking.id, Some(Duration::from_secs(5)));
+        world.hub.children().session(booking.id).await.unwrap();
         tokio::time::sleep(Duration::from_secs(30 * 60)).await;
         assert_eq!(
             status_of(&world, booking.id).await,
             Status::PendingPayment,
-            "another node keeps time"
+            "the lease's renewal is overdue: the node may have lost it"
         );
-        // Meanwhile another node overrode it (its own actor here, as a peer's would be, is
-        // not told).
-        let mut overridden = world.store.booking(booking.id).await.unwrap().unwrap();
-        overridden.status = Status::Overridden;
-        world
-            .store
-            .commit(crate::store::Change {
-                booking: Some(crate::store::BookingWrite::Update(overridden)),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        // This node becomes the timekeeper: it reads the booking again before applying the
-        // deadline that passed, and finds nothing due.
-        world.hub.context().set_timekeeping(true, true);
+        // Renewed: the deadline that passed is applied, once.
+        hold(&world, booking.id, Some(Duration::from_secs(3600)));
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let after = world.store.booking(booking.id).await.unwrap().unwrap();
-        assert_eq!(after.status, Status::Overridden, "{after:?}");
-
-        // Another booking, untouched elsewhere: its passed deadline is applied, once.
-        world.hub.context().set_timekeeping(true, false);
-        let other = world
-            .hub
-            .create_booking(Some(&world.admin), new_booking(&world, 40, false))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_secs(30 * 60)).await;
-        assert_eq!(status_of(&world, other.id).await, Status::PendingPayment);
-        world.hub.context().set_timekeeping(true, true);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(status_of(&world, other.id).await, Status::Expired);
-        let events = world.store.booking_events(other.id).await.unwrap();
+        assert_eq!(status_of(&world, booking.id).await, Status::Expired);
+        let events = world.store.booking_events(booking.id).await.unwrap();
         let expiries = events
             .iter()
             .filter(|e| e.event.event == EventKind::SessionExpired)
             .count();
         assert_eq!(expiries, 1, "{events:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_for_a_booking_another_node_acts_for_names_that_node() {
+        use crate::ownership::{Holder, shard_of};
+        let world = world_with(1, clustered()).await;
+        let booking = world
+            .hub
+            .create_booking(Some(&world.admin), new_booking(&world, 10, true))
+            .await
+            .unwrap();
+        let read = || world.hub.session_status(world.admin, booking.id);
+        hold(&world, booking.id, None);
+        assert!(
+            matches!(read().await, Err(HubError::Unavailable(_))),
+            "nobody holds it yet: retry"
+        );
+        world.hub.context().ownership.set(
+            shard_of(booking.id),
+            Holder::Other {
+                node: crate::domain::ids::NodeId::new(),
+                address: "10.0.0.2:7443".into(),
+            },
+        );
+        match read().await {
+            Err(HubError::Elsewhere { address }) => assert_eq!(address, "10.0.0.2:7443"),
+            other => panic!("{other:?}"),
+        }
+        hold(&world, booking.id, Some(Duration::from_secs(60)));
+        assert_eq!(read().await.unwrap().status, Status::AwaitingCustomer);
     }
 
     #[tokio::test(start_paused = true)]

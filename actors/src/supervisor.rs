@@ -20,11 +20,14 @@ use crate::domain::ids::{BookingId, BoothId};
 use crate::domain::rate::RateLimit;
 use crate::error::HubError;
 use crate::metrics::{ACTOR_FAILURES, SESSION_ACTORS};
+use crate::ownership::Owner;
 use crate::registry::ActorTable;
-use crate::session::{IDLE_STOP_REASON, SessionActor, SessionEnvelope, SessionRef};
+use crate::session::{IDLE_STOP_REASON, SessionActor, SessionArgs, SessionEnvelope, SessionRef};
 
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(10);
+/// Why the session actors of a shard stop when this node gives up or loses its lease.
+const LEASE_LOST_REASON: &str = "this node no longer holds the booking's lease";
 
 /// What a stopped actor owned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +80,23 @@ impl Children {
         self.sessions.actors()
     }
 
-    async fn spawn(&self, booking: Booking) -> Result<SessionRef, HubError> {
-        let args = (Arc::clone(&self.ctx), booking);
+    /// The fencing token this node acts for `id` under, when it does (contract §8).
+    fn fence(&self, id: BookingId) -> Result<Option<i64>, HubError> {
+        match self.ctx.ownership.owner(id) {
+            Owner::Here { fence } => Ok(fence),
+            Owner::There { address, .. } => Err(HubError::Elsewhere { address }),
+            Owner::Nobody => Err(HubError::Unavailable(
+                "the node that acts for this booking is being chosen".into(),
+            )),
+        }
+    }
+
+    async fn spawn(&self, booking: Booking, fence: Option<i64>) -> Result<SessionRef, HubError> {
+        let args = SessionArgs {
+            ctx: Arc::clone(&self.ctx),
+            booking,
+            fence,
+        };
         let (actor, _) = Actor::spawn_linked(None, SessionActor, args, self.supervisor())
             .await
             .map_err(|e| HubError::Unavailable(format!("cannot start a session actor: {e}")))?;
@@ -86,8 +104,11 @@ impl Children {
         Ok(actor)
     }
 
-    /// The session actor of `id`, started from the store when there is none.
+    /// The session actor of `id`, started from the store when there is none. In a cluster,
+    /// only on the node that holds the booking's lease: elsewhere the answer says which node
+    /// does.
     pub async fn session(&self, id: BookingId) -> Result<SessionRef, HubError> {
+        let fence = self.fence(id)?;
         self.sessions
             .get_or_start(id, || async {
                 let booking = self
@@ -96,20 +117,39 @@ impl Children {
                     .booking(id)
                     .await?
                     .ok_or(HubError::NotFound("booking"))?;
-                self.spawn(booking).await
+                self.spawn(booking, fence).await
             })
             .await
     }
 
-    /// Starts the actor of a booking just read or written.
+    /// Starts the actor of a booking just read or written (only where it may act: see
+    /// [`Children::session`]).
     pub async fn start(&self, booking: Booking) -> Result<SessionRef, HubError> {
+        let fence = self.fence(booking.id)?;
         self.sessions
-            .get_or_start(booking.id, || self.spawn(booking.clone()))
+            .get_or_start(booking.id, || self.spawn(booking.clone(), fence))
             .await
     }
 
-    /// Starts a failed booking's actor again from the store, if the booking is still live.
+    /// Stops the session actors of the bookings in `shard` (this node no longer acts for
+    /// them) and waits for them; they are not started again here.
+    pub async fn stop_shard(&self, shard: u32) -> usize {
+        let actors = self
+            .sessions
+            .actors_where(|booking| crate::ownership::shard_of(*booking) == shard);
+        let stopping = actors.iter().map(|actor| {
+            actor.stop_and_wait(Some(LEASE_LOST_REASON.into()), Some(Duration::from_secs(5)))
+        });
+        futures::future::join_all(stopping).await;
+        actors.len()
+    }
+
+    /// Starts a failed booking's actor again from the store, if the booking is still live
+    /// and this node still acts for it.
     pub async fn revive(&self, id: BookingId) -> Result<(), HubError> {
+        if !matches!(self.ctx.ownership.owner(id), Owner::Here { .. }) {
+            return Ok(());
+        }
         match self.ctx.store.booking(id).await? {
             Some(booking) if booking.status.is_live() => self.start(booking).await.map(|_| ()),
             _ => Ok(()),
@@ -264,7 +304,8 @@ impl Actor for Supervisor {
                 // A child killed from outside is started again (a session only while its
                 // booking is live); one that stopped because its booking is finished stays
                 // stopped. Connection actors are not children that restart.
-                let stopped_idle = reason.as_deref() == Some(IDLE_STOP_REASON);
+                let stopped_idle = reason.as_deref() == Some(IDLE_STOP_REASON)
+                    || reason.as_deref() == Some(LEASE_LOST_REASON);
                 if let Some(child) = child.filter(|_| !stopped_idle && !children.is_closing()) {
                     info!(actor = %cell.get_id(), ?child, "actor stopped; restarting");
                     schedule_restart(&myself, child, RESTART_BACKOFF);

@@ -3,14 +3,16 @@
 //! (a tail of the store's fan-out log, in `all` order; see [`tail`]). A node started without a
 //! cluster address runs alone ([`Cluster::solo`]) and lists only itself.
 //!
-//! Deadlines: every node holds session actors (a request on any node finds or starts one),
-//! but only the timekeeper, the oldest live node, applies deadlines; the others keep their
-//! timers armed and apply what is due once they become the timekeeper. A session actor reads
-//! its booking again when another node commits a change of it, and before a deadline.
+//! Bookings: one node at a time acts for a booking (its session actor and timers), the holder
+//! of its shard's lease ([`leases`]); a request that reaches another node is handed to it by
+//! the transport. What must happen once and belongs to no booking (marking a dead node's
+//! booths offline, placing the changes a dead node left behind) is done by the timekeeper,
+//! the oldest live node.
 //!
 //! Sits beside the façade: it reads the supervisor's tables and publishes to the context's
 //! router, as a commit does.
 
+pub mod leases;
 pub mod tail;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use crate::metrics::{
     CLUSTER_EVENTS_FANNED_IN, CLUSTER_FANOUT_HOLES_SKIPPED, CLUSTER_NODES, CLUSTER_PUSH_LATENCY,
     CLUSTER_TAKEOVERS, CLUSTER_TIMEKEEPER,
 };
+use crate::ownership::Owner;
 use crate::session::SessionMsg;
 use crate::store::{Announced, ClusterStore, Fanned, Revocation};
 use crate::supervisor::Children;
@@ -81,6 +84,8 @@ pub struct Cluster {
     /// The heartbeat task: stopped before the node's row is deleted at leave.
     beating: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     revoked: std::sync::OnceLock<RevocationHandler>,
+    /// The shards seen without a holder, beat after beat.
+    orphans: leases::Orphans,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -132,6 +137,9 @@ impl Cluster {
         let read_at = tokio::time::Instant::now();
         let nodes = store.nodes().await?;
         cluster.note_membership(&nodes, read_at).await;
+        // A node that starts alone takes every lease now; one that joins others gets its
+        // share as they hand it over.
+        leases::balance(&cluster, store.as_ref(), &nodes).await;
         cluster.joined.store(true, Ordering::Release);
         info!(node = %cluster.id, address = %cluster.address, nodes = nodes.len(), "joined the cluster");
         let beating = tokio::spawn(beat(Arc::clone(&cluster), cluster.stop.subscribe()));
@@ -170,6 +178,7 @@ impl Cluster {
             stop: watch::channel(false).0,
             beating: std::sync::Mutex::new(None),
             revoked: std::sync::OnceLock::new(),
+            orphans: leases::Orphans::default(),
         }
     }
 
@@ -234,10 +243,8 @@ impl Cluster {
     }
 
     /// Takes in a read of the membership made at `read_at`: the oldest live node is the
-    /// timekeeper, the one that applies deadlines, for [`KEEPER_LEASE`] from the read (a node
-    /// that missed its own beat is not in the list and keeps no time until it is again). A
-    /// node that becomes the timekeeper starts a session actor for every live booking it
-    /// holds none for, so that every deadline has a timer here.
+    /// timekeeper for [`KEEPER_LEASE`] from the read (a node that missed its own beat is not
+    /// in the list and keeps no time until it is again).
     async fn note_membership(&self, nodes: &[NodeInfo], read_at: tokio::time::Instant) {
         if *self.stop.borrow() {
             return;
@@ -257,7 +264,6 @@ impl Cluster {
         }
         if keeps_time && !was {
             metrics::counter!(CLUSTER_TAKEOVERS, "what" => "timekeeping").increment(1);
-            self.start_live_sessions().await;
         }
         if keeps_time {
             self.offline_booths_of_dead_nodes(nodes).await;
@@ -339,26 +345,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts a session actor for each live booking that has none on this node.
-    async fn start_live_sessions(&self) {
-        let live = match self.ctx.store.live_bookings().await {
-            Ok(live) => live,
-            Err(err) => {
-                warn!(error = %err, "live bookings not read; their actors start on demand");
-                return;
-            }
-        };
-        let mut started = 0;
-        for booking in live {
-            if self.children.running(booking.id).is_none()
-                && self.children.session(booking.id).await.is_ok()
-            {
-                started += 1;
-            }
-        }
-        info!(started, "session actors started for the timekeeper");
-    }
-
     /// Stops beating and tailing and takes this node out of the membership at once.
     pub async fn leave(&self) {
         let _ = self.stop.send(true);
@@ -372,6 +358,9 @@ impl Cluster {
         self.ctx
             .set_timekeeping(self.store.is_some(), self.store.is_none());
         if let Some(store) = &self.store {
+            // The bookings first: their actors stop and their leases are free for the others
+            // to take at their next beat.
+            leases::give_up_all(self, store.as_ref()).await;
             match store.leave(self.id).await {
                 Ok(()) => info!(node = %self.id, "left the cluster"),
                 Err(err) => {
@@ -420,8 +409,9 @@ impl Cluster {
         for booking in bookings {
             if let Some(actor) = self.children.running(booking) {
                 let _ = actor.cast(SessionMsg::Refresh.into());
-            } else if self.ctx.keeps_time() {
-                // A booking made on another node: the timekeeper holds its timer.
+            } else if matches!(self.ctx.ownership.owner(booking), Owner::Here { .. }) {
+                // A booking made on another node in a shard this node holds: its timer runs
+                // here.
                 if let Err(err) = self.children.session(booking).await {
                     warn!(booking_id = %booking, error = %err, "no session actor for a booking made elsewhere");
                 }
@@ -448,8 +438,13 @@ async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
         }
         let read_at = tokio::time::Instant::now();
         match store.nodes().await {
-            Ok(nodes) => cluster.note_membership(&nodes, read_at).await,
-            // The role read before lapses by itself (`KEEPER_LEASE`).
+            Ok(nodes) => {
+                cluster.note_membership(&nodes, read_at).await;
+                if !*stop.borrow() {
+                    leases::balance(&cluster, store.as_ref(), &nodes).await;
+                }
+            }
+            // The role and the leases read before lapse by themselves.
             Err(err) => warn!(error = %err, "membership not read"),
         }
     }

@@ -44,6 +44,10 @@ pub enum StoreError {
 #[derive(Clone, Debug, Default)]
 pub struct Change {
     pub booking: Option<BookingWrite>,
+    /// The token of the lease under which a node of a cluster changes the booking (contract
+    /// §8): the CQL store refuses the change ([`StoreError::Conflict`]) unless it is the
+    /// booking's fence, the token its current holder raised ([`Store::raise_fence`]).
+    pub fence: Option<i64>,
     /// A new payment notification (its event id is claimed once).
     pub payment: Option<Payment>,
     /// A stored payment marked refunded.
@@ -71,6 +75,15 @@ pub enum BookingWrite {
     /// A booking brought back to a live status (by an override) that claims its slot again:
     /// refused with [`StoreError::SlotTaken`] when other live bookings hold it now.
     Reclaim(Booking, SlotClaim),
+}
+
+/// A shard's lease as stored (contract §8): its holder, none when the lease expired or was
+/// given up, and the token of the last node that took it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardLease {
+    pub shard: u32,
+    pub owner: Option<NodeId>,
+    pub token: Option<i64>,
 }
 
 /// One committed change as the other nodes of a cluster see it: its events at their places,
@@ -146,6 +159,28 @@ pub trait ClusterStore: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
     /// Forgets which booths `node` held (once they are marked offline).
     async fn forget_booths_of(&self, node: NodeId) -> Result<(), StoreError>;
+    /// Every shard's lease (shards never taken are left out).
+    async fn leases(&self) -> Result<Vec<ShardLease>, StoreError>;
+    /// Takes `seen.shard` for `node` for `ttl`, with the token after `seen.token`, if it is
+    /// still as `seen` and has no holder (compare-and-set): answers the new token.
+    async fn take_lease(
+        &self,
+        seen: &ShardLease,
+        node: NodeId,
+        ttl: std::time::Duration,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Renews `node`'s lease of `shard` under `token` for `ttl` from now, if it still holds
+    /// it (compare-and-set): `false` when the lease expired or was taken over.
+    async fn renew_lease(
+        &self,
+        shard: u32,
+        node: NodeId,
+        token: i64,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Gives up `node`'s lease of `shard` under `token` at once (compare-and-set).
+    async fn release_lease(&self, shard: u32, node: NodeId, token: i64)
+    -> Result<bool, StoreError>;
     /// Places the booking changes a node decided and did not place (it died): answers how
     /// many (the timekeeper's sweep).
     async fn place_left_behind(&self) -> Result<usize, StoreError>;
@@ -219,6 +254,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn commit(&self, change: Change) -> Result<Vec<StoredEvent>, StoreError>;
 
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError>;
+    /// Makes `fence`, the token of a lease just taken, the one every commit of `booking` must
+    /// carry from now on (contract §8): a node with an older lease can no longer commit for
+    /// it. Refused with [`StoreError::Conflict`] when a newer token was raised already. The
+    /// embedded store is written by one process (it cannot be shared by nodes), so it has no
+    /// other holder to fence and takes this as done.
+    async fn raise_fence(&self, booking: BookingId, fence: i64) -> Result<(), StoreError>;
     /// Newest `booking_time` first.
     async fn list_bookings(
         &self,

@@ -945,6 +945,7 @@ mod scylla {
             )
             .await
             .unwrap();
-        assert!(ScyllaStore::connect(&settings).await.is_ok());
+        let again = ScyllaStore::connect(&settings).await;
+        assert!(again.is_ok(), "{:?}", again.err());
     }
 }

@@ -9,10 +9,19 @@ use super::cql::{self, bigint, int, text, ts};
 use super::{ScyllaStore, bucket, from_json};
 use crate::domain::ids::{BoothId, NodeId};
 use crate::domain::records::NodeInfo;
-use crate::store::{Announced, ClusterStore, Fanned, StoreError};
+use crate::store::{Announced, ClusterStore, Fanned, ShardLease, StoreError};
 
 /// The one partition of `nodes`.
 const SHARD: i32 = 0;
+
+/// A TTL in whole seconds, as CQL takes it.
+fn ttl_secs(ttl: Duration) -> i32 {
+    i32::try_from(ttl.as_secs().max(1)).unwrap_or(i32::MAX)
+}
+
+fn shard_value(shard: u32) -> scylla::value::CqlValue {
+    int(i32::try_from(shard).unwrap_or(i32::MAX))
+}
 
 fn parse<T: std::str::FromStr>(value: Option<String>, what: &str) -> Result<T, StoreError> {
     value
@@ -27,7 +36,7 @@ impl ClusterStore for ScyllaStore {
     }
 
     async fn heartbeat(&self, node: &NodeInfo, ttl: Duration) -> Result<(), StoreError> {
-        let ttl = i32::try_from(ttl.as_secs().max(1)).unwrap_or(i32::MAX);
+        let ttl = ttl_secs(ttl);
         self.cql
             .exec(
                 "INSERT INTO {ks}.nodes (shard, id, address, started_at, last_seen_at, connections, sessions) \
@@ -127,6 +136,100 @@ impl ClusterStore for ScyllaStore {
             .exec(
                 "DELETE FROM {ks}.booths_by_node WHERE node = ?",
                 vec![text(node.to_string())],
+            )
+            .await
+    }
+
+    async fn leases(&self) -> Result<Vec<ShardLease>, StoreError> {
+        let rows = self
+            .cql
+            .rows("SELECT shard, owner, epoch FROM {ks}.shard_leases", vec![])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let shard = match row.columns.first() {
+                    Some(Some(scylla::value::CqlValue::Int(shard))) => u32::try_from(*shard).ok(),
+                    _ => None,
+                };
+                Ok(ShardLease {
+                    shard: shard
+                        .ok_or_else(|| StoreError::Corrupt("a lease with no shard".into()))?,
+                    owner: match cql::col_text(row, 1) {
+                        Some(owner) => Some(parse(Some(owner), "lease owner")?),
+                        None => None,
+                    },
+                    token: cql::col_bigint(row, 2),
+                })
+            })
+            .collect()
+    }
+
+    async fn take_lease(
+        &self,
+        seen: &ShardLease,
+        node: NodeId,
+        ttl: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        let next = seen.token.unwrap_or(0) + 1;
+        let owner = match seen.token {
+            Some(token) => (
+                "UPDATE {ks}.shard_leases USING TTL ? SET owner = ? WHERE shard = ? IF owner = null AND epoch = ?",
+                vec![
+                    int(ttl_secs(ttl)),
+                    text(node.to_string()),
+                    shard_value(seen.shard),
+                    bigint(token),
+                ],
+            ),
+            None => (
+                "UPDATE {ks}.shard_leases USING TTL ? SET owner = ? WHERE shard = ? IF owner = null AND epoch = null",
+                vec![
+                    int(ttl_secs(ttl)),
+                    text(node.to_string()),
+                    shard_value(seen.shard),
+                ],
+            ),
+        };
+        // The token outlives the owner's TTL: the next node to take the shard counts on.
+        let token = (
+            "UPDATE {ks}.shard_leases SET epoch = ? WHERE shard = ?",
+            vec![bigint(next), shard_value(seen.shard)],
+        );
+        let taken = self.cql.conditional_batch(vec![owner, token]).await?;
+        Ok(taken.then_some(next))
+    }
+
+    async fn renew_lease(
+        &self,
+        shard: u32,
+        node: NodeId,
+        token: i64,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.cql
+            .lwt(
+                "UPDATE {ks}.shard_leases USING TTL ? SET owner = ? WHERE shard = ? IF owner = ? AND epoch = ?",
+                vec![
+                    int(ttl_secs(ttl)),
+                    text(node.to_string()),
+                    shard_value(shard),
+                    text(node.to_string()),
+                    bigint(token),
+                ],
+            )
+            .await
+    }
+
+    async fn release_lease(
+        &self,
+        shard: u32,
+        node: NodeId,
+        token: i64,
+    ) -> Result<bool, StoreError> {
+        self.cql
+            .lwt(
+                "UPDATE {ks}.shard_leases SET owner = null WHERE shard = ? IF owner = ? AND epoch = ?",
+                vec![shard_value(shard), text(node.to_string()), bigint(token)],
             )
             .await
     }

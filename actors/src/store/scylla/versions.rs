@@ -15,6 +15,9 @@ type Statement = (&'static str, Vec<CqlValue>);
 pub struct Decision<'a> {
     pub booking: BookingId,
     pub base: u64,
+    /// The lease token the change is made under, when a node of a cluster makes it: the
+    /// decision is refused unless it is the booking's fence ([`raise_fence`]).
+    pub fence: Option<i64>,
     /// The booking as the change leaves it (JSON).
     pub doc: &'a str,
     /// What placing the change writes (JSON).
@@ -74,18 +77,68 @@ pub async fn decide(cql: &Cql, decision: &Decision<'_>) -> Result<bool, StoreErr
             bigint(decision.micros),
         ],
     );
-    let head = if decision.base == 0 {
-        (
+    let head = match (decision.base, decision.fence) {
+        (0, None) => (
             "UPDATE {ks}.booking_versions SET head = ? WHERE booking_id = ? IF head = null",
             vec![bigint(next), text(&id)],
-        )
-    } else {
-        (
+        ),
+        (_, None) => (
             "UPDATE {ks}.booking_versions SET head = ? WHERE booking_id = ? IF head = ?",
             vec![bigint(next), text(&id), bigint(next - 1)],
-        )
+        ),
+        (0, Some(fence)) => (
+            "UPDATE {ks}.booking_versions SET head = ? WHERE booking_id = ? IF head = null AND fence = ?",
+            vec![bigint(next), text(&id), bigint(fence)],
+        ),
+        (_, Some(fence)) => (
+            "UPDATE {ks}.booking_versions SET head = ? WHERE booking_id = ? IF head = ? AND fence = ?",
+            vec![bigint(next), text(&id), bigint(next - 1), bigint(fence)],
+        ),
     };
     cql.conditional_batch(vec![head, row]).await
+}
+
+/// How many times [`raise_fence`] reads and sets again when other nodes raise at once.
+const RAISE_TRIES: usize = 5;
+
+/// Makes `fence` the booking's fence unless a newer one is there (compare-and-set from the
+/// fence read under Paxos): from then on only changes made under `fence` are decided.
+/// [`StoreError::Conflict`]: a node with a newer lease raised its token first.
+pub async fn raise_fence(cql: &Cql, booking: BookingId, fence: i64) -> Result<(), StoreError> {
+    let id = booking.to_string();
+    for _ in 0..RAISE_TRIES {
+        let rows = cql
+            .serial_rows(
+                "SELECT fence FROM {ks}.booking_versions WHERE booking_id = ? LIMIT 1",
+                vec![text(&id)],
+            )
+            .await?;
+        let current = rows.first().and_then(|row| cql::col_bigint(row, 0));
+        let raised = match current {
+            Some(current) if current > fence => return Err(StoreError::Conflict),
+            Some(current) if current == fence => return Ok(()),
+            Some(current) => {
+                cql.lwt(
+                    "UPDATE {ks}.booking_versions SET fence = ? WHERE booking_id = ? IF fence = ?",
+                    vec![bigint(fence), text(&id), bigint(current)],
+                )
+                .await?
+            }
+            None => {
+                cql.lwt(
+                    "UPDATE {ks}.booking_versions SET fence = ? WHERE booking_id = ? IF fence = null",
+                    vec![bigint(fence), text(&id)],
+                )
+                .await?
+            }
+        };
+        if raised {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Unavailable(
+        "the booking's fence kept changing".into(),
+    ))
 }
 
 /// Starts a new booking's version log at 1 (compare-and-set: the head is only ever written so).

@@ -280,6 +280,7 @@ async fn the_same_scan_on_two_nodes_at_once_approves_once() {
     let a = start_node(&keyspace, 17_411);
     let b = start_node(&keyspace, 17_412);
     let root = a.root().await;
+    until_shared(&[&a, &b], Duration::from_secs(10)).await;
     let mut dashboard = b.ws(&root, Some("boothhub.json")).await;
     assert_eq!(
         dashboard.subscribe(&["all"], None).await["type"],
@@ -316,11 +317,127 @@ async fn the_same_scan_on_two_nodes_at_once_approves_once() {
             .count();
         assert_eq!(approvals, 1, "{history}");
     }
-    // The node that lost a race took no seq it did not write: no gap, in order.
+    // No gap, in order.
     let (events, _) = drain(&mut dashboard, Duration::from_secs(2)).await;
     let seqs = seqs_of(&events);
     let first = seqs[0];
     assert_eq!(seqs, (first..first + seqs.len() as u64).collect::<Vec<_>>());
+    // One of each pair of scans reached the node that does not hold the booking: handed over.
+    let forwarded = r#"boothhub_cluster_forwarded_requests_total{result="answered"}"#;
+    let handed = a.metric(forwarded).await + b.metric(forwarded).await;
+    assert!(handed >= 4.0, "{handed} requests handed over");
+
+    // The node-to-node listener serves peers only: unsigned, or signed with another secret,
+    // a request is refused.
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let forged = format!(
+        "{}.nonce.{}",
+        chrono::Utc::now().timestamp(),
+        "ab".repeat(32)
+    );
+    for auth in [None, Some(forged)] {
+        let mut request = client
+            .get("https://127.0.0.1:17411/cluster")
+            .bearer_auth(&root);
+        if let Some(auth) = auth {
+            request = request.header("x-boothhub-peer-auth", auth);
+        }
+        let answer = request
+            .send()
+            .await
+            .expect("the node-to-node listener answers");
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// Waits until the shards' leases are shared among `nodes`: all 32 held, each node some.
+async fn until_shared(nodes: &[&TestHub], within: Duration) {
+    let started = Instant::now();
+    loop {
+        let mut held = vec![];
+        for node in nodes {
+            held.push(node.metric("boothhub_cluster_leases_held").await);
+        }
+        if held.iter().sum::<f64>() == 32.0 && held.iter().all(|h| *h > 0.0) {
+            // Every node reads the leases four times a second: then each knows every holder.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "after {within:?} the nodes hold {held:?} leases"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A node paused (SIGSTOP) past its leases: the other takes its bookings over and applies the
+/// deadlines that fell due meanwhile; woken up (SIGCONT), the paused node applies none of them
+/// again (its leases lapsed; the store fences its token), then serves again as a member.
+#[tokio::test]
+async fn a_paused_node_acts_on_nothing_it_lost() {
+    if on_embedded_store() {
+        return; // a cluster needs the CQL store
+    }
+    let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let a = start_node(&keyspace, 17_441);
+    let b = start_node(&keyspace, 17_442);
+    let root = b.root().await;
+    until_shared(&[&a, &b], Duration::from_secs(10)).await;
+    let (status, body) = b
+        .put(
+            "/config/system",
+            Some(&root),
+            json!({ "arrival_tolerance_minutes": 0 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Unpaid, each due in 6 s: about half of them held by `a`.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(6);
+    let mut doomed = vec![];
+    for n in 0..8 {
+        let outlet = b.outlet(&root, &format!("Mall Paused {n}")).await;
+        let (status, booking) = b
+            .book(
+                Some(&root),
+                booking_at(&outlet.id, Some(&outlet.booth.id), due),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{booking}");
+        doomed.push(id(&booking));
+    }
+    let sessions_on_a = a.metric("boothhub_session_actors").await;
+    a.signal("STOP");
+    let paused = Instant::now();
+    for booking in &doomed {
+        b.wait_status(&root, booking, "EXPIRED", Duration::from_secs(25))
+            .await;
+    }
+    let took_over = paused.elapsed();
+    assert!(took_over < Duration::from_secs(25), "{took_over:?}");
+    a.signal("CONT");
+    // Its timers fire late and its leases come back to it: nothing is applied twice.
+    until_shared(&[&a, &b], Duration::from_secs(20)).await;
+    for booking in &doomed {
+        let (status, history) = a
+            .get(&format!("/bookings/{booking}/events"), Some(&root))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{history}");
+        let kinds: Vec<&str> = history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event"].as_str())
+            .collect();
+        assert_eq!(kinds, ["BOOKING_CREATED", "SESSION_EXPIRED"], "{booking}");
+    }
+    assert!(
+        sessions_on_a >= 1.0,
+        "the paused node held none of the bookings: nothing was tested"
+    );
 }
 
 /// Reads events from `client` until it has been quiet for `quiet` (or closed): their seqs.

@@ -37,6 +37,16 @@ type Logs = Arc<Mutex<Vec<Value>>>;
 
 impl Drop for TestHub {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What went wrong inside the hub, for the failing test's output.
+            for line in self
+                .logs()
+                .iter()
+                .filter(|l| matches!(l["level"].as_str(), Some("WARN" | "ERROR")))
+            {
+                eprintln!("hub {}: {line}", self.addr);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         drop_keyspace(&self.extra_env);
@@ -221,11 +231,32 @@ impl TestHub {
 
     /// SIGTERM: the graceful shutdown path.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends `signal` (`TERM`, `STOP`, `CONT`) to the hub's process.
+    pub fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .expect("kill");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The sum of the samples of `metric` (a name, or a name and its labels as Prometheus
+    /// prints them) in `GET /metrics`.
+    pub async fn metric(&self, metric: &str) -> f64 {
+        let (status, page) = self.get("/metrics", None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page.as_str()
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(metric)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// Starts again on the same data dir.
@@ -259,6 +290,18 @@ impl TestHub {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let (status, _, body) = self.call_full(method, path, token, body).await;
+        (status, body)
+    }
+
+    /// As [`TestHub::call`], with the answer's headers.
+    pub async fn call_full(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -268,9 +311,10 @@ impl TestHub {
         }
         let response = request.send().await.expect("request");
         let status = response.status();
+        let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, body)
+        (status, headers, body)
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -411,13 +455,24 @@ impl TestHub {
         assert_eq!(body["booking_status"], "AWAITING_CUSTOMER");
     }
 
-    /// Polls the booking's status until `want` or the deadline.
+    /// Polls the booking's status until `want` or the deadline. A 503 (a node of a cluster
+    /// taking the booking over, contract §8) must carry `Retry-After` and is asked again.
     pub async fn wait_status(&self, token: &str, id: &str, want: &str, within: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let (status, body) = self
-                .get(&format!("/session/{id}/status"), Some(token))
+            let (status, headers, body) = self
+                .call_full(
+                    Method::GET,
+                    &format!("/session/{id}/status"),
+                    Some(token),
+                    None,
+                )
                 .await;
+            if status == StatusCode::SERVICE_UNAVAILABLE && tokio::time::Instant::now() < deadline {
+                assert!(headers.contains_key("retry-after"), "{body}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
             assert_eq!(status, StatusCode::OK, "{body}");
             if body["status"] == want || tokio::time::Instant::now() > deadline {
                 assert_eq!(body["status"], want, "waited {within:?}");

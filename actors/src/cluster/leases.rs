@@ -1,6 +1,7 @@
-//! This node's shard leases (contract §8): each beat it renews the leases it holds, hands over
-//! those another live node is preferred for, and takes those that have no holder and prefer
-//! it (or that stayed without one for [`ORPHAN_BEATS`] beats). Which node a shard prefers is
+//! This node's shard leases (contract §8): each beat it renews the leases it holds and hands
+//! over those another live node is preferred for; four times a second it reads the others,
+//! and takes those that have no holder and prefer it (or that stayed without one for
+//! [`ORPHAN_WAIT`]). Which node a shard prefers is
 //! rendezvous hashing over the live nodes, so every node computes the same spread from the
 //! membership alone, and a node that joins or leaves moves only its share of shards.
 //!
@@ -30,9 +31,11 @@ pub const LEASE_TTL: Duration = Duration::from_secs(8);
 /// How much sooner than the store a holder considers its lease over: room for the store's
 /// clock to run ahead of this node's, and for the renewal's own time on the wire.
 const LEASE_MARGIN: Duration = Duration::from_secs(2);
-/// Beats a shard may go without a holder before any node takes it, not only the one it
+/// How long a shard may go without a holder before any node takes it, not only the one it
 /// prefers (which may be gone without the membership showing it yet).
-const ORPHAN_BEATS: u32 = 2;
+const ORPHAN_WAIT: Duration = Duration::from_secs(4);
+/// How often a node reads the leases between beats ([`watch`]).
+pub const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// The node a shard prefers among the live nodes: the highest rendezvous hash.
 pub fn preferred(shard: u32, nodes: &[NodeInfo]) -> Option<NodeId> {
@@ -52,157 +55,179 @@ fn weight(shard: u32, node: NodeId) -> u64 {
     hash
 }
 
-/// What a node remembers between beats about the shards it does not hold.
+/// What a node remembers about the shards it saw without a holder: since when.
 #[derive(Debug, Default)]
 pub struct Orphans {
-    /// Consecutive beats each shard was seen without a holder.
-    beats: Mutex<HashMap<u32, u32>>,
+    since: Mutex<HashMap<u32, Instant>>,
 }
 
 impl Orphans {
-    /// Counts one more beat without a holder for `shard` (or forgets it, when held).
-    fn note(&self, shard: u32, held: bool) -> u32 {
-        let mut beats = match self.beats.lock() {
-            Ok(beats) => beats,
+    /// Notes whether `shard` has a holder at `now`; answers how long it has had none.
+    fn note(&self, shard: u32, held: bool, now: Instant) -> Duration {
+        let mut since = match self.since.lock() {
+            Ok(since) => since,
             Err(poisoned) => poisoned.into_inner(),
         };
         if held {
-            beats.remove(&shard);
-            return 0;
+            since.remove(&shard);
+            return Duration::ZERO;
         }
-        let count = beats.entry(shard).or_default();
-        *count += 1;
-        *count
+        now - *since.entry(shard).or_insert(now)
     }
 }
 
-/// What one beat did to a shard.
-enum Outcome {
-    /// Held, and still.
-    Kept,
-    Taken,
-    /// Held, and given up or expired.
-    Lost,
-    /// Held by another node, or by none.
-    Other,
+/// Every beat: renews the leases this node holds, or hands over those another live node is
+/// preferred for; then looks at the others ([`watch`]).
+pub(super) async fn balance(cluster: &Cluster, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+    let mine = cluster.ctx.ownership.mine();
+    let outcomes = join_all(
+        mine.into_iter()
+            .map(|(shard, token)| keep(cluster, store, nodes, shard, token)),
+    )
+    .await;
+    let lost = outcomes.iter().filter(|kept| !**kept).count();
+    if lost > 0 {
+        info!(lost, "shard leases given up or lost");
+    }
+    metrics::gauge!(CLUSTER_LEASES_HELD).set(cluster.ctx.ownership.mine().len() as f64);
+    watch(cluster, store, nodes).await;
 }
 
-/// One beat's work on the leases, given the live nodes just read.
-pub(super) async fn balance(cluster: &Cluster, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+/// Renews this node's lease of `shard`, or hands it over; `false` when no longer held.
+async fn keep(
+    cluster: &Cluster,
+    store: &dyn ClusterStore,
+    nodes: &[NodeInfo],
+    shard: u32,
+    token: i64,
+) -> bool {
+    let ownership = &cluster.ctx.ownership;
+    let me = cluster.id;
+    if let Some(node) = preferred(shard, nodes).filter(|node| *node != me) {
+        // A node that joined (or came back) is preferred: hand the shard over. Requests go
+        // to it from now on; it takes the shard at once ([`watch`]).
+        give_up(cluster, store, shard, token).await;
+        if let Some(info) = nodes.iter().find(|n| n.id == node) {
+            ownership.set(
+                shard,
+                Holder::Other {
+                    node,
+                    address: info.address.clone(),
+                },
+            );
+        }
+        return false;
+    }
+    let sent = Instant::now();
+    match store.renew_lease(shard, me, token, LEASE_TTL).await {
+        Ok(true) => {
+            let until = acting_until(sent, LEASE_TTL, LEASE_MARGIN);
+            ownership.set(shard, Holder::Me { token, until });
+            true
+        }
+        Ok(false) => {
+            warn!(
+                shard,
+                token, "a shard lease expired before it was renewed; giving it up"
+            );
+            cluster.children.stop_shard(shard).await;
+            ownership.set(shard, Holder::Nobody);
+            false
+        }
+        // Lapses by itself unless a later renewal gets through.
+        Err(err) => {
+            warn!(shard, error = %err, "a shard lease was not renewed");
+            true
+        }
+    }
+}
+
+/// Reads the leases of the shards this node does not hold: learns their holders (where to
+/// hand their requests), and takes those without one that prefer this node, or that stayed
+/// without one for [`ORPHAN_WAIT`]. Runs every beat and [`WATCH_EVERY`] in between, so that a
+/// shard handed over is taken, and its new holder known, within a fraction of a second.
+pub(super) async fn watch(cluster: &Cluster, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
     let leases = match store.leases().await {
         Ok(leases) => leases,
         Err(err) => {
-            // Leases held lapse by themselves if this goes on (`LEASE_MARGIN`).
             warn!(error = %err, "the shard leases could not be read");
             return;
         }
     };
     let seen: HashMap<u32, ShardLease> = leases.into_iter().map(|l| (l.shard, l)).collect();
-    let work = (0..SHARDS).map(|shard| {
+    let ownership = &cluster.ctx.ownership;
+    let now = Instant::now();
+    let mut orphans = vec![];
+    for shard in 0..SHARDS {
+        if matches!(ownership.holder(shard), Holder::Me { .. }) {
+            continue;
+        }
         let lease = seen.get(&shard).cloned().unwrap_or(ShardLease {
             shard,
             owner: None,
             token: None,
         });
-        one_shard(cluster, store, nodes, lease)
-    });
-    let outcomes = join_all(work).await;
-    let taken: Vec<u32> = outcomes
-        .iter()
-        .zip(0..SHARDS)
-        .filter_map(|(outcome, shard)| matches!(outcome, Outcome::Taken).then_some(shard))
-        .collect();
-    let lost = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Lost))
-        .count();
-    let held = cluster.ctx.ownership.mine().len();
-    metrics::gauge!(CLUSTER_LEASES_HELD).set(held as f64);
-    if !taken.is_empty() || lost > 0 {
-        info!(taken = taken.len(), lost, held, "shard leases changed");
+        match lease.owner {
+            Some(owner) => {
+                cluster.orphans.note(shard, true, now);
+                let holder = match nodes.iter().find(|n| n.id == owner) {
+                    Some(node) if owner != cluster.id => Holder::Other {
+                        node: owner,
+                        address: node.address.clone(),
+                    },
+                    // Its holder left the membership (its lease has yet to expire), or is
+                    // this node from before a renewal whose answer was lost: nobody to ask.
+                    _ => Holder::Nobody,
+                };
+                ownership.set(shard, holder);
+            }
+            None => {
+                let waited = cluster.orphans.note(shard, false, now);
+                if preferred(shard, nodes) == Some(cluster.id) || waited >= ORPHAN_WAIT {
+                    orphans.push(lease);
+                } else if !matches!(ownership.holder(shard), Holder::Other { .. }) {
+                    ownership.set(shard, Holder::Nobody);
+                }
+            }
+        }
     }
+    if orphans.is_empty() {
+        return;
+    }
+    let taken: Vec<u32> = join_all(orphans.into_iter().map(|lease| take(cluster, store, lease)))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let held = ownership.mine().len();
+    metrics::gauge!(CLUSTER_LEASES_HELD).set(held as f64);
     if !taken.is_empty() {
+        info!(taken = taken.len(), held, "shard leases taken");
         start_sessions(cluster, &taken).await;
     }
 }
 
-async fn one_shard(
-    cluster: &Cluster,
-    store: &dyn ClusterStore,
-    nodes: &[NodeInfo],
-    seen: ShardLease,
-) -> Outcome {
-    let ownership = &cluster.ctx.ownership;
-    let shard = seen.shard;
-    let me = cluster.id;
-    let prefers = preferred(shard, nodes);
-    if let Holder::Me { token, .. } = ownership.holder(shard) {
-        if prefers.is_some_and(|node| node != me) {
-            // A node that joined (or came back) is preferred: hand the shard over.
-            give_up(cluster, store, shard, token).await;
-            return Outcome::Lost;
+/// Takes a shard seen without a holder: its shard when this node got it.
+async fn take(cluster: &Cluster, store: &dyn ClusterStore, seen: ShardLease) -> Option<u32> {
+    let sent = Instant::now();
+    match store.take_lease(&seen, cluster.id, LEASE_TTL).await {
+        Ok(Some(token)) => {
+            let until = acting_until(sent, LEASE_TTL, LEASE_MARGIN);
+            cluster
+                .ctx
+                .ownership
+                .set(seen.shard, Holder::Me { token, until });
+            cluster.orphans.note(seen.shard, true, sent);
+            if seen.token.is_some() {
+                metrics::counter!(CLUSTER_TAKEOVERS, "what" => "lease").increment(1);
+            }
+            Some(seen.shard)
         }
-        let sent = Instant::now();
-        return match store.renew_lease(shard, me, token, LEASE_TTL).await {
-            Ok(true) => {
-                let until = acting_until(sent, LEASE_TTL, LEASE_MARGIN);
-                ownership.set(shard, Holder::Me { token, until });
-                Outcome::Kept
-            }
-            Ok(false) => {
-                warn!(
-                    shard,
-                    token, "a shard lease expired before it was renewed; giving it up"
-                );
-                cluster.children.stop_shard(shard).await;
-                ownership.set(shard, Holder::Nobody);
-                Outcome::Lost
-            }
-            // Lapses by itself unless a later renewal gets through.
-            Err(err) => {
-                warn!(shard, error = %err, "a shard lease was not renewed");
-                Outcome::Kept
-            }
-        };
-    }
-    match seen.owner {
-        Some(owner) => {
-            cluster.orphans.note(shard, true);
-            let holder = match nodes.iter().find(|n| n.id == owner) {
-                Some(node) if owner != me => Holder::Other {
-                    node: owner,
-                    address: node.address.clone(),
-                },
-                // Its holder left the membership (its lease has yet to expire), or is this
-                // node from before a renewal whose answer was lost: nobody to ask now.
-                _ => Holder::Nobody,
-            };
-            ownership.set(shard, holder);
-            Outcome::Other
-        }
-        None => {
-            let beats = cluster.orphans.note(shard, false);
-            ownership.set(shard, Holder::Nobody);
-            if prefers != Some(me) && beats < ORPHAN_BEATS {
-                return Outcome::Other;
-            }
-            let sent = Instant::now();
-            match store.take_lease(&seen, me, LEASE_TTL).await {
-                Ok(Some(token)) => {
-                    let until = acting_until(sent, LEASE_TTL, LEASE_MARGIN);
-                    ownership.set(shard, Holder::Me { token, until });
-                    cluster.orphans.note(shard, true);
-                    if seen.token.is_some() {
-                        metrics::counter!(CLUSTER_TAKEOVERS, "what" => "lease").increment(1);
-                    }
-                    Outcome::Taken
-                }
-                Ok(None) => Outcome::Other,
-                Err(err) => {
-                    warn!(shard, error = %err, "a shard lease could not be taken");
-                    Outcome::Other
-                }
-            }
+        // Another node took it first: the next read says which.
+        Ok(None) => None,
+        Err(err) => {
+            warn!(shard = seen.shard, error = %err, "a shard lease could not be taken");
+            None
         }
     }
 }
@@ -306,12 +331,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_shard_waits_for_its_preferred_node_for_a_while_then_goes_to_anyone() {
+    #[tokio::test(start_paused = true)]
+    async fn a_shard_is_orphaned_from_the_first_time_it_was_seen_without_a_holder() {
         let orphans = Orphans::default();
-        assert_eq!(orphans.note(3, false), 1);
-        assert_eq!(orphans.note(3, false), ORPHAN_BEATS);
-        assert_eq!(orphans.note(3, true), 0);
-        assert_eq!(orphans.note(3, false), 1);
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        assert_eq!(orphans.note(3, false, start), Duration::ZERO);
+        assert_eq!(orphans.note(3, false, start + 4 * second), 4 * second);
+        assert_eq!(orphans.note(3, true, start + 5 * second), Duration::ZERO);
+        assert_eq!(orphans.note(3, false, start + 6 * second), Duration::ZERO);
     }
 }

@@ -84,8 +84,10 @@ pub struct Cluster {
     /// The heartbeat task: stopped before the node's row is deleted at leave.
     beating: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     revoked: std::sync::OnceLock<RevocationHandler>,
-    /// The shards seen without a holder, beat after beat.
+    /// The shards seen without a holder, and since when.
     orphans: leases::Orphans,
+    /// The live nodes as last read.
+    members: std::sync::Mutex<Vec<NodeInfo>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -150,6 +152,7 @@ impl Cluster {
             Arc::clone(&cluster),
             cluster.stop.subscribe(),
         ));
+        tokio::spawn(watch_leases(Arc::clone(&cluster), cluster.stop.subscribe()));
         let start = head.saturating_sub(JOIN_LOOKBACK) + 1;
         tokio::spawn(follow(
             Arc::clone(&cluster),
@@ -179,6 +182,7 @@ impl Cluster {
             beating: std::sync::Mutex::new(None),
             revoked: std::sync::OnceLock::new(),
             orphans: leases::Orphans::default(),
+            members: std::sync::Mutex::new(vec![]),
         }
     }
 
@@ -248,6 +252,9 @@ impl Cluster {
     async fn note_membership(&self, nodes: &[NodeInfo], read_at: tokio::time::Instant) {
         if *self.stop.borrow() {
             return;
+        }
+        if let Ok(mut members) = self.members.lock() {
+            *members = nodes.to_vec();
         }
         metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64);
         let keeper = nodes
@@ -447,6 +454,24 @@ async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             // The role and the leases read before lapse by themselves.
             Err(err) => warn!(error = %err, "membership not read"),
         }
+    }
+}
+
+/// Reads the shard leases between beats ([`leases::watch`]).
+async fn watch_leases(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
+    let Some(store) = cluster.store.clone() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(leases::WATCH_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let nodes = match cluster.members.lock() {
+            Ok(members) => members.clone(),
+            Err(_) => continue,
+        };
+        leases::watch(&cluster, store.as_ref(), &nodes).await;
     }
 }
 

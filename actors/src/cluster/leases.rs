@@ -130,8 +130,8 @@ async fn keep(
                 shard,
                 token, "a shard lease expired before it was renewed; giving it up"
             );
-            cluster.children.stop_shard(shard).await;
             ownership.set(shard, Holder::Nobody);
+            cluster.children.stop_shard(shard).await;
             false
         }
         // Lapses by itself unless a later renewal gets through.

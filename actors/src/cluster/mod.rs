@@ -418,10 +418,14 @@ impl Cluster {
                 let _ = actor.cast(SessionMsg::Refresh.into());
             } else if matches!(self.ctx.ownership.owner(booking), Owner::Here { .. }) {
                 // A booking made on another node in a shard this node holds: its timer runs
-                // here.
-                if let Err(err) = self.children.session(booking).await {
-                    warn!(booking_id = %booking, error = %err, "no session actor for a booking made elsewhere");
-                }
+                // here. Started beside the tail (it raises the booking's fence), which goes
+                // on handing changes over meanwhile.
+                let children = Arc::clone(&self.children);
+                tokio::spawn(async move {
+                    if let Err(err) = children.session(booking).await {
+                        warn!(booking_id = %booking, error = %err, "no session actor for a booking made elsewhere");
+                    }
+                });
             }
         }
         self.ctx.publish(fanned.events);

@@ -47,13 +47,19 @@ const WINDOW_SECS: i64 = 30;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(8);
 /// The largest answer relayed (a booking's events are the longest).
 const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
+/// How long connecting to a peer may take: a dead peer is given up on quickly (503).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Headers a hop does not pass on.
-const HOP: [HeaderName; 5] = [
+const HOP: [HeaderName; 9] = [
     header::HOST,
     header::CONTENT_LENGTH,
     header::CONNECTION,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    header::TE,
+    header::EXPECT,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
 ];
 /// The request headers the signature covers: the caller's credentials.
 const SIGNED: [HeaderName; 4] = [
@@ -85,10 +91,15 @@ pub enum PeerError {
 /// This node's end of the channel: the shared secret, and a client for the others.
 pub struct PeerLink {
     node: NodeId,
+    /// The cluster address this node advertises: a request is signed for the node it is
+    /// sent to, so that it cannot be replayed to another.
+    address: String,
     secret: Vec<u8>,
     client: reqwest::Client,
     /// Nonces seen within the window, with their timestamps.
     nonces: DashMap<String, i64>,
+    /// Nonces remembered since the last sweep of the stale ones.
+    since_sweep: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for PeerLink {
@@ -119,37 +130,49 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// The values of the signed headers, one part each (empty when absent).
+/// The values of the signed headers, one part each (all of a header's values, in order;
+/// empty when absent).
 fn credentials(headers: &HeaderMap) -> Vec<Vec<u8>> {
     SIGNED
         .iter()
         .map(|name| {
-            headers
-                .get(name)
-                .map(|v| v.as_bytes().to_vec())
-                .unwrap_or_default()
+            let mut joined = vec![];
+            for value in headers.get_all(name) {
+                joined.extend_from_slice(value.as_bytes());
+                joined.push(b'\n');
+            }
+            joined
         })
         .collect()
 }
 
 impl PeerLink {
-    pub fn new(node: NodeId, secret: &str) -> Result<PeerLink, reqwest::Error> {
+    /// This node's end: `address` is the cluster address it advertises.
+    pub fn new(node: NodeId, address: &str, secret: &str) -> Result<PeerLink, reqwest::Error> {
         let client = reqwest::Client::builder()
             .use_rustls_tls()
             // Peers are authenticated by the signatures, not by their certificates.
             .danger_accept_invalid_certs(true)
+            .connect_timeout(CONNECT_TIMEOUT)
             .timeout(FORWARD_TIMEOUT)
             .build()?;
         Ok(PeerLink {
             node,
+            address: address.to_owned(),
             secret: secret.as_bytes().to_vec(),
             client,
             nonces: DashMap::new(),
+            since_sweep: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a part the signature covers"
+    )]
     fn request_signature(
         &self,
+        to: &str,
         timestamp: i64,
         nonce: &str,
         method: &Method,
@@ -161,6 +184,7 @@ impl PeerLink {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let credentials = credentials(headers);
         let mut parts: Vec<&[u8]> = vec![
+            to.as_bytes(),
             timestamp.as_bytes(),
             nonce.as_bytes(),
             method.as_str().as_bytes(),
@@ -201,14 +225,21 @@ impl PeerLink {
         if (now - timestamp).abs() > WINDOW_SECS {
             return Err(PeerError::Stale);
         }
-        let want = self.request_signature(timestamp, nonce, method, uri, headers, body);
+        let want =
+            self.request_signature(&self.address, timestamp, nonce, method, uri, headers, body);
         if !same(&want, mac) {
             return Err(PeerError::BadSignature);
         }
         if self.nonces.insert(nonce.to_owned(), timestamp).is_some() {
             return Err(PeerError::Replayed);
         }
-        if self.nonces.len() > 10_000 {
+        // Stale nonces go in sweeps, one per thousand remembered.
+        let since = self
+            .since_sweep
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if since >= 1000 {
+            self.since_sweep
+                .store(0, std::sync::atomic::Ordering::Relaxed);
             self.nonces
                 .retain(|_, seen| (now - *seen).abs() <= WINDOW_SECS);
         }
@@ -226,7 +257,7 @@ impl PeerLink {
         now: i64,
     ) -> Result<Response, PeerError> {
         let nonce = hex::encode(rand::random::<[u8; 16]>());
-        let mac = self.request_signature(now, &nonce, &method, uri, headers, &body);
+        let mac = self.request_signature(address, now, &nonce, &method, uri, headers, &body);
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut request = self
             .client
@@ -245,6 +276,12 @@ impl PeerLink {
             .map_err(|e| PeerError::Unreachable(e.to_string()))?;
         let status = answer.status();
         let answer_headers = answer.headers().clone();
+        if answer
+            .content_length()
+            .is_some_and(|length| length > ANSWER_LIMIT as u64)
+        {
+            return Err(PeerError::Unreachable("the answer is too large".into()));
+        }
         let body = answer
             .bytes()
             .await
@@ -353,16 +390,22 @@ pub async fn authenticate(State(link): State<Arc<PeerLink>>, req: Request, next:
 mod tests {
     use super::*;
 
+    const TO: &str = "10.0.0.2:7443";
+
     fn link(secret: &str) -> PeerLink {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        PeerLink::new(NodeId::new(), secret).unwrap()
+        PeerLink::new(NodeId::new(), TO, secret).unwrap()
     }
 
     fn signed(link: &PeerLink, now: i64, nonce: &str, body: &[u8]) -> HeaderMap {
+        signed_for(link, TO, now, nonce, body)
+    }
+
+    fn signed_for(link: &PeerLink, to: &str, now: i64, nonce: &str, body: &[u8]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer a"));
         let uri: Uri = "/bookings/1/session".parse().unwrap();
-        let mac = link.request_signature(now, nonce, &Method::POST, &uri, &headers, body);
+        let mac = link.request_signature(to, now, nonce, &Method::POST, &uri, &headers, body);
         headers.insert(AUTH, format!("{now}.{nonce}.{mac}").parse().unwrap());
         headers
     }
@@ -391,12 +434,29 @@ mod tests {
         let good = |nonce| signed(&link, 1000, nonce, b"{}");
         let mut swapped_credentials = good("a");
         swapped_credentials.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        let mut added_credentials = good("g");
+        added_credentials.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        let elsewhere = signed_for(&link, "10.0.0.3:7443", 1000, "h", b"{}");
         let cases: Vec<(&str, HeaderMap, &[u8], Method, i64)> = vec![
             ("another body", good("b"), b"{ }", Method::POST, 1000),
             ("another method", good("c"), b"{}", Method::PUT, 1000),
             (
                 "other credentials",
                 swapped_credentials,
+                b"{}",
+                Method::POST,
+                1000,
+            ),
+            (
+                "more credentials",
+                added_credentials,
+                b"{}",
+                Method::POST,
+                1000,
+            ),
+            (
+                "meant for another node",
+                elsewhere,
                 b"{}",
                 Method::POST,
                 1000,

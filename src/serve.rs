@@ -147,7 +147,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let cluster = join(&config, https, &hub, cluster_store, &token_sockets).await?;
     let peer = match &config.cluster.secret {
         Some(secret) if cluster.is_clustered() => Some(Arc::new(
-            PeerLink::new(cluster.id(), secret).context("building the node-to-node client")?,
+            PeerLink::new(
+                cluster.id(),
+                config.cluster.address().unwrap_or_default(),
+                secret,
+            )
+            .context("building the node-to-node client")?,
         )),
         _ => None,
     };

@@ -9,7 +9,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
 use rand::RngCore;
 use tokio::sync::{mpsc, watch};
-use tracing::{Span, info, instrument};
+use tracing::{Span, info, instrument, warn};
 
 use crate::booth::{BoothHandle, BoothMsg};
 use crate::clock::SharedClock;
@@ -359,10 +359,30 @@ impl Hub {
         })?;
         self.ctx.publish(stored);
         metrics::counter!(BOOKINGS_CREATED).increment(1);
-        // In a cluster, the node that holds the booking's shard starts its actor when the
-        // change reaches it (or when it takes the shard over).
-        if let Owner::Here { .. } = self.ctx.ownership.owner(booking.id) {
-            self.children.start(booking.clone()).await?;
+        // Its actor (and timer) starts beside the answer: the booking is stored, so a failed
+        // start must not answer 503 for it (a retry would book twice). Where it fails, or in a
+        // cluster where another node holds the booking's shard, the holder starts it when
+        // the change reaches it, when it takes the shard over, or at its next sweep of the
+        // shards it holds.
+        match self.ctx.ownership.owner(booking.id) {
+            // Alone: nothing to fence, the start is immediate.
+            Owner::Here { fence: None } => {
+                if let Err(err) = self.children.start(booking.clone()).await {
+                    warn!(booking_id = %booking.id, error = %err, "a new booking's actor did not start");
+                }
+            }
+            // The start raises the booking's fence in the store: not on the answer's path.
+            Owner::Here { fence: Some(_) } => {
+                let children = Arc::clone(&self.children);
+                let started = booking.clone();
+                tokio::spawn(async move {
+                    let id = started.id;
+                    if let Err(err) = children.start(started).await {
+                        warn!(booking_id = %id, error = %err, "a new booking's actor did not start");
+                    }
+                });
+            }
+            Owner::There { .. } | Owner::Nobody => {}
         }
         Ok(booking)
     }

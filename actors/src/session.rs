@@ -23,6 +23,7 @@ use crate::domain::records::{AuditEntry, AuditKind, AuditTarget};
 use crate::domain::status::{Decision, OverrideTarget, Trigger, decide};
 use crate::error::HubError;
 use crate::metrics::{SESSION_CONFLICTS, SESSION_REQUESTS_ABANDONED};
+use crate::ownership::Owner;
 use crate::store::{BookingWrite, Change, StoreError};
 use crate::traced::Traced;
 
@@ -33,6 +34,9 @@ const IDLE_STOP: Duration = Duration::from_secs(30);
 const LEASE_OVERDUE_RECHECK: Duration = Duration::from_secs(1);
 /// The stop reason of an idle finished booking's actor (not restarted).
 pub const IDLE_STOP_REASON: &str = "finished booking idle";
+/// The stop reason of an actor whose node no longer holds its booking's lease (not
+/// restarted here: the holder runs the booking's actor).
+pub const LEASE_LOST_REASON: &str = "this node no longer holds the booking's lease";
 
 pub type Reply<T> = RpcReplyPort<Result<T, HubError>>;
 
@@ -240,12 +244,64 @@ macro_rules! once_more {
     }};
 }
 
+/// Whether an actor may act for its booking now (contract §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// This node holds the booking's lease, under the token the actor started with.
+    Acts,
+    /// The lease's renewal is overdue: the node may have lost it. Requests are refused
+    /// (503) and deadlines wait until it is renewed, or the actor is stopped.
+    Overdue,
+    /// Another node holds the lease, or this node took it again under another token.
+    Lost,
+}
+
+/// Answers a request the actor does not run (503: the client retries, and finds the
+/// booking's holder).
+fn refuse(msg: SessionMsg) {
+    let busy = || HubError::Unavailable("this node no longer acts for the booking".into());
+    match msg {
+        SessionMsg::Arrival { reply, .. }
+        | SessionMsg::Start { reply, .. }
+        | SessionMsg::Finish { reply, .. }
+        | SessionMsg::Override { reply, .. }
+        | SessionMsg::Read { reply, .. } => {
+            let _ = reply.send(Err(busy()));
+        }
+        SessionMsg::Payment { reply, .. } => {
+            let _ = reply.send(Err(busy()));
+        }
+        SessionMsg::Retune | SessionMsg::Tick | SessionMsg::Refresh | SessionMsg::Idle { .. } => {}
+    }
+}
+
 impl SessionState {
+    fn standing(&self) -> Standing {
+        match self.ctx.ownership.owner(self.booking.id) {
+            Owner::Here { fence } if fence == self.fence => Standing::Acts,
+            Owner::Nobody => Standing::Overdue,
+            Owner::Here { .. } | Owner::There { .. } => Standing::Lost,
+        }
+    }
+
     async fn handle(
         &mut self,
         myself: &SessionRef,
         msg: SessionMsg,
     ) -> Result<(), ActorProcessingErr> {
+        match self.standing() {
+            Standing::Acts => {}
+            Standing::Overdue => {
+                refuse(msg);
+                self.rearm(myself);
+                return Ok(());
+            }
+            Standing::Lost => {
+                refuse(msg);
+                myself.stop(Some(LEASE_LOST_REASON.into()));
+                return Ok(());
+            }
+        }
         let state = self;
         match msg {
             SessionMsg::Arrival {

@@ -22,12 +22,12 @@ use crate::error::HubError;
 use crate::metrics::{ACTOR_FAILURES, SESSION_ACTORS};
 use crate::ownership::Owner;
 use crate::registry::ActorTable;
-use crate::session::{IDLE_STOP_REASON, SessionActor, SessionArgs, SessionEnvelope, SessionRef};
+use crate::session::{
+    IDLE_STOP_REASON, LEASE_LOST_REASON, SessionActor, SessionArgs, SessionEnvelope, SessionRef,
+};
 
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(10);
-/// Why the session actors of a shard stop when this node gives up or loses its lease.
-const LEASE_LOST_REASON: &str = "this node no longer holds the booking's lease";
 
 /// What a stopped actor owned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

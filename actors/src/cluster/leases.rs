@@ -10,7 +10,7 @@
 //! booking when they start, so a node whose lease was taken over can no longer commit.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -36,6 +36,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(2);
 const ORPHAN_WAIT: Duration = Duration::from_secs(4);
 /// How often a node reads the leases between beats ([`watch`]).
 pub const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// How often a node makes sure every live booking of its shards has its actor ([`sweep`]).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(15);
 
 /// The node a shard prefers among the live nodes: the highest rendezvous hash.
 pub fn preferred(shard: u32, nodes: &[NodeInfo]) -> Option<NodeId> {
@@ -78,7 +80,8 @@ impl Orphans {
 
 /// Every beat: renews the leases this node holds, or hands over those another live node is
 /// preferred for; then looks at the others ([`watch`]).
-pub(super) async fn balance(cluster: &Cluster, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+pub(super) async fn balance(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+    let _turn = cluster.lease_turn.lock().await;
     let mine = cluster.ctx.ownership.mine();
     let outcomes = join_all(
         mine.into_iter()
@@ -90,7 +93,7 @@ pub(super) async fn balance(cluster: &Cluster, store: &dyn ClusterStore, nodes: 
         info!(lost, "shard leases given up or lost");
     }
     metrics::gauge!(CLUSTER_LEASES_HELD).set(cluster.ctx.ownership.mine().len() as f64);
-    watch(cluster, store, nodes).await;
+    look(cluster, store, nodes).await;
 }
 
 /// Renews this node's lease of `shard`, or hands it over; `false` when no longer held.
@@ -146,7 +149,13 @@ async fn keep(
 /// hand their requests), and takes those without one that prefer this node, or that stayed
 /// without one for [`ORPHAN_WAIT`]. Runs every beat and [`WATCH_EVERY`] in between, so that a
 /// shard handed over is taken, and its new holder known, within a fraction of a second.
-pub(super) async fn watch(cluster: &Cluster, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+pub(super) async fn watch(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+    let _turn = cluster.lease_turn.lock().await;
+    look(cluster, store, nodes).await;
+}
+
+/// [`watch`], in this node's turn for its leases.
+async fn look(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
     let leases = match store.leases().await {
         Ok(leases) => leases,
         Err(err) => {
@@ -203,7 +212,7 @@ pub(super) async fn watch(cluster: &Cluster, store: &dyn ClusterStore, nodes: &[
     metrics::gauge!(CLUSTER_LEASES_HELD).set(held as f64);
     if !taken.is_empty() {
         info!(taken = taken.len(), held, "shard leases taken");
-        start_sessions(cluster, &taken).await;
+        tokio::spawn(start_sessions(Arc::clone(cluster), taken));
     }
 }
 
@@ -244,6 +253,7 @@ async fn give_up(cluster: &Cluster, store: &dyn ClusterStore, shard: u32, token:
 
 /// Gives up every lease this node holds (it is leaving the cluster).
 pub(super) async fn give_up_all(cluster: &Cluster, store: &dyn ClusterStore) {
+    let _turn = cluster.lease_turn.lock().await;
     let mine = cluster.ctx.ownership.mine();
     let count = mine.len();
     join_all(
@@ -255,13 +265,31 @@ pub(super) async fn give_up_all(cluster: &Cluster, store: &dyn ClusterStore) {
     info!(leases = count, "shard leases given up");
 }
 
-/// Starts a session actor for each live booking of the shards just taken: their timers run
-/// here now, and deadlines that passed while the shard had no holder are applied.
-async fn start_sessions(cluster: &Cluster, shards: &[u32]) {
+/// Starts the session actors of the live bookings of every shard this node holds that have
+/// none here (a booking made while its shard was changing hands, an actor that could not
+/// start or restart): run every [`SWEEP_EVERY`].
+pub(super) fn sweep(cluster: &Arc<Cluster>) {
+    let held: Vec<u32> = cluster
+        .ctx
+        .ownership
+        .mine()
+        .into_iter()
+        .map(|(shard, _)| shard)
+        .collect();
+    if !held.is_empty() {
+        tokio::spawn(start_sessions(Arc::clone(cluster), held));
+    }
+}
+
+/// Starts a session actor for each live booking of `shards` that has none: their timers run
+/// here now, and deadlines that passed while a shard had no holder are applied. Runs beside
+/// the leases' work (it reads every live booking, and each start raises a fence), so that it
+/// never delays a renewal.
+async fn start_sessions(cluster: Arc<Cluster>, shards: Vec<u32>) {
     let live = match cluster.ctx.store.live_bookings().await {
         Ok(live) => live,
         Err(err) => {
-            warn!(error = %err, "live bookings not read; their actors start on demand");
+            warn!(error = %err, "live bookings not read; the next sweep starts their actors");
             return;
         }
     };
@@ -269,17 +297,20 @@ async fn start_sessions(cluster: &Cluster, shards: &[u32]) {
     for booking in live
         .into_iter()
         .filter(|b| shards.contains(&shard_of(b.id)))
+        .filter(|b| cluster.children.running(b.id).is_none())
     {
         match cluster.children.start(booking).await {
             Ok(_) => started += 1,
-            Err(err) => warn!(error = %err, "a session actor did not start after a takeover"),
+            Err(err) => warn!(error = %err, "a session actor of a held shard did not start"),
         }
     }
-    info!(
-        started,
-        shards = shards.len(),
-        "session actors started for the shards taken"
-    );
+    if started > 0 {
+        info!(
+            started,
+            shards = shards.len(),
+            "session actors started for held shards"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -74,7 +74,8 @@ const REVOCATIONS_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
 pub struct Cluster {
     id: NodeId,
     address: String,
-    started_at: DateTime<Utc>,
+    /// When this node (re)joined: the oldest live node is the timekeeper.
+    started_at: std::sync::Mutex<DateTime<Utc>>,
     store: Option<Arc<dyn ClusterStore>>,
     ctx: Arc<HubContext>,
     children: Arc<Children>,
@@ -86,8 +87,9 @@ pub struct Cluster {
     revoked: std::sync::OnceLock<RevocationHandler>,
     /// The shards seen without a holder, and since when.
     orphans: leases::Orphans,
-    /// The live nodes as last read.
-    members: std::sync::Mutex<Vec<NodeInfo>>,
+    /// Lease work takes turns: a renewal, a handover, a read of the others' leases and the
+    /// give-up at leave never interleave.
+    lease_turn: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -172,7 +174,7 @@ impl Cluster {
         Cluster {
             id: NodeId::new(),
             address,
-            started_at: ctx.clock.now(),
+            started_at: std::sync::Mutex::new(ctx.clock.now()),
             store,
             ctx,
             children,
@@ -182,7 +184,7 @@ impl Cluster {
             beating: std::sync::Mutex::new(None),
             revoked: std::sync::OnceLock::new(),
             orphans: leases::Orphans::default(),
-            members: std::sync::Mutex::new(vec![]),
+            lease_turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -205,7 +207,10 @@ impl Cluster {
         NodeInfo {
             id: self.id,
             address: self.address.clone(),
-            started_at: self.started_at,
+            started_at: match self.started_at.lock() {
+                Ok(at) => *at,
+                Err(poisoned) => *poisoned.into_inner(),
+            },
             last_seen_at: now,
             connections: (self.connections)(),
             sessions: self.children.session_count() as u64,
@@ -220,6 +225,16 @@ impl Cluster {
         };
         nodes.sort_by_key(|n| (n.started_at, n.id));
         Ok(nodes)
+    }
+
+    /// Counts this node as joined now, after the others counted it out (it was paused or cut
+    /// off past its heartbeat's TTL): the youngest member, holding no lease.
+    fn rejoin_fresh(&self) {
+        let now = self.ctx.clock.now();
+        if let Ok(mut at) = self.started_at.lock() {
+            *at = now;
+        }
+        warn!(node = %self.id, "this node was counted out of the cluster; rejoining as a fresh member");
     }
 
     /// Sets what this node does with the revocations other nodes announce.
@@ -252,9 +267,6 @@ impl Cluster {
     async fn note_membership(&self, nodes: &[NodeInfo], read_at: tokio::time::Instant) {
         if *self.stop.borrow() {
             return;
-        }
-        if let Ok(mut members) = self.members.lock() {
-            *members = nodes.to_vec();
         }
         metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64);
         let keeper = nodes
@@ -365,15 +377,16 @@ impl Cluster {
         self.ctx
             .set_timekeeping(self.store.is_some(), self.store.is_none());
         if let Some(store) = &self.store {
-            // The bookings first: their actors stop and their leases are free for the others
-            // to take at their next beat.
-            leases::give_up_all(self, store.as_ref()).await;
+            // Out of the membership first, so that the others no longer prefer this node for
+            // its shards; then its actors stop and its leases are free for them to take at
+            // their next read (a quarter of a second).
             match store.leave(self.id).await {
                 Ok(()) => info!(node = %self.id, "left the cluster"),
                 Err(err) => {
                     warn!(error = %err, "could not leave the cluster; the heartbeat will expire")
                 }
             }
+            leases::give_up_all(self, store.as_ref()).await;
         }
     }
 
@@ -437,15 +450,27 @@ async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     let Some(store) = cluster.store.clone() else {
         return;
     };
+    let mut last_beat = tokio::time::Instant::now();
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
             _ = stop.changed() => return,
         }
+        if last_beat.elapsed() > HEARTBEAT_TTL {
+            // Paused or cut off past the heartbeat's TTL: the others counted this node out
+            // and took its leases. It comes back as a fresh member, the youngest.
+            cluster.rejoin_fresh();
+        }
         let info = cluster.info(cluster.ctx.clock.now());
         if let Err(err) = store.heartbeat(&info, HEARTBEAT_TTL).await {
             warn!(error = %err, "heartbeat not written");
             continue;
+        }
+        last_beat = tokio::time::Instant::now();
+        if last_sweep.elapsed() >= leases::SWEEP_EVERY {
+            last_sweep = tokio::time::Instant::now();
+            leases::sweep(&cluster);
         }
         let read_at = tokio::time::Instant::now();
         match store.nodes().await {
@@ -471,11 +496,11 @@ async fn watch_leases(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(leases::WATCH_EVERY) => {}
             _ = stop.changed() => return,
         }
-        let nodes = match cluster.members.lock() {
-            Ok(members) => members.clone(),
-            Err(_) => continue,
-        };
-        leases::watch(&cluster, store.as_ref(), &nodes).await;
+        // The membership too: a node that left (SIGTERM) is no longer preferred at once.
+        match store.nodes().await {
+            Ok(nodes) => leases::watch(&cluster, store.as_ref(), &nodes).await,
+            Err(err) => warn!(error = %err, "membership not read"),
+        }
     }
 }
 

@@ -337,7 +337,7 @@ impl Hub {
             }
             None => store.count_booths(new.outlet_id).await?,
         };
-        let id = BookingId::new();
+        let id = self.ctx.ownership.new_booking_id();
         Span::current().record("booking_id", tracing::field::display(id));
         let qr = self.ctx.qr.sign(id);
         let claim = SlotClaim {

@@ -11,8 +11,9 @@ use tokio::time::Instant;
 use crate::domain::ids::{BookingId, NodeId};
 
 /// How many shards the bookings fall into: the unit a lease covers. Fixed: every node of a
-/// keyspace must agree on it.
+/// keyspace must agree on it. A power of two below 256 (see [`Ownership::new_booking_id`]).
 pub const SHARDS: u32 = 32;
+const _: () = assert!(SHARDS.is_power_of_two() && SHARDS <= 256);
 
 /// The shard of a booking: from the random bits of its id (the last bytes of a UUID v7).
 pub fn shard_of(id: BookingId) -> u32 {
@@ -87,6 +88,34 @@ impl Ownership {
             Holder::Me { .. } | Holder::Nobody => Owner::Nobody,
             Holder::Other { node, address } => Owner::There { node, address },
         }
+    }
+
+    /// An id for a new booking, in a shard this node holds when it holds any: the node that
+    /// makes a booking then acts for it, so the booking's next requests need no hand-over
+    /// when they come back to it (a kiosk, a load balancer keeping connections), and its
+    /// streams' seqs are taken by one node. A new id (UUID v7) whose random low bits, the ones
+    /// that pick the shard, are set to one of this node's shards, picked at random.
+    pub fn new_booking_id(&self) -> BookingId {
+        let id = BookingId::new();
+        let held: Vec<u32> = self
+            .mine()
+            .into_iter()
+            .filter(|(shard, _)| self.holds_shard(*shard))
+            .map(|(shard, _)| shard)
+            .collect();
+        let mut bytes = *id.0.as_bytes();
+        let Some(shard) = held.get(usize::from(bytes[14]) % held.len().max(1)) else {
+            return id;
+        };
+        // `SHARDS` divides 256: the shard is the low bits of the last byte.
+        let mask = (SHARDS - 1) as u8;
+        bytes[15] = (bytes[15] & !mask) | (*shard as u8 & mask);
+        BookingId(uuid::Uuid::from_bytes(bytes))
+    }
+
+    /// Whether this node's lease of `shard` lets it act now.
+    fn holds_shard(&self, shard: u32) -> bool {
+        matches!(self.holder(shard), Holder::Me { until, .. } if Instant::now() < until)
     }
 
     /// Whether this node acts for `booking` under the lease `fence` it was started with.
@@ -202,6 +231,26 @@ mod tests {
             Ownership::alone().owner(booking),
             Owner::Here { fence: None }
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_booking_falls_in_a_shard_its_node_holds() {
+        let ownership = Ownership::clustered();
+        let until = Instant::now() + Duration::from_secs(60);
+        ownership.set(5, Holder::Me { token: 1, until });
+        for _ in 0..100 {
+            let id = ownership.new_booking_id();
+            assert_eq!(shard_of(id), 5);
+            assert_eq!(id.0.get_version_num(), 7, "still a time-ordered id");
+        }
+        ownership.set(9, Holder::Me { token: 1, until });
+        let shards: std::collections::HashSet<u32> = (0..100)
+            .map(|_| shard_of(ownership.new_booking_id()))
+            .collect();
+        assert_eq!(shards, [5, 9].into(), "spread over the shards held");
+        ownership.set(5, Holder::Nobody);
+        // Holding nothing, any id will do.
+        ownership.new_booking_id();
     }
 
     #[tokio::test(start_paused = true)]

@@ -143,6 +143,7 @@ impl Step {
 /// What a session actor starts from.
 pub struct SessionArgs {
     pub ctx: Arc<HubContext>,
+    /// The booking as just read or written.
     pub booking: Booking,
     /// In a cluster, the token of the lease under which this node acts for the booking: its
     /// every commit carries it, and the store refuses it once another node took over.
@@ -171,13 +172,13 @@ impl Actor for SessionActor {
             fence,
         }: Self::Arguments,
     ) -> Result<SessionState, ActorProcessingErr> {
-        if let Some(fence) = fence {
-            // From here on a node with an older lease can no longer commit for the booking;
-            // what it committed before is read now.
-            ctx.store.raise_fence(booking.id, fence).await?;
-            if let Some(stored) = ctx.store.booking(booking.id).await? {
-                booking = stored;
-            }
+        // From here on a node with an older lease can no longer commit for the booking; what
+        // it committed before is read now (nothing, if no lease was ever raised on it).
+        if let Some(fence) = fence
+            && ctx.store.raise_fence(booking.id, fence).await?
+            && let Some(stored) = ctx.store.booking(booking.id).await?
+        {
+            booking = stored;
         }
         Ok(SessionState {
             ctx,

@@ -1,7 +1,7 @@
-//! This node's shard leases (contract §8): each beat it renews the leases it holds and hands
-//! over those another live node is preferred for; four times a second it reads the others,
-//! and takes those that have no holder and prefer it (or that stayed without one for
-//! [`ORPHAN_WAIT`]). Which node a shard prefers is
+//! This node's shard leases (contract §8): each beat it renews the leases it holds, hands
+//! over those another live node is preferred for, and reads the others: it takes those that
+//! have no holder and prefer it (or that stayed without one for [`ORPHAN_WAIT`]). While a
+//! handover or a takeover is under way it reads them four times a second. Which node a shard prefers is
 //! rendezvous hashing over the live nodes, so every node computes the same spread from the
 //! membership alone, and a node that joins or leaves moves only its share of shards.
 //!
@@ -147,8 +147,9 @@ async fn keep(
 
 /// Reads the leases of the shards this node does not hold: learns their holders (where to
 /// hand their requests), and takes those without one that prefer this node, or that stayed
-/// without one for [`ORPHAN_WAIT`]. Runs every beat and [`WATCH_EVERY`] in between, so that a
-/// shard handed over is taken, and its new holder known, within a fraction of a second.
+/// without one for [`ORPHAN_WAIT`]. Runs every beat, and every [`WATCH_EVERY`] in between
+/// while the leases are [`unsettled`], so that a shard handed over is taken, and its new
+/// holder known, within a fraction of a second.
 pub(super) async fn watch(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
     let _turn = cluster.lease_turn.lock().await;
     look(cluster, store, nodes).await;
@@ -214,6 +215,17 @@ async fn look(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInf
         info!(taken = taken.len(), held, "shard leases taken");
         tokio::spawn(start_sessions(Arc::clone(cluster), taken));
     }
+}
+
+/// Whether some shard has no known holder, or is held elsewhere while this node is
+/// preferred for it, by the live nodes `nodes`.
+pub(super) fn unsettled(cluster: &Cluster, nodes: &[NodeInfo]) -> bool {
+    let ownership = &cluster.ctx.ownership;
+    (0..SHARDS).any(|shard| match ownership.holder(shard) {
+        Holder::Nobody => true,
+        Holder::Other { .. } => preferred(shard, nodes) == Some(cluster.id),
+        Holder::Me { .. } => false,
+    })
 }
 
 /// Takes a shard seen without a holder: its shard when this node got it.

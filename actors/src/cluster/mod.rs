@@ -90,6 +90,8 @@ pub struct Cluster {
     /// Lease work takes turns: a renewal, a handover, a read of the others' leases and the
     /// give-up at leave never interleave.
     lease_turn: tokio::sync::Mutex<()>,
+    /// The live nodes as last read at a beat.
+    members: std::sync::Mutex<Vec<NodeInfo>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -185,6 +187,7 @@ impl Cluster {
             revoked: std::sync::OnceLock::new(),
             orphans: leases::Orphans::default(),
             lease_turn: tokio::sync::Mutex::new(()),
+            members: std::sync::Mutex::new(vec![]),
         }
     }
 
@@ -267,6 +270,9 @@ impl Cluster {
     async fn note_membership(&self, nodes: &[NodeInfo], read_at: tokio::time::Instant) {
         if *self.stop.borrow() {
             return;
+        }
+        if let Ok(mut members) = self.members.lock() {
+            *members = nodes.to_vec();
         }
         metrics::gauge!(CLUSTER_NODES).set(nodes.len() as f64);
         let keeper = nodes
@@ -486,7 +492,10 @@ async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Reads the shard leases between beats ([`leases::watch`]).
+/// Reads the shard leases between beats ([`leases::watch`]) while they are unsettled: some
+/// shard has no known holder, or one this node is preferred for is held elsewhere (a
+/// handover or a takeover under way). Settled, the beat's read is enough: reading the
+/// leases four times a second on every node costs the store more than it saves.
 async fn watch_leases(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
     let Some(store) = cluster.store.clone() else {
         return;
@@ -496,7 +505,14 @@ async fn watch_leases(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(leases::WATCH_EVERY) => {}
             _ = stop.changed() => return,
         }
-        // The membership too: a node that left (SIGTERM) is no longer preferred at once.
+        let known = match cluster.members.lock() {
+            Ok(members) => members.clone(),
+            Err(_) => continue,
+        };
+        if !leases::unsettled(&cluster, &known) {
+            continue;
+        }
+        // The membership too: a node that left is no longer preferred at once.
         match store.nodes().await {
             Ok(nodes) => leases::watch(&cluster, store.as_ref(), &nodes).await,
             Err(err) => warn!(error = %err, "membership not read"),

@@ -256,10 +256,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError>;
     /// Makes `fence`, the token of a lease just taken, the one every commit of `booking` must
     /// carry from now on (contract §8): a node with an older lease can no longer commit for
-    /// it. Refused with [`StoreError::Conflict`] when a newer token was raised already. The
-    /// embedded store is written by one process (it cannot be shared by nodes), so it has no
-    /// other holder to fence and takes this as done.
-    async fn raise_fence(&self, booking: BookingId, fence: i64) -> Result<(), StoreError>;
+    /// it. Answers whether an older token was there (the booking may have changed since it
+    /// was read); refused with [`StoreError::Conflict`] when a newer token was raised
+    /// already. The embedded store is written by one process (it cannot be shared by nodes),
+    /// so it has no other holder to fence and takes this as done.
+    async fn raise_fence(&self, booking: BookingId, fence: i64) -> Result<bool, StoreError>;
     /// Newest `booking_time` first.
     async fn list_bookings(
         &self,

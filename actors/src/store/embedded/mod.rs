@@ -511,9 +511,9 @@ impl Store for EmbeddedStore {
         self.writer.commit(change).await
     }
 
-    async fn raise_fence(&self, _booking: BookingId, _fence: i64) -> Result<(), StoreError> {
+    async fn raise_fence(&self, _booking: BookingId, _fence: i64) -> Result<bool, StoreError> {
         // One process writes this store (see the trait): no other holder to fence.
-        Ok(())
+        Ok(false)
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {

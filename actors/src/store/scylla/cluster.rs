@@ -141,9 +141,14 @@ impl ClusterStore for ScyllaStore {
     }
 
     async fn leases(&self) -> Result<Vec<ShardLease>, StoreError> {
+        // By key: a scan of the whole table would visit every token range of the cluster.
+        let shards = (0..crate::ownership::SHARDS).map(shard_value).collect();
         let rows = self
             .cql
-            .rows("SELECT shard, owner, epoch FROM {ks}.shard_leases", vec![])
+            .rows(
+                "SELECT shard, owner, epoch FROM {ks}.shard_leases WHERE shard IN ?",
+                vec![scylla::value::CqlValue::List(shards)],
+            )
             .await?;
         rows.iter()
             .map(|row| {

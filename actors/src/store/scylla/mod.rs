@@ -1402,7 +1402,7 @@ impl Store for ScyllaStore {
         result
     }
 
-    async fn raise_fence(&self, booking: BookingId, fence: i64) -> Result<(), StoreError> {
+    async fn raise_fence(&self, booking: BookingId, fence: i64) -> Result<bool, StoreError> {
         versions::raise_fence(&self.cql, booking, fence).await
     }
 
@@ -2303,7 +2303,10 @@ mod tests {
             fence: Some(fence),
             ..change
         };
-        one.raise_fence(legacy.id, 1).await.unwrap();
+        assert!(
+            !one.raise_fence(legacy.id, 1).await.unwrap(),
+            "never raised"
+        );
         let read = one.booking(legacy.id).await.unwrap().unwrap();
         one.commit(fenced(
             update(&read, Status::Arrived, EventKind::SessionApproved),
@@ -2311,7 +2314,10 @@ mod tests {
         ))
         .await
         .unwrap();
-        two.raise_fence(legacy.id, 2).await.unwrap();
+        assert!(
+            two.raise_fence(legacy.id, 2).await.unwrap(),
+            "raised over 1"
+        );
         let read = one.booking(legacy.id).await.unwrap().unwrap();
         let stale = fenced(
             update(&read, Status::Overridden, EventKind::SessionOverride),

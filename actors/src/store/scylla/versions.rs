@@ -102,21 +102,18 @@ pub async fn decide(cql: &Cql, decision: &Decision<'_>) -> Result<bool, StoreErr
 const RAISE_TRIES: usize = 5;
 
 /// Makes `fence` the booking's fence unless a newer one is there (compare-and-set from the
-/// fence read under Paxos): from then on only changes made under `fence` are decided.
+/// fence last read under Paxos; the first try guesses none was ever raised, the common case
+/// of a booking its first holder starts, and saves a read): from then on only changes made
+/// under `fence` are decided. Answers whether another token was there before.
 /// [`StoreError::Conflict`]: a node with a newer lease raised its token first.
-pub async fn raise_fence(cql: &Cql, booking: BookingId, fence: i64) -> Result<(), StoreError> {
+pub async fn raise_fence(cql: &Cql, booking: BookingId, fence: i64) -> Result<bool, StoreError> {
     let id = booking.to_string();
+    let mut current: Option<i64> = None;
     for _ in 0..RAISE_TRIES {
-        let rows = cql
-            .serial_rows(
-                "SELECT fence FROM {ks}.booking_versions WHERE booking_id = ? LIMIT 1",
-                vec![text(&id)],
-            )
-            .await?;
-        let current = rows.first().and_then(|row| cql::col_bigint(row, 0));
         let raised = match current {
             Some(current) if current > fence => return Err(StoreError::Conflict),
-            Some(current) if current == fence => return Ok(()),
+            // Raised by this lease already (an actor started again).
+            Some(current) if current == fence => return Ok(false),
             Some(current) => {
                 cql.lwt(
                     "UPDATE {ks}.booking_versions SET fence = ? WHERE booking_id = ? IF fence = ?",
@@ -133,8 +130,15 @@ pub async fn raise_fence(cql: &Cql, booking: BookingId, fence: i64) -> Result<()
             }
         };
         if raised {
-            return Ok(());
+            return Ok(current.is_some());
         }
+        let rows = cql
+            .serial_rows(
+                "SELECT fence FROM {ks}.booking_versions WHERE booking_id = ? LIMIT 1",
+                vec![text(&id)],
+            )
+            .await?;
+        current = rows.first().and_then(|row| cql::col_bigint(row, 0));
     }
     Err(StoreError::Unavailable(
         "the booking's fence kept changing".into(),

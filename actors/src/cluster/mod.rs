@@ -385,7 +385,7 @@ impl Cluster {
         if let Some(store) = &self.store {
             // Out of the membership first, so that the others no longer prefer this node for
             // its shards; then its actors stop and its leases are free for them to take at
-            // their next read (a quarter of a second).
+            // their next beat.
             match store.leave(self.id).await {
                 Ok(()) => info!(node = %self.id, "left the cluster"),
                 Err(err) => {

@@ -13,13 +13,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::conn::BODY_LIMIT;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::{HTTP_REQUEST_DURATION, HTTP_REQUESTS};
 use crate::peer::PeerLink;
 use crate::state::AppState;
 
-/// The largest body the hub reads.
-pub const BODY_LIMIT: usize = 64 * 1024;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every route the hub serves, with its layers.

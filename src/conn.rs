@@ -13,6 +13,9 @@
 //! bound it). Requests tell the connection where it is through the [`Connection`] in their
 //! extensions. Must not: read or decide anything about what a request asks.
 
+/// The largest request body the hub reads.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;

@@ -30,7 +30,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
-use crate::app::BODY_LIMIT;
+use crate::conn::BODY_LIMIT;
 use crate::error::{ApiError, ErrorCode, ForwardTo};
 use crate::metrics::CLUSTER_FORWARDED;
 

@@ -28,6 +28,9 @@ use crate::session::{
 
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(10);
+/// How long the actors of a shard given up get to finish the message at hand (a commit): a
+/// node that leaves must still exit within 15 s of SIGTERM (contract §8).
+const SHARD_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// What a stopped actor owned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +141,7 @@ impl Children {
             .sessions
             .actors_where(|booking| crate::ownership::shard_of(*booking) == shard);
         let stopping = actors.iter().map(|actor| {
-            actor.stop_and_wait(Some(LEASE_LOST_REASON.into()), Some(Duration::from_secs(5)))
+            actor.stop_and_wait(Some(LEASE_LOST_REASON.into()), Some(SHARD_STOP_WAIT))
         });
         futures::future::join_all(stopping).await;
         actors.len()

@@ -17,13 +17,13 @@ use futures::future::join_all;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::context::HubContext;
 use crate::domain::ids::NodeId;
 use crate::domain::records::NodeInfo;
 use crate::metrics::{CLUSTER_LEASES_HELD, CLUSTER_TAKEOVERS};
 use crate::ownership::{Holder, SHARDS, acting_until, shard_of};
 use crate::store::{ClusterStore, ShardLease};
-
-use super::Cluster;
+use crate::supervisor::Children;
 
 /// How long a lease lasts unless renewed (a dead holder's shards are taken this long after
 /// its last renewal, at most).
@@ -57,6 +57,31 @@ fn weight(shard: u32, node: NodeId) -> u64 {
     hash
 }
 
+/// This node's side of the shard leases: who it is, what it starts and stops for them, and
+/// what it remembers between reads.
+#[derive(Debug)]
+pub struct Leases {
+    me: NodeId,
+    ctx: Arc<HubContext>,
+    children: Arc<Children>,
+    orphans: Orphans,
+    /// Lease work takes turns: a renewal, a handover, a read of the others' leases and the
+    /// give-up at leave never interleave.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Leases {
+    pub fn new(me: NodeId, ctx: Arc<HubContext>, children: Arc<Children>) -> Arc<Leases> {
+        Arc::new(Leases {
+            me,
+            ctx,
+            children,
+            orphans: Orphans::default(),
+            turn: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
 /// What a node remembers about the shards it saw without a holder: since when.
 #[derive(Debug, Default)]
 pub struct Orphans {
@@ -80,36 +105,36 @@ impl Orphans {
 
 /// Every beat: renews the leases this node holds, or hands over those another live node is
 /// preferred for; then looks at the others ([`watch`]).
-pub(super) async fn balance(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
-    let _turn = cluster.lease_turn.lock().await;
-    let mine = cluster.ctx.ownership.mine();
+pub async fn balance(leases: &Arc<Leases>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+    let _turn = leases.turn.lock().await;
+    let mine = leases.ctx.ownership.mine();
     let outcomes = join_all(
         mine.into_iter()
-            .map(|(shard, token)| keep(cluster, store, nodes, shard, token)),
+            .map(|(shard, token)| keep(leases, store, nodes, shard, token)),
     )
     .await;
     let lost = outcomes.iter().filter(|kept| !**kept).count();
     if lost > 0 {
         info!(lost, "shard leases given up or lost");
     }
-    metrics::gauge!(CLUSTER_LEASES_HELD).set(cluster.ctx.ownership.mine().len() as f64);
-    look(cluster, store, nodes).await;
+    metrics::gauge!(CLUSTER_LEASES_HELD).set(leases.ctx.ownership.mine().len() as f64);
+    look(leases, store, nodes).await;
 }
 
 /// Renews this node's lease of `shard`, or hands it over; `false` when no longer held.
 async fn keep(
-    cluster: &Cluster,
+    leases: &Leases,
     store: &dyn ClusterStore,
     nodes: &[NodeInfo],
     shard: u32,
     token: i64,
 ) -> bool {
-    let ownership = &cluster.ctx.ownership;
-    let me = cluster.id;
+    let ownership = &leases.ctx.ownership;
+    let me = leases.me;
     if let Some(node) = preferred(shard, nodes).filter(|node| *node != me) {
         // A node that joined (or came back) is preferred: hand the shard over. Requests go
         // to it from now on; it takes the shard at once ([`watch`]).
-        give_up(cluster, store, shard, token).await;
+        give_up(leases, store, shard, token).await;
         if let Some(info) = nodes.iter().find(|n| n.id == node) {
             ownership.set(
                 shard,
@@ -134,7 +159,7 @@ async fn keep(
                 token, "a shard lease expired before it was renewed; giving it up"
             );
             ownership.set(shard, Holder::Nobody);
-            cluster.children.stop_shard(shard).await;
+            leases.children.stop_shard(shard).await;
             false
         }
         // Lapses by itself unless a later renewal gets through.
@@ -150,22 +175,22 @@ async fn keep(
 /// without one for [`ORPHAN_WAIT`]. Runs every beat, and every [`WATCH_EVERY`] in between
 /// while the leases are [`unsettled`], so that a shard handed over is taken, and its new
 /// holder known, within a fraction of a second.
-pub(super) async fn watch(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
-    let _turn = cluster.lease_turn.lock().await;
-    look(cluster, store, nodes).await;
+pub async fn watch(leases: &Arc<Leases>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+    let _turn = leases.turn.lock().await;
+    look(leases, store, nodes).await;
 }
 
 /// [`watch`], in this node's turn for its leases.
-async fn look(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
-    let leases = match store.leases().await {
-        Ok(leases) => leases,
+async fn look(leases: &Arc<Leases>, store: &dyn ClusterStore, nodes: &[NodeInfo]) {
+    let stored = match store.leases().await {
+        Ok(stored) => stored,
         Err(err) => {
             warn!(error = %err, "the shard leases could not be read");
             return;
         }
     };
-    let seen: HashMap<u32, ShardLease> = leases.into_iter().map(|l| (l.shard, l)).collect();
-    let ownership = &cluster.ctx.ownership;
+    let seen: HashMap<u32, ShardLease> = stored.into_iter().map(|l| (l.shard, l)).collect();
+    let ownership = &leases.ctx.ownership;
     let now = Instant::now();
     let mut orphans = vec![];
     for shard in 0..SHARDS {
@@ -179,9 +204,9 @@ async fn look(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInf
         });
         match lease.owner {
             Some(owner) => {
-                cluster.orphans.note(shard, true, now);
+                leases.orphans.note(shard, true, now);
                 let holder = match nodes.iter().find(|n| n.id == owner) {
-                    Some(node) if owner != cluster.id => Holder::Other {
+                    Some(node) if owner != leases.me => Holder::Other {
                         node: owner,
                         address: node.address.clone(),
                     },
@@ -192,8 +217,8 @@ async fn look(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInf
                 ownership.set(shard, holder);
             }
             None => {
-                let waited = cluster.orphans.note(shard, false, now);
-                if preferred(shard, nodes) == Some(cluster.id) || waited >= ORPHAN_WAIT {
+                let waited = leases.orphans.note(shard, false, now);
+                if preferred(shard, nodes) == Some(leases.me) || waited >= ORPHAN_WAIT {
                     orphans.push(lease);
                 } else if !matches!(ownership.holder(shard), Holder::Other { .. }) {
                     ownership.set(shard, Holder::Nobody);
@@ -204,7 +229,7 @@ async fn look(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInf
     if orphans.is_empty() {
         return;
     }
-    let taken: Vec<u32> = join_all(orphans.into_iter().map(|lease| take(cluster, store, lease)))
+    let taken: Vec<u32> = join_all(orphans.into_iter().map(|lease| take(leases, store, lease)))
         .await
         .into_iter()
         .flatten()
@@ -213,32 +238,32 @@ async fn look(cluster: &Arc<Cluster>, store: &dyn ClusterStore, nodes: &[NodeInf
     metrics::gauge!(CLUSTER_LEASES_HELD).set(held as f64);
     if !taken.is_empty() {
         info!(taken = taken.len(), held, "shard leases taken");
-        tokio::spawn(start_sessions(Arc::clone(cluster), taken));
+        tokio::spawn(start_sessions(Arc::clone(leases), taken));
     }
 }
 
 /// Whether some shard has no known holder, or is held elsewhere while this node is
 /// preferred for it, by the live nodes `nodes`.
-pub(super) fn unsettled(cluster: &Cluster, nodes: &[NodeInfo]) -> bool {
-    let ownership = &cluster.ctx.ownership;
+pub fn unsettled(leases: &Leases, nodes: &[NodeInfo]) -> bool {
+    let ownership = &leases.ctx.ownership;
     (0..SHARDS).any(|shard| match ownership.holder(shard) {
         Holder::Nobody => true,
-        Holder::Other { .. } => preferred(shard, nodes) == Some(cluster.id),
+        Holder::Other { .. } => preferred(shard, nodes) == Some(leases.me),
         Holder::Me { .. } => false,
     })
 }
 
 /// Takes a shard seen without a holder: its shard when this node got it.
-async fn take(cluster: &Cluster, store: &dyn ClusterStore, seen: ShardLease) -> Option<u32> {
+async fn take(leases: &Leases, store: &dyn ClusterStore, seen: ShardLease) -> Option<u32> {
     let sent = Instant::now();
-    match store.take_lease(&seen, cluster.id, LEASE_TTL).await {
+    match store.take_lease(&seen, leases.me, LEASE_TTL).await {
         Ok(Some(token)) => {
             let until = acting_until(sent, LEASE_TTL, LEASE_MARGIN);
-            cluster
+            leases
                 .ctx
                 .ownership
                 .set(seen.shard, Holder::Me { token, until });
-            cluster.orphans.note(seen.shard, true, sent);
+            leases.orphans.note(seen.shard, true, sent);
             if seen.token.is_some() {
                 metrics::counter!(CLUSTER_TAKEOVERS, "what" => "lease").increment(1);
             }
@@ -255,22 +280,22 @@ async fn take(cluster: &Cluster, store: &dyn ClusterStore, seen: ShardLease) -> 
 
 /// Stops acting for `shard` (its actors stopped first, so nothing commits after), then gives
 /// its lease up in the store so that another node can take it at once.
-async fn give_up(cluster: &Cluster, store: &dyn ClusterStore, shard: u32, token: i64) {
-    cluster.ctx.ownership.set(shard, Holder::Nobody);
-    cluster.children.stop_shard(shard).await;
-    if let Err(err) = store.release_lease(shard, cluster.id, token).await {
+async fn give_up(leases: &Leases, store: &dyn ClusterStore, shard: u32, token: i64) {
+    leases.ctx.ownership.set(shard, Holder::Nobody);
+    leases.children.stop_shard(shard).await;
+    if let Err(err) = store.release_lease(shard, leases.me, token).await {
         warn!(shard, error = %err, "a shard lease was not given up; it expires by itself");
     }
 }
 
-/// Gives up every lease this node holds (it is leaving the cluster).
-pub(super) async fn give_up_all(cluster: &Cluster, store: &dyn ClusterStore) {
-    let _turn = cluster.lease_turn.lock().await;
-    let mine = cluster.ctx.ownership.mine();
+/// Gives up every lease this node holds (it is leaving the leases).
+pub async fn give_up_all(leases: &Leases, store: &dyn ClusterStore) {
+    let _turn = leases.turn.lock().await;
+    let mine = leases.ctx.ownership.mine();
     let count = mine.len();
     join_all(
         mine.into_iter()
-            .map(|(shard, token)| give_up(cluster, store, shard, token)),
+            .map(|(shard, token)| give_up(leases, store, shard, token)),
     )
     .await;
     metrics::gauge!(CLUSTER_LEASES_HELD).set(0.0);
@@ -280,8 +305,8 @@ pub(super) async fn give_up_all(cluster: &Cluster, store: &dyn ClusterStore) {
 /// Starts the session actors of the live bookings of every shard this node holds that have
 /// none here (a booking made while its shard was changing hands, an actor that could not
 /// start or restart): run every [`SWEEP_EVERY`].
-pub(super) fn sweep(cluster: &Arc<Cluster>) {
-    let held: Vec<u32> = cluster
+pub fn sweep(leases: &Arc<Leases>) {
+    let held: Vec<u32> = leases
         .ctx
         .ownership
         .mine()
@@ -289,7 +314,7 @@ pub(super) fn sweep(cluster: &Arc<Cluster>) {
         .map(|(shard, _)| shard)
         .collect();
     if !held.is_empty() {
-        tokio::spawn(start_sessions(Arc::clone(cluster), held));
+        tokio::spawn(start_sessions(Arc::clone(leases), held));
     }
 }
 
@@ -297,8 +322,8 @@ pub(super) fn sweep(cluster: &Arc<Cluster>) {
 /// here now, and deadlines that passed while a shard had no holder are applied. Runs beside
 /// the leases' work (it reads every live booking, and each start raises a fence), so that it
 /// never delays a renewal.
-async fn start_sessions(cluster: Arc<Cluster>, shards: Vec<u32>) {
-    let live = match cluster.ctx.store.live_bookings().await {
+async fn start_sessions(leases: Arc<Leases>, shards: Vec<u32>) {
+    let live = match leases.ctx.store.live_bookings().await {
         Ok(live) => live,
         Err(err) => {
             warn!(error = %err, "live bookings not read; the next sweep starts their actors");
@@ -309,9 +334,9 @@ async fn start_sessions(cluster: Arc<Cluster>, shards: Vec<u32>) {
     for booking in live
         .into_iter()
         .filter(|b| shards.contains(&shard_of(b.id)))
-        .filter(|b| cluster.children.running(b.id).is_none())
+        .filter(|b| leases.children.running(b.id).is_none())
     {
-        match cluster.children.start(booking).await {
+        match leases.children.start(booking).await {
             Ok(_) => started += 1,
             Err(err) => warn!(error = %err, "a session actor of a held shard did not start"),
         }

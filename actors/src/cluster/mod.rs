@@ -85,11 +85,8 @@ pub struct Cluster {
     /// The heartbeat task: stopped before the node's row is deleted at leave.
     beating: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     revoked: std::sync::OnceLock<RevocationHandler>,
-    /// The shards seen without a holder, and since when.
-    orphans: leases::Orphans,
-    /// Lease work takes turns: a renewal, a handover, a read of the others' leases and the
-    /// give-up at leave never interleave.
-    lease_turn: tokio::sync::Mutex<()>,
+    /// This node's shard leases.
+    leases: Arc<leases::Leases>,
     /// The live nodes as last read at a beat.
     members: std::sync::Mutex<Vec<NodeInfo>>,
 }
@@ -145,7 +142,7 @@ impl Cluster {
         cluster.note_membership(&nodes, read_at).await;
         // A node that starts alone takes every lease now; one that joins others gets its
         // share as they hand it over.
-        leases::balance(&cluster, store.as_ref(), &nodes).await;
+        leases::balance(&cluster.leases, store.as_ref(), &nodes).await;
         cluster.joined.store(true, Ordering::Release);
         info!(node = %cluster.id, address = %cluster.address, nodes = nodes.len(), "joined the cluster");
         let beating = tokio::spawn(beat(Arc::clone(&cluster), cluster.stop.subscribe()));
@@ -173,10 +170,12 @@ impl Cluster {
         children: Arc<Children>,
         connections: ConnectionCount,
     ) -> Cluster {
+        let id = NodeId::new();
         Cluster {
-            id: NodeId::new(),
+            id,
             address,
             started_at: std::sync::Mutex::new(ctx.clock.now()),
+            leases: leases::Leases::new(id, Arc::clone(&ctx), Arc::clone(&children)),
             store,
             ctx,
             children,
@@ -185,8 +184,6 @@ impl Cluster {
             stop: watch::channel(false).0,
             beating: std::sync::Mutex::new(None),
             revoked: std::sync::OnceLock::new(),
-            orphans: leases::Orphans::default(),
-            lease_turn: tokio::sync::Mutex::new(()),
             members: std::sync::Mutex::new(vec![]),
         }
     }
@@ -392,7 +389,7 @@ impl Cluster {
                     warn!(error = %err, "could not leave the cluster; the heartbeat will expire")
                 }
             }
-            leases::give_up_all(self, store.as_ref()).await;
+            leases::give_up_all(&self.leases, store.as_ref()).await;
         }
     }
 
@@ -476,14 +473,14 @@ async fn beat(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
         last_beat = tokio::time::Instant::now();
         if last_sweep.elapsed() >= leases::SWEEP_EVERY {
             last_sweep = tokio::time::Instant::now();
-            leases::sweep(&cluster);
+            leases::sweep(&cluster.leases);
         }
         let read_at = tokio::time::Instant::now();
         match store.nodes().await {
             Ok(nodes) => {
                 cluster.note_membership(&nodes, read_at).await;
                 if !*stop.borrow() {
-                    leases::balance(&cluster, store.as_ref(), &nodes).await;
+                    leases::balance(&cluster.leases, store.as_ref(), &nodes).await;
                 }
             }
             // The role and the leases read before lapse by themselves.
@@ -509,12 +506,12 @@ async fn watch_leases(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
             Ok(members) => members.clone(),
             Err(_) => continue,
         };
-        if !leases::unsettled(&cluster, &known) {
+        if !leases::unsettled(&cluster.leases, &known) {
             continue;
         }
         // The membership too: a node that left is no longer preferred at once.
         match store.nodes().await {
-            Ok(nodes) => leases::watch(&cluster, store.as_ref(), &nodes).await,
+            Ok(nodes) => leases::watch(&cluster.leases, store.as_ref(), &nodes).await,
             Err(err) => warn!(error = %err, "membership not read"),
         }
     }

@@ -267,20 +267,17 @@ async fn nodes_on_one_keyspace_list_each_other_and_push_each_others_events() {
     b.kill();
 }
 
-/// One booking, two nodes, the same scan on both at once: the booking is approved once (one
-/// node's change is decided first; the other finds the booking changed, reads it again and
-/// answers as one node would: a repeated scan), and its history holds one
-/// `SESSION_APPROVED`.
+/// One booking, two nodes, the same scan on both at once: the node that does not hold the
+/// booking hands its scan to the one that does, whose session actor takes the two in turn (the
+/// second is a repeated scan, answered as one node would), so the booking is approved once
+/// and its history holds one `SESSION_APPROVED`.
 #[tokio::test]
 async fn the_same_scan_on_two_nodes_at_once_approves_once() {
     if on_embedded_store() {
         return; // a cluster needs the CQL store
     }
-    let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
-    let a = start_node(&keyspace, 17_411);
-    let b = start_node(&keyspace, 17_412);
+    let (a, b) = two_nodes(17_411).await;
     let root = a.root().await;
-    until_shared(&[&a, &b], Duration::from_secs(10)).await;
     let mut dashboard = b.ws(&root, Some("boothhub.json")).await;
     assert_eq!(
         dashboard.subscribe(&["all"], None).await["type"],
@@ -353,6 +350,16 @@ async fn the_same_scan_on_two_nodes_at_once_approves_once() {
     }
 }
 
+/// Two nodes on a new keyspace, with cluster ports `port` and `port + 1`, once they share the
+/// shards' leases.
+async fn two_nodes(port: u16) -> (TestHub, TestHub) {
+    let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
+    let a = start_node(&keyspace, port);
+    let b = start_node(&keyspace, port + 1);
+    until_shared(&[&a, &b], Duration::from_secs(10)).await;
+    (a, b)
+}
+
 /// Waits until the shards' leases are shared among `nodes`: all 32 held, each node some.
 async fn until_shared(nodes: &[&TestHub], within: Duration) {
     let started = Instant::now();
@@ -382,11 +389,8 @@ async fn a_paused_node_acts_on_nothing_it_lost() {
     if on_embedded_store() {
         return; // a cluster needs the CQL store
     }
-    let keyspace = format!("it_{}", uuid::Uuid::new_v4().simple());
-    let a = start_node(&keyspace, 17_441);
-    let b = start_node(&keyspace, 17_442);
+    let (a, b) = two_nodes(17_441).await;
     let root = b.root().await;
-    until_shared(&[&a, &b], Duration::from_secs(10)).await;
     let (status, body) = b
         .put(
             "/config/system",
